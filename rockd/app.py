@@ -1,0 +1,127 @@
+"""Builds the daemon from its parts and runs it until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from contextlib import suppress
+
+from aiohttp import WSCloseCode, web
+
+from rockd import system
+from rockd.config import Settings
+from rockd.core import auth as auth_tables
+from rockd.core.auth import Auth
+from rockd.core.bus import Bus
+from rockd.core.store import Store
+from rockd.core.tree import Tree
+from rockd.handlers import auth, meta, state, stream
+from rockd.handlers import web as web_ui
+from rockd.handlers.context import CONTEXT, Context
+from rockd.handlers.middleware import errors, principal_of, security_headers
+from rockd.handlers.routes import PRINCIPAL, Routes
+from rockd.notify import notify
+from rockd.storage import disks
+from rockd.storage.devices import Allowlist
+
+log = logging.getLogger(__name__)
+
+TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "services", "system")
+STOP_SECONDS = 4.0
+
+
+class Daemon:
+    """The parts of a running rockd, started and stopped in order."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.tree = Tree()
+        self.store = Store(settings.database)
+        self.bus: Bus | None = None
+        self.runner: web.AppRunner | None = None
+        self.context: Context | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await self.store.open(auth_tables.SCHEMA)
+        window = await self.store.load(self.tree)
+        self.bus = Bus(self.tree, epoch=self.store.epoch, gated=True)
+        self.bus.load_window(window)
+        self.store.attach(self.tree, self.bus)
+        authn = Auth(self.store)
+        await authn.load()
+        await self._first_user(authn)
+        self.context = Context(settings, self.tree, self.bus, self.store, authn)
+
+        app = self._web_app()
+        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0,
+                                    access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, settings.host, settings.port).start()
+        # serve the last known tree at once, then make it true
+        await self._observe()
+        log.info("rockd serving on http://%s (revision %d)", settings.listen, self.tree.rev)
+        notify("READY=1")
+
+    async def _first_user(self, authn: Auth) -> None:
+        password = os.environ.pop("ROCKD_ADMIN_PASSWORD", None)
+        if password and not authn.has_users:
+            await authn.create_user("admin", password)
+            log.info("created user admin from ROCKD_ADMIN_PASSWORD")
+
+    async def _observe(self) -> None:
+        allow = Allowlist(self.settings.devices)
+        facts = await system.probe()
+        with self.tree.transaction():
+            for key in TOP_LEVEL:
+                if not isinstance(self.tree.get(f"/{key}"), dict):
+                    self.tree.set(f"/{key}", {})
+            self.tree.set("/system", facts)
+            self.tree.set("/disks", disks.scan(allow))
+
+    def _web_app(self) -> web.Application:
+        app = web.Application(middlewares=[security_headers, errors],
+                              client_max_size=self.settings.max_body)
+        assert self.context is not None
+        app[CONTEXT] = self.context
+        app[PRINCIPAL] = principal_of
+        table = Routes()
+        for module in (meta, auth, state, stream):
+            table.extend(module.routes)
+        table.install(app)
+        web_ui.install(app, self.settings.web_root or web_ui.default_web_root())
+        return app
+
+    async def stop(self) -> None:
+        notify("STOPPING=1")
+        if self.context is not None:
+            sockets = list(self.context.websockets)
+            if sockets:
+                await asyncio.wait(
+                    [asyncio.create_task(ws.close(code=WSCloseCode.GOING_AWAY,
+                                                  message=b"rockd is stopping"))
+                     for ws in sockets], timeout=1.0)
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.store.close()
+        log.info("rockd stopped at revision %d", self.tree.rev)
+
+
+async def serve(settings: Settings) -> int:
+    """Run the daemon until SIGTERM/SIGINT; answer the exit status."""
+    daemon = Daemon(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await daemon.start()
+        await stopping.wait()
+    finally:
+        with suppress(TimeoutError):
+            async with asyncio.timeout(STOP_SECONDS):
+                await daemon.stop()
+    return 0

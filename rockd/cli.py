@@ -1,0 +1,102 @@
+"""The command line: `rockd serve` and `rockd demo`. Argument parsing only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from pathlib import Path
+
+from rockd import __version__
+from rockd.config import Settings
+
+SIZE = re.compile(r"^(\d+)\s*([KMGT]i?B?|B)?$", re.IGNORECASE)
+
+
+def size(text: str) -> int:
+    """'4G', '512MiB', '1048576' as bytes (binary units)."""
+    match = SIZE.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    number, unit = int(match.group(1)), (match.group(2) or "B").upper()[:1]
+    return number << {"B": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]
+
+
+def listen(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def devices(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rockd", description="A NAS manager for btrfs.")
+    top.add_argument("--version", action="version", version=f"rockd {__version__}")
+    top.add_argument("--log-level", default="info",
+                     choices=["debug", "info", "warning", "error"])
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the daemon")
+    serve.add_argument("--listen", type=listen)
+    serve.add_argument("--state-dir", type=Path)
+    serve.add_argument("--mount-root", type=Path)
+    serve.add_argument("--devices", type=devices,
+                       help="block devices rockd may touch: comma-separated paths or globs")
+    serve.add_argument("--config", type=Path, help="a TOML file of these same settings")
+
+    demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
+    demo.add_argument("--disks", type=int, default=4)
+    demo.add_argument("--disk-size", type=size, default=4 << 30)
+    demo.add_argument("--listen", type=listen)
+    demo.add_argument("--state-dir", type=Path)
+    return top
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    values: dict = {}
+    if getattr(args, "config", None):
+        values.update(Settings.from_file(args.config))
+    for name in ("listen", "state_dir", "mount_root", "devices"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    for name in ("state_dir", "mount_root"):
+        if name in values:
+            values[name] = Path(values[name])
+    if isinstance(values.get("devices"), str):
+        values["devices"] = devices(values["devices"])
+    return Settings(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(args)
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"rockd: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "demo":
+        from rockd.demo import default_state_dir, demo
+
+        if args.state_dir is None:
+            settings.state_dir = default_state_dir()
+        settings.mount_root = settings.state_dir / "mnt"
+        if args.disks < 1 or args.disk_size < (128 << 20):
+            print("rockd: demo needs at least one disk of at least 128 MiB", file=sys.stderr)
+            return 2
+        return asyncio.run(demo(settings, args.disks, args.disk_size))
+    from rockd.app import serve
+
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The daemon's settings: command-line options, optionally read from a TOML file first."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass
+class Settings:
+    """Everything `rockd serve` can be told. Field names match the long options."""
+
+    listen: str = "127.0.0.1:8470"
+    state_dir: Path = Path("/var/lib/rockd")
+    mount_root: Path = Path("/mnt2")
+    devices: list[str] = field(default_factory=list)
+    max_body: int = 1 << 20
+    web_root: Path | None = None  # the SPA's folder; default: web/ beside the package
+    demo: bool = False
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "rockd.sqlite3"
+
+    @classmethod
+    def from_file(cls, path: Path) -> dict:
+        """Option values from a TOML file (keys as the long options, '-' or '_')."""
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+        known = {f.name for f in fields(cls)}
+        values = {}
+        for key, value in raw.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ValueError(f"{path}: unknown setting {key!r}")
+            values[name] = value
+        return values

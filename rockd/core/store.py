@@ -1,0 +1,177 @@
+"""SQLite: the journal of tree revisions with group commit, snapshots of the tree, config tables.
+
+Every revision is appended to `journal`; a writer task commits whatever has queued up in one
+transaction (group commit) and then tells the bus those revisions are durable. Every
+`snapshot_every` revisions the whole tree is stored too and the journal is pruned to the replay
+window, so start-up loads one snapshot and replays a short tail. The `epoch` is made with the
+database and changes only when history is lost (the database is new or its journal broken).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from contextlib import suppress
+from pathlib import Path
+
+import aiosqlite
+import orjson
+
+from rockd.core.bus import Bus
+from rockd.core.tree import Revision, Tree
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (rev INTEGER PRIMARY KEY, ops BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (rev INTEGER PRIMARY KEY, tree BLOB NOT NULL);
+"""
+
+
+class Store:
+    """The database, the journal writer, and what start-up reads back."""
+
+    def __init__(self, path: Path | str, *, snapshot_every: int = 10_000, window: int = 10_000):
+        self.path = Path(path)
+        self.snapshot_every = snapshot_every
+        self.window = window
+        self.epoch = ""
+        self.committed_rev = 0
+        self.lock = asyncio.Lock()
+        self._db: aiosqlite.Connection | None = None
+        self._tree: Tree | None = None
+        self._bus: Bus | None = None
+        self._pending: list[Revision] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer: asyncio.Task | None = None
+        self._snapshot_rev = 0
+        self._failed: BaseException | None = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "store is not open"
+        return self._db
+
+    async def open(self, extra_schema: str = "") -> None:
+        """Open (or create) the database and its tables."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
+        await self._db.execute("PRAGMA synchronous=FULL")
+        await self._db.executescript(SCHEMA + extra_schema)
+        await self._db.commit()
+
+    async def load(self, tree: Tree) -> list[tuple[int, list[dict]]]:
+        """Bring `tree` to the last committed revision; return the tail kept for replay."""
+        db = self.db
+        async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
+            row = await cur.fetchone()
+        lost = row is None
+        async with db.execute("SELECT rev, tree FROM snapshots ORDER BY rev DESC LIMIT 1") as cur:
+            snap = await cur.fetchone()
+        base_rev, root = (snap[0], orjson.loads(snap[1])) if snap else (0, {})
+        start = max(0, base_rev - self.window)
+        async with db.execute(
+            "SELECT rev, ops FROM journal WHERE rev > ? ORDER BY rev", (start,)
+        ) as cur:
+            rows = [(rev, orjson.loads(ops)) for rev, ops in await cur.fetchall()]
+        tree.load(root, base_rev)
+        expected = base_rev + 1
+        for rev, ops in rows:
+            if rev <= base_rev:
+                continue
+            if rev != expected:
+                log.error("journal has a gap at revision %d: history from there is lost", expected)
+                lost = True
+                break
+            tree.replay(rev, ops)
+            expected += 1
+        if lost:
+            self.epoch = uuid.uuid4().hex
+            await db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
+            await db.commit()
+            rows = [(rev, ops) for rev, ops in rows if rev <= tree.rev]
+        else:
+            assert row is not None
+            self.epoch = row[0]
+        self._snapshot_rev = base_rev
+        self.committed_rev = tree.rev
+        return [(rev, ops) for rev, ops in rows if rev > tree.rev - self.window]
+
+    def attach(self, tree: Tree, bus: Bus) -> None:
+        """Journal every revision of `tree` and release it on `bus` once committed."""
+        self._tree, self._bus = tree, bus
+        tree.listen(self._on_revision)
+        self._writer = asyncio.create_task(self._write_loop(), name="journal-writer")
+
+    def _on_revision(self, revision: Revision) -> None:
+        self._pending.append(revision)
+        self._idle.clear()
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._pending:
+                self._idle.set()
+                continue
+            batch, self._pending = self._pending, []
+            snapshot = self._maybe_snapshot(batch[-1].rev)
+            rows = [(r.rev, r.wire_ops()) for r in batch]
+            try:
+                async with self.lock:
+                    await self.db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
+                    if snapshot is not None:
+                        await self._save_snapshot(*snapshot)
+                    await self.db.commit()
+            except Exception as exc:
+                log.exception("journal commit failed; revisions from %d are not durable",
+                              batch[0].rev)
+                self._failed = exc
+                self._idle.set()
+                return
+            self.committed_rev = batch[-1].rev
+            assert self._bus is not None
+            self._bus.set_durable(self.committed_rev)
+            if not self._pending:
+                self._idle.set()
+
+    def _maybe_snapshot(self, rev: int) -> tuple[int, bytes] | None:
+        tree = self._tree
+        assert tree is not None
+        if rev - self._snapshot_rev < self.snapshot_every or tree.in_transaction:
+            return None
+        # the pending batch ends at tree.rev: the tree as it is now is exactly revision `rev`
+        assert tree.rev == rev
+        return rev, orjson.dumps(tree.root)
+
+    async def _save_snapshot(self, rev: int, blob: bytes) -> None:
+        db = self.db
+        await db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, ?)", (rev, blob))
+        await db.execute("DELETE FROM snapshots WHERE rev < ?", (rev,))
+        await db.execute("DELETE FROM journal WHERE rev <= ?", (rev - self.window,))
+        self._snapshot_rev = rev
+
+    async def flush(self) -> None:
+        """Wait until every revision so far is committed."""
+        if self._failed is not None:
+            raise RuntimeError("the journal writer has failed") from self._failed
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Commit what is pending, then close the database."""
+        if self._writer is not None:
+            if self._failed is None:
+                await self.flush()
+            self._writer.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None

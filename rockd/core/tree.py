@@ -1,0 +1,256 @@
+"""The state tree: one JSON document of all rockd knows, changed only through set and delete.
+
+`set` diffs the old subtree against the new value and records the minimal RFC 6902 operations;
+every change (or every transaction) becomes one revision with a new number, handed to the
+listeners (the bus, the journal) synchronously, in order. Nothing changed means no revision.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from rockd.core import pointer
+from rockd.core.pointer import MISSING, PointerError, Tokens
+
+log = logging.getLogger(__name__)
+
+Path = str | Tokens
+
+
+class Op:
+    """One JSON Patch operation, with the value it replaced (for undo and trimming)."""
+
+    __slots__ = ("kind", "old", "tokens", "value", "wire")
+
+    def __init__(self, kind: str, tokens: Tokens, value: Any = MISSING, old: Any = MISSING):
+        self.kind = kind
+        self.tokens = tokens
+        self.value = value
+        self.old = old
+        self.wire = b""
+
+    def freeze(self) -> None:
+        """Serialise now: the tree goes on mutating the containers that `value` points into."""
+        body: dict[str, Any] = {"op": self.kind, "path": pointer.join(self.tokens)}
+        if self.kind != "remove":
+            body["value"] = self.value
+        self.wire = orjson.dumps(body)
+        self.value = MISSING
+
+    def new_value(self) -> Any:
+        """The value this op wrote (parsed back from its wire form), MISSING for a remove."""
+        if self.kind == "remove":
+            return MISSING
+        return orjson.loads(self.wire)["value"]
+
+    def __repr__(self) -> str:
+        return f"Op({self.wire.decode() or self.kind})"
+
+
+class Revision:
+    """The ops of one revision, each already serialised once for every consumer."""
+
+    __slots__ = ("ops", "rev")
+
+    def __init__(self, rev: int, ops: list[Op]):
+        self.rev = rev
+        self.ops = ops
+
+    def wire_ops(self) -> bytes:
+        """The ops as a JSON array."""
+        return b"[" + b",".join(op.wire for op in self.ops) + b"]"
+
+
+def normalise(value: Any) -> Any:
+    """A deep, JSON-only copy of `value` (tuples become lists; anything else raises TypeError)."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def diff(tokens: Tokens, old: Any, new: Any, out: list[Op]) -> None:
+    """Append to `out` the ops that turn `old` into `new` at `tokens`."""
+    if type(old) is not type(new):
+        out.append(Op("replace", tokens, new, old))
+    elif isinstance(new, dict):
+        for key in old.keys() - new.keys():
+            out.append(Op("remove", (*tokens, key), old=old[key]))
+        for key, value in new.items():
+            if key in old:
+                diff((*tokens, key), old[key], value, out)
+            else:
+                out.append(Op("add", (*tokens, key), value))
+    elif isinstance(new, list):
+        if len(old) != len(new):
+            out.append(Op("replace", tokens, new, old))
+        else:
+            for i, (a, b) in enumerate(zip(old, new, strict=True)):
+                diff((*tokens, str(i)), a, b, out)
+    elif old != new:
+        out.append(Op("replace", tokens, new, old))
+
+
+def apply(doc: dict, kind: str, tokens: Tokens, value: Any = None) -> None:
+    """Apply one op to `doc` in place (add on a list inserts, '-' appends)."""
+    if not tokens:
+        raise PointerError("the root itself cannot be patched")
+    parent = pointer.lookup(doc, tokens[:-1])
+    key = tokens[-1]
+    if isinstance(parent, dict):
+        if kind == "remove":
+            del parent[key]
+        elif kind == "replace" and key not in parent:
+            raise PointerError(f"nothing to replace at {pointer.join(tokens)}")
+        else:
+            parent[key] = value
+    elif isinstance(parent, list):
+        index = len(parent) if key == "-" else int(key)
+        if kind == "add":
+            parent.insert(index, value)
+        elif kind == "remove":
+            del parent[index]
+        else:
+            parent[index] = value
+    else:
+        raise PointerError(f"no container at {pointer.join(tokens[:-1])}")
+
+
+Listener = Callable[[Revision], None]
+
+
+class Tree:
+    """The document, its revision counter and the listeners told of every revision."""
+
+    def __init__(self, root: dict | None = None, rev: int = 0):
+        self.root: dict = root if root is not None else {}
+        self.rev = rev
+        self._listeners: list[Listener] = []
+        self._pending: list[Op] | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._pending is not None
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(revision)` after every revision, in the order they were added."""
+        self._listeners.append(listener)
+
+    def get(self, path: Path = "") -> Any:
+        """The value at `path`, or None where there is none. Read-only: never mutate it."""
+        value = pointer.lookup(self.root, _tokens(path))
+        return None if value is MISSING else value
+
+    def exists(self, path: Path) -> bool:
+        return pointer.lookup(self.root, _tokens(path)) is not MISSING
+
+    def set(self, path: Path, value: Any) -> None:
+        """Make the value at `path` equal `value`, creating missing parent objects."""
+        tokens = _tokens(path)
+        value = normalise(value)
+        if not tokens:
+            if not isinstance(value, dict):
+                raise PointerError("the root must be an object")
+            self._record(lambda out: diff((), self.root, value, out))
+            return
+        parent, depth = self._deepest_object(tokens)
+        if depth < len(tokens) - 1:
+            for token in reversed(tokens[depth + 1 :]):
+                value = {token: value}
+            self._record(lambda out: out.append(Op("add", tokens[: depth + 1], value)))
+            return
+        elif tokens[-1] in parent:
+            self._record(lambda out: diff(tokens, parent[tokens[-1]], value, out))
+        else:
+            self._record(lambda out: out.append(Op("add", tokens, value)))
+
+    def delete(self, path: Path) -> None:
+        """Remove the value at `path`; nothing happens where there is none."""
+        tokens = _tokens(path)
+        if not tokens:
+            raise PointerError("the root cannot be deleted")
+        old = pointer.lookup(self.root, tokens)
+        if old is not MISSING:
+            self._record(lambda out: out.append(Op("remove", tokens, old=old)))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group every set and delete inside into one revision; undone whole on an exception."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+        except BaseException:
+            for op in reversed(self._pending):
+                _undo(self.root, op)
+            raise
+        finally:
+            ops, self._pending = self._pending, None
+        self._commit(ops)
+
+    def load(self, root: dict, rev: int) -> None:
+        """Replace the whole state without emitting anything (start-up from the journal)."""
+        self.root, self.rev = root, rev
+
+    def replay(self, rev: int, ops: list[dict]) -> None:
+        """Apply a journalled revision without emitting it again."""
+        for op in ops:
+            apply(self.root, op["op"], pointer.parse(op["path"]), op.get("value"))
+        self.rev = rev
+
+    def _record(self, make: Callable[[list[Op]], None]) -> None:
+        ops: list[Op] = []
+        make(ops)
+        if not ops:
+            return
+        for op in ops:
+            apply(self.root, op.kind, op.tokens, op.value)
+            op.freeze()
+        if self._pending is not None:
+            self._pending.extend(ops)
+        else:
+            self._commit(ops)
+
+    def _commit(self, ops: list[Op]) -> None:
+        if not ops:
+            return
+        self.rev += 1
+        revision = Revision(self.rev, ops)
+        for listener in self._listeners:
+            try:
+                listener(revision)
+            except Exception:
+                log.exception("tree listener %r failed on revision %d", listener, self.rev)
+
+    def _deepest_object(self, tokens: Tokens) -> tuple[dict, int]:
+        """Walk towards tokens[-1]: the deepest existing object and how many tokens led to it.
+
+        The count is len(tokens) - 1 when the parent exists; otherwise tokens[count] is the
+        first missing one.
+        """
+        node = self.root
+        for depth, token in enumerate(tokens[:-1]):
+            child = node.get(token, MISSING)
+            if child is MISSING:
+                return node, depth
+            if not isinstance(child, dict):
+                raise PointerError(f"{pointer.join(tokens[: depth + 1])} is not an object")
+            node = child
+        return node, len(tokens) - 1
+
+
+def _undo(root: dict, op: Op) -> None:
+    if op.kind == "add":
+        apply(root, "remove", op.tokens)
+    elif op.kind == "remove":
+        apply(root, "add", op.tokens, op.old)
+    else:
+        apply(root, "replace", op.tokens, op.old)
+
+
+def _tokens(path: Path) -> Tokens:
+    return pointer.parse(path) if isinstance(path, str) else path

@@ -1,0 +1,5 @@
+"""aiohttp handlers: one module per resource, the stream, and the web UI's shell.
+
+May import rockd.core and rockd.config. Never runs a command itself: it asks the layer that
+owns the resource to act, then answers from the state tree.
+"""

@@ -1,0 +1,83 @@
+"""Middleware: who is asking, the API's error shape for every failure, security headers."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from rockd.core.auth import Principal
+from rockd.core.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RockdError,
+    Unauthorized,
+)
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import json_response
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "rockd_session"
+
+
+def principal_of(request: web.Request) -> Principal | None:
+    """The user behind a request: a bearer token, else the session cookie."""
+    auth = request.app[CONTEXT].auth
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized("the Authorization header must be 'Bearer TOKEN'",
+                               code="bad_token")
+        principal = auth.by_token(secret.strip())
+        if principal is None:
+            raise Unauthorized("unknown or revoked token", code="bad_token")
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return auth.by_session(cookie) if cookie else None
+
+
+@web.middleware
+async def errors(request: web.Request, handler) -> web.StreamResponse:
+    """Turn every failure into `{"error": {...}}` with the API's status codes."""
+    try:
+        response = await handler(request)
+    except RockdError as exc:
+        return _error(exc)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _error(PayloadTooLarge(f"the body exceeds {exc.max_size} bytes",
+                                      detail={"max_size": exc.max_size}))
+    except web.HTTPMethodNotAllowed as exc:
+        response = _error(MethodNotAllowed(f"{request.method} is not allowed here",
+                                           detail={"allowed": sorted(exc.allowed_methods)}))
+        response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+        return response
+    except web.HTTPNotFound:
+        return _error(NotFound(f"no such resource: {request.path}"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = RockdError(exc.reason, code=exc.reason.lower().replace(" ", "_"))
+        error.status = exc.status
+        return _error(error)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error(RockdError("internal error; see the daemon's log"))
+    return response
+
+
+def _error(exc: RockdError) -> web.Response:
+    return json_response(exc.body(), status=exc.status)
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

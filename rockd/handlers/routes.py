@@ -1,0 +1,254 @@
+"""The route table: each endpoint declared once with the pydantic models that validate its input.
+
+The same declarations authenticate and validate every request and generate the OpenAPI 3.1
+document, so the document cannot drift from what the server accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import orjson
+from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic.json_schema import models_json_schema
+from pydantic_core import PydanticCustomError
+
+from rockd import __version__
+from rockd.core.auth import READ, WRITE, Auth, Principal
+from rockd.core.errors import BadRequest, Forbidden, InvalidName, Unauthorized
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _check_name(value: str) -> str:
+    if not NAME_PATTERN.fullmatch(value):
+        raise PydanticCustomError("invalid_name", "must match {pattern}",
+                                  {"pattern": NAME_PATTERN.pattern})
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+"""A pool, share, snapshot, user or token name; anything else is 400 invalid_name."""
+
+
+class Model(BaseModel):
+    """Base of request bodies: unknown fields are refused, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    public: bool = False
+    websocket: bool = False
+
+
+PRINCIPAL = web.AppKey("principal_lookup", Callable[[web.Request], Principal | None])
+"""How `authorise` finds who a request comes from (set by the app)."""
+ROUTE_TABLE = web.AppKey("route_table", list[Route])
+"""Every route installed, for the OpenAPI document."""
+
+
+class Routes:
+    """A collection of routes; `install` adds them to an aiohttp app."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(self, method: str, path: str, *, summary: str, **options: Any):
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, path, handler, summary, **options))
+            return handler
+        return register
+
+    def get(self, path: str, **options: Any):
+        return self.route("GET", path, **options)
+
+    def post(self, path: str, **options: Any):
+        return self.route("POST", path, **options)
+
+    def patch(self, path: str, **options: Any):
+        return self.route("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any):
+        return self.route("DELETE", path, **options)
+
+    def extend(self, other: Routes) -> None:
+        self.routes.extend(other.routes)
+
+    def install(self, app: web.Application) -> None:
+        app[ROUTE_TABLE] = self.routes
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, _wrap(route))
+
+
+def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, Any] = {}
+        if not route.public:
+            kwargs["principal"] = authorise(request, route.method)
+        if route.query is not None:
+            kwargs["query"] = validate(route.query, dict(request.query))
+        if route.body is not None:
+            kwargs["body"] = validate(route.body, await read_json(request))
+        result = await route.handler(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if result is None:
+            return web.Response(status=204 if route.status == 200 else route.status)
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        return json_response(result, status=route.status)
+
+    endpoint.__name__ = route.handler.__name__
+    return endpoint
+
+
+def authorise(request: web.Request, method: str) -> Principal:
+    """The request's principal, checked for scope and (for cookie writes) the CSRF header."""
+    principal = request.app[PRINCIPAL](request)
+    if principal is None:
+        raise Unauthorized("authentication required")
+    needed = WRITE if method in UNSAFE else READ
+    if needed not in principal.scopes:
+        raise Forbidden(f"this token lacks the {needed!r} scope", code="insufficient_scope")
+    if (principal.via == "session" and method in UNSAFE
+            and not Auth.csrf_ok(principal, request.headers.get("X-CSRF-Token"))):
+        raise Forbidden("missing or wrong X-CSRF-Token header", code="csrf_failed")
+    return principal
+
+
+async def read_json(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise BadRequest("a JSON body is required", code="malformed_json")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+def validate(model: type[BaseModel], data: Any) -> BaseModel:
+    """`data` as `model`, or 400: invalid_name where a name is wrong, else invalid_field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        first = errors[0]
+        message = f"{first['field'] or 'body'}: {first['problem']}"
+        if any(e["type"] == "invalid_name" for e in errors):
+            raise InvalidName(message, detail={"errors": errors}) from None
+        raise BadRequest(message, code="invalid_field", detail={"errors": errors}) from None
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(value), status=status, content_type="application/json")
+
+
+# -- OpenAPI -------------------------------------------------------------------------------------
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "detail": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+def openapi(routes: list[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes`, schemas generated from their models."""
+    models = {m for r in routes for m in (r.body, r.response) if m is not None}
+    mapping, defs = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = dict(defs.get("$defs", {}))
+    schemas["Error"] = ERROR_SCHEMA
+    paths: dict[str, dict] = {}
+    for route in routes:
+        op: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__,
+            "tags": [route.path.split("/")[3] if route.path.count("/") >= 3 else "web"],
+            "responses": _responses(route, mapping),
+        }
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", route.path)
+        ]
+        if route.query is not None:
+            props = route.query.model_json_schema()["properties"]
+            required = set(route.query.model_json_schema().get("required", []))
+            params += [{"name": n, "in": "query", "required": n in required, "schema": s}
+                       for n, s in props.items()]
+        if params:
+            op["parameters"] = params
+        if route.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": mapping[route.body, "validation"]}},
+            }
+        if route.public:
+            op["security"] = []
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "rockd", "version": __version__,
+                 "description": "The rockd NAS manager's REST API and state stream."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "rockd_session"},
+                "token": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"session": []}, {"token": []}],
+    }
+
+
+def _responses(route: Route, mapping: dict) -> dict[str, Any]:
+    error = {"description": "error", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    if route.websocket:
+        ok: dict[str, Any] = {"101": {"description": "switching to the websocket protocol"}}
+    elif route.response is not None:
+        ok = {str(route.status): {"description": "success", "content": {"application/json": {
+            "schema": mapping[route.response, "validation"]}}}}
+    elif route.status in (200, 201):
+        ok = {str(route.status): {"description": "success", "content": {"application/json": {
+            "schema": {}}}}}
+    else:
+        ok = {str(route.status): {"description": "success"}}
+    codes = ["400"] if route.body or route.query else []
+    if not route.public:
+        codes += ["401", "403"]
+    return {**ok, **{code: error for code in codes}, "default": error}

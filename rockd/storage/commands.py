@@ -1,0 +1,50 @@
+"""Running external commands: argv lists only, never a shell, with a timeout and clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+class CommandError(RuntimeError):
+    """A command that could not run, failed, or took too long."""
+
+    def __init__(self, argv: list[str], returncode: int | None, stderr: str):
+        self.argv, self.returncode, self.stderr = argv, returncode, stderr.strip()
+        super().__init__(f"{argv[0]} exited {returncode}: {self.stderr or 'no message'}")
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
+              check: bool = True) -> Result:
+    """Run `argv` (a list, never a shell string) and collect its output."""
+    if isinstance(argv, str) or not argv:
+        raise TypeError("commands are argv lists")
+    log.debug("run %s", argv)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise CommandError(argv, None, str(exc)) from exc
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise CommandError(argv, None, f"timed out after {timeout} s") from None
+    result = Result(proc.returncode or 0, out.decode(errors="replace"),
+                    err.decode(errors="replace"))
+    if check and result.returncode != 0:
+        raise CommandError(argv, result.returncode, result.stderr)
+    return result

@@ -1,0 +1,48 @@
+"""Facts about the host for /system in the tree: hostname, kernel, boot time, versions."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from rockd import __version__
+from rockd.storage.commands import CommandError, run
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def boot_time() -> float:
+    with open("/proc/uptime") as f:
+        return time.time() - float(f.read().split()[0])
+
+
+async def btrfs_progs_version() -> str | None:
+    try:
+        out = (await run(["btrfs", "--version"], timeout=10)).stdout
+    except CommandError:
+        return None
+    return out.split()[1].lstrip("v") if len(out.split()) > 1 else None
+
+
+async def probe() -> dict[str, Any]:
+    """Hostname, kernel and versions; uptime is derived from boot_time, which never changes."""
+    return {
+        "hostname": socket.gethostname(),
+        "kernel": platform.release(),
+        "boot_time": rfc3339(boot_time()),
+        "started": rfc3339(time.time()),
+        "versions": {
+            "rockd": __version__,
+            "python": sys.version.split()[0],
+            "aiohttp": aiohttp.__version__,
+            "btrfs_progs": await btrfs_progs_version(),
+        },
+    }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs everything rockd needs on a Debian 12 machine, idempotently: the Debian packages,
+# a virtualenv with rockd and its test tools, and the web UI's npm packages. Quick when all of
+# it is already there: each step is skipped while its inputs are unchanged.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+stamps="$top/.setup-stamps"
+mkdir -p "$stamps"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "rockd set-up must run as root (it manages disks and installs packages)" >&2
+    exit 1
+fi
+
+# Debian packages: what rockd runs (btrfs-progs, udev, util-linux), what builds the virtualenv,
+# and Node.js/npm for the web UI's packages (skipped where another Node.js is installed).
+debs=(btrfs-progs udev util-linux python3 python3-venv python3-dev gcc)
+command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
+missing=()
+for p in "${debs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The virtualenv, on Debian's own Python 3.11 so that its system bindings fit.
+venv="$top/.venv"
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+want=$(cat "$top/setup.cfg" "$top/pyproject.toml" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamps/python" 2>/dev/null)" != "$want" ]; then
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q -e "$top[test]"
+    echo "$want" > "$stamps/python"
+fi
+
+# The web UI's libraries, exactly as the lock file pins them.
+want=$(sha256sum "$top/web/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$stamps/web" 2>/dev/null)" != "$want" ] || [ ! -d "$top/web/node_modules" ]; then
+    (cd "$top/web" && npm ci --silent --no-audit --no-fund)
+    echo "$want" > "$stamps/web"
+fi

@@ -1,0 +1,94 @@
+// The client-side mirror of rockd's state tree, kept exact by the stream's snapshots and patches.
+// One websocket for the whole app; on reconnect it resubscribes with `since` and `epoch`.
+
+function unescape(token) {
+  return token.replaceAll('~1', '/').replaceAll('~0', '~');
+}
+
+function tokens(path) {
+  return path === '' || path === '/' ? [] : path.slice(1).split('/').map(unescape);
+}
+
+// Apply one RFC 6902 op (add, remove, replace) to `doc`; parents are made where missing.
+export function applyOp(doc, op) {
+  const keys = tokens(op.path);
+  const last = keys.pop();
+  let node = doc;
+  for (const key of keys) {
+    if (node[key] === undefined || node[key] === null || typeof node[key] !== 'object') node[key] = {};
+    node = node[key];
+  }
+  if (Array.isArray(node)) {
+    const index = last === '-' ? node.length : Number(last);
+    if (op.op === 'add') node.splice(index, 0, op.value);
+    else if (op.op === 'remove') node.splice(index, 1);
+    else node[index] = op.value;
+  } else if (op.op === 'remove') {
+    delete node[last];
+  } else {
+    node[last] = op.value;
+  }
+}
+
+export class Store extends EventTarget {
+  constructor(url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/stream`) {
+    super();
+    this.url = url;
+    this.tree = {};
+    this.rev = 0;
+    this.epoch = null;
+    this.connected = false;
+    this.nextId = 1;
+    this.retry = 500;
+  }
+
+  start() {
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.retry = 500;
+      const message = { id: this.nextId++, type: 'subscribe', path: '' };
+      if (this.epoch) Object.assign(message, { since: this.rev, epoch: this.epoch });
+      ws.send(JSON.stringify(message));
+    };
+    ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+    ws.onclose = (event) => {
+      this.setConnected(false);
+      if (event.code === 1008 || event.code === 4401) return;
+      setTimeout(() => this.start(), this.retry);
+      this.retry = Math.min(this.retry * 2, 10000);
+    };
+  }
+
+  receive(message) {
+    if (message.type === 'snapshot') {
+      this.tree = message.value ?? {};
+      this.rev = message.rev;
+      this.epoch = message.epoch;
+      this.setConnected(true);
+    } else if (message.type === 'patch') {
+      for (const op of message.ops) {
+        if (op.path === '') this.tree = op.value;
+        else applyOp(this.tree, op);
+      }
+      this.rev = message.rev;
+      this.setConnected(true);
+    } else {
+      return;
+    }
+    this.dispatchEvent(new Event('change'));
+  }
+
+  setConnected(value) {
+    if (this.connected === value) return;
+    this.connected = value;
+    this.dispatchEvent(new Event('connection'));
+  }
+
+  stop() {
+    if (this.ws) {
+      this.ws.onclose = null;
+      this.ws.close();
+    }
+  }
+}
