@@ -93,6 +93,7 @@ class Store:
         if lost:
             self.epoch = uuid.uuid4().hex
             await db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
+            await db.execute("DELETE FROM journal WHERE rev > ?", (tree.rev,))
             await db.commit()
             rows = [(rev, ops) for rev, ops in rows if rev <= tree.rev]
         else:

@@ -46,9 +46,10 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         response = await handler(request)
     except RockdError as exc:
         return _error(exc)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _error(PayloadTooLarge(f"the body exceeds {exc.max_size} bytes",
-                                      detail={"max_size": exc.max_size}))
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[CONTEXT].settings.max_body
+        return _error(PayloadTooLarge(f"the body exceeds {limit} bytes",
+                                      detail={"max_size": limit}))
     except web.HTTPMethodNotAllowed as exc:
         response = _error(MethodNotAllowed(f"{request.method} is not allowed here",
                                            detail={"allowed": sorted(exc.allowed_methods)}))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import orjson
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 from pydantic_core import PydanticCustomError
 
@@ -32,7 +32,8 @@ def _check_name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_name)]
+Name = Annotated[str, AfterValidator(_check_name),
+                 WithJsonSchema({"type": "string", "pattern": NAME_PATTERN.pattern})]
 """A pool, share, snapshot, user or token name; anything else is 400 invalid_name."""
 
 

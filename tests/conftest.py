@@ -1,0 +1,183 @@
+"""Fixtures: rockd daemons (in this process or as real processes) and loop devices.
+
+Every loop device and state directory a test makes is removed when it ends, failed or not, and
+every daemon is started with --devices naming only the test's own loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from rockd.app import Daemon
+from rockd.config import Settings
+from tests.support.client import PASSWORD, Api, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+async def daemon(tmp_path, monkeypatch):
+    """A rockd daemon in this process (for tests that also drive its tree directly)."""
+    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
+    settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
+                        mount_root=tmp_path / "mnt")
+    d = Daemon(settings)
+    await d.start()
+    d.url = f"http://{settings.listen}"
+    try:
+        yield d
+    finally:
+        await d.stop()
+
+
+@pytest.fixture
+async def api(daemon):
+    """A logged-in session against the in-process daemon."""
+    client = Api(daemon.url)
+    await client.login()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+class Process:
+    """A rockd process: `rockd serve` (or a loaded daemon), with its output kept in a file."""
+
+    def __init__(self, argv: list[str], state_dir: Path, port: int, env: dict | None = None,
+                 stdin: bool = False):
+        self.argv, self.state_dir, self.port = argv, state_dir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = state_dir.parent / f"rockd-{port}.log"
+        self.env = {**os.environ, "ROCKD_ADMIN_PASSWORD": PASSWORD, **(env or {})}
+        self.stdin = stdin
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Process:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=subprocess.PIPE if self.stdin else log, stderr=log,
+                stdin=subprocess.PIPE if self.stdin else subprocess.DEVNULL, env=self.env,
+                cwd=ROOT)
+        if self.stdin:
+            assert self.readline() == "ready", self.output()
+        else:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 20.0) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"rockd exited {self.proc.returncode}:\n{self.output()}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/v1/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"rockd did not become healthy:\n{self.output()}")
+
+    def command(self, line: str) -> str:
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        return self.readline() if line.split()[0] in ("burst", "rev", "rss") else ""
+
+    def readline(self) -> str:
+        return self.proc.stdout.readline().decode().strip()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def processes():
+    """Start rockd processes; every one still running is stopped at the end."""
+    started: list[Process] = []
+
+    def start(kind: str = "serve", state_dir: Path | None = None, port: int | None = None,
+              extra: list[str] | None = None, env: dict | None = None) -> Process:
+        port = port or free_port()
+        assert state_dir is not None
+        if kind == "serve":
+            argv = [str(VENV_BIN / "rockd"), "serve", "--listen", f"127.0.0.1:{port}",
+                    "--state-dir", str(state_dir), "--mount-root", str(state_dir / "mnt")]
+            proc = Process(argv + (extra or []), state_dir, port, env)
+        elif kind == "demo":
+            argv = [str(VENV_BIN / "rockd"), "demo", "--listen", f"127.0.0.1:{port}",
+                    "--state-dir", str(state_dir)]
+            proc = Process(argv + (extra or []), state_dir, port, env)
+        else:
+            argv = [sys.executable, "-m", "tests.support.loaded", "--listen",
+                    f"127.0.0.1:{port}", "--state-dir", str(state_dir)]
+            proc = Process(argv + (extra or []), state_dir, port, env, stdin=True)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def loops(tmp_path):
+    """Attach sparse files as loop devices; all of them are detached at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for loop devices")
+    attached: list[str] = []
+
+    def attach(size: int = 256 << 20, name: str | None = None) -> str:
+        image = tmp_path / (name or f"disk{len(attached)}.img")
+        with image.open("wb") as f:
+            f.truncate(size)
+        device = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        attached.append(device)
+        return device
+
+    yield attach
+    for device in attached:
+        subprocess.run(["losetup", "--detach", device], check=False)
+
+
+async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):
+    """Poll a test condition (tests may poll; rockd may not)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+__all__ = ["aiohttp", "wait_for"]

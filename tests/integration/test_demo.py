@@ -1,0 +1,69 @@
+"""Demo mode and --devices on real loop devices."""
+
+import subprocess
+import time
+
+import pytest
+
+from rockd.storage.devices import root_disk
+from tests.support.client import Api
+
+
+def attached(image) -> list[str]:
+    out = subprocess.run(["losetup", "--noheadings", "--output", "NAME", "--associated",
+                          str(image)], capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+@pytest.fixture
+def demo_dir(tmp_path):
+    """The demo's state dir; any loop still on its images is detached, even on failure."""
+    state = tmp_path / "demo"
+    yield state
+    for image in (state / "disks").glob("*.img"):
+        for device in attached(image):
+            subprocess.run(["losetup", "--detach", device], check=False)
+
+
+async def test_demo_attaches_disks_shows_them_and_detaches_on_sigterm(processes, demo_dir,
+                                                                      loops):
+    proc = processes("demo", state_dir=demo_dir, extra=["--disks", "2", "--disk-size", "300M"])
+    images = sorted((demo_dir / "disks").glob("*.img"))
+    assert len(images) == 2
+    devices = [attached(image)[0] for image in images]
+    client = Api(proc.url)
+    await client.login()
+    disks = (await client.state("/disks"))["value"]
+    ours = {d["path"]: d for d in disks.values() if d["transport"] == "loop"}
+    assert sorted(ours) == sorted(devices)
+    for disk in ours.values():
+        assert disk["size"] == 300 << 20 and disk["managed"] is True
+        assert disk["backing_file"] in {str(i) for i in images}
+        assert disks[disk["id"]] is disk or disks[disk["id"]] == disk
+    system = (await client.state("/system"))["value"]
+    assert system["hostname"] and system["kernel"] and system["versions"]["btrfs_progs"]
+    await client.close()
+    # images are sparse: 300 MiB each, nearly nothing on disk
+    assert all(i.stat().st_blocks * 512 < (1 << 20) for i in images)
+    started = time.monotonic()
+    proc.signal(15)
+    assert proc.wait(timeout=5) == 0 and time.monotonic() - started < 5
+    assert all(attached(image) == [] for image in images)
+
+
+async def test_devices_allowlist_and_root_disk(processes, tmp_path, loops):
+    mine, other = loops(name="mine.img"), loops(name="other.img")
+    root = root_disk()
+    patterns = f"{mine},/dev/{root}" if root else mine
+    proc = processes("serve", state_dir=tmp_path / "state", extra=["--devices", patterns])
+    client = Api(proc.url)
+    await client.login()
+    disks = (await client.state("/disks"))["value"]
+    by_path = {d["path"]: d for d in disks.values()}
+    assert by_path[mine]["managed"] is True
+    assert other not in by_path  # loops outside the allowlist are not this box's disks
+    if root:
+        assert by_path[f"/dev/{root}"]["managed"] is False  # never, whatever the list says
+    ids = [d["id"] for d in disks.values()]
+    assert len(set(ids)) == len(ids) and all(disks[i]["id"] == i for i in ids)
+    await client.close()

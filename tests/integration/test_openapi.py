@@ -1,0 +1,38 @@
+"""GET /api/v1/openapi.json: a valid OpenAPI 3.1 document naming every route the server has."""
+
+from openapi_spec_validator import validate
+from openapi_spec_validator.versions import consts as versions
+from openapi_spec_validator.versions.shortcuts import get_spec_version
+
+from rockd.handlers.context import CONTEXT
+
+
+async def test_openapi_is_valid_31_and_complete(daemon, api):
+    status, document = await api.call("GET", "/api/v1/openapi.json")
+    assert status == 200
+    assert get_spec_version(document) == versions.OPENAPIV31
+    validate(document)
+    app = daemon.runner.app
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/api/")
+        and route.method != "HEAD"
+    }
+    documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
+    assert served == documented
+    assert app[CONTEXT] is daemon.context
+
+
+async def test_request_schemas_are_the_validating_models(api):
+    _, document = await api.call("GET", "/api/v1/openapi.json")
+    schemas = document["components"]["schemas"]
+    token = schemas["TokenCreate"]
+    assert token["required"] == ["name", "scopes"]
+    assert token["properties"]["scopes"]["items"]["enum"] == ["read", "write"]
+    assert token["additionalProperties"] is False
+    assert token["properties"]["name"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    body = document["paths"]["/api/v1/tokens"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TokenCreate"}
+    assert document["paths"]["/api/v1/health"]["get"]["security"] == []

@@ -1,0 +1,137 @@
+"""The websocket stream against a running daemon: snapshot, patches, batching, protocol."""
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.support.client import Api, receive
+
+
+async def subscribe(ws, path="", msg_id=1, **extra):
+    await ws.send_str(orjson.dumps({"id": msg_id, "type": "subscribe", "path": path,
+                                    **extra}).decode())
+    subscribed = await receive(ws)
+    assert subscribed["type"] == "subscribed" and subscribed["id"] == msg_id
+    return subscribed["sub"]
+
+
+async def test_snapshot_then_patches_in_order(daemon, api):
+    ws = await api.stream()
+    sub = await subscribe(ws, "/bench")
+    snapshot = await receive(ws)
+    assert snapshot["type"] == "snapshot" and snapshot["sub"] == sub
+    assert snapshot["value"] is None and snapshot["epoch"] == daemon.store.epoch
+    daemon.tree.set("/bench", {"a": 1})
+    daemon.tree.set("/bench/a", 2)
+    daemon.tree.set("/elsewhere", 1)
+    daemon.tree.set("/bench/b", [1, 2])
+    mirror, rev = {}, snapshot["rev"]
+    while rev < daemon.tree.rev - 1:  # the last revision (/bench/b) is the last one for us
+        patch = await receive(ws)
+        assert patch["type"] == "patch" and patch["sub"] == sub and patch["rev"] > rev
+        for op in patch["ops"]:
+            assert op["path"].startswith("/bench")
+            if op["path"] == "/bench":
+                mirror = op["value"]
+            else:
+                mirror[op["path"].split("/")[2]] = op["value"]
+        rev = patch["rev"]
+    assert mirror == {"a": 2, "b": [1, 2]}
+    await ws.close()
+
+
+async def test_many_queued_revisions_arrive_as_one_frame(daemon, api):
+    ws = await api.stream()
+    await subscribe(ws, "/n")
+    await receive(ws)
+    with daemon.tree.transaction():
+        daemon.tree.set("/n", 0)
+    for i in range(1, 50):  # all before the writer runs: one frame
+        daemon.tree.set("/n", i)
+    patches = []
+    while not patches or patches[-1]["rev"] < daemon.tree.rev:
+        patches.append(await receive(ws))
+    assert len(patches) < 50
+    assert patches[-1]["ops"][-1] == {"op": "replace", "path": "/n", "value": 49}
+    await ws.close()
+
+
+async def test_ping_unsubscribe_and_errors(daemon, api):
+    ws = await api.stream()
+    sub = await subscribe(ws)
+    await receive(ws)
+    await ws.send_str('{"id": 7, "type": "ping"}')
+    assert await receive(ws) == {"type": "pong", "id": 7}
+    await ws.send_str('{"id": 8, "type": "subscribe", "path": "no-slash"}')
+    error = await receive(ws)
+    assert error["type"] == "error" and error["id"] == 8
+    assert error["error"]["code"] == "invalid_path"
+    await ws.send_str('{"id": 9, "type": "subscribe", "path": "/x", "since": "yesterday"}')
+    assert (await receive(ws))["error"]["code"] == "invalid_field"
+    await ws.send_str('{"id": 10, "type": "dance"}')
+    assert (await receive(ws))["error"]["code"] == "unknown_type"
+    await ws.send_str(orjson.dumps({"id": 11, "type": "unsubscribe", "sub": sub}).decode())
+    assert await receive(ws) == {"type": "unsubscribed", "id": 11, "sub": sub}
+    await ws.send_str('{"id": 12, "type": "unsubscribe", "sub": 999}')
+    assert (await receive(ws))["error"]["code"] == "not_found"
+    daemon.tree.set("/after", 1)  # no subscription left: nothing arrives
+    await ws.send_str('{"id": 13, "type": "ping"}')
+    assert await receive(ws) == {"type": "pong", "id": 13}
+    await ws.close()
+
+
+@pytest.mark.parametrize("frame", ["not json", "[1, 2]", '{"no": "type"}', b"binary"])
+async def test_protocol_errors_close_with_4400(api, frame):
+    ws = await api.stream()
+    if isinstance(frame, bytes):
+        await ws.send_bytes(frame)
+    else:
+        await ws.send_str(frame)
+    msg = await ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4400
+
+
+async def test_stream_needs_authentication(daemon):
+    client = Api(daemon.url)
+    try:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await client.stream()
+        assert info.value.status == 401
+    finally:
+        await client.close()
+
+
+async def test_cookie_stream_from_another_origin_is_refused(api):
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await api.stream(origin="http://evil.example")
+    assert info.value.status == 403
+    ws = await api.stream(origin=api.base)
+    await ws.close()
+
+
+async def test_token_stream_and_trimmed_parent_ops(daemon, api):
+    token = await api.make_token(["read"])
+    reader = Api(daemon.url, token=token)
+    try:
+        daemon.tree.set("/pools/p1", {"usage": {"used": 1}})
+        ws = await reader.stream()
+        await subscribe(ws, "/pools/p1/usage")
+        assert (await receive(ws))["value"] == {"used": 1}
+        daemon.tree.set("/pools", {"p1": {"usage": {"used": 9}}, "p2": {}})
+        patch = await receive(ws)
+        assert patch["ops"] == [{"op": "replace", "path": "/pools/p1/usage/used", "value": 9}]
+        daemon.tree.delete("/pools/p1")
+        assert (await receive(ws))["ops"] == [{"op": "remove", "path": "/pools/p1/usage"}]
+        await ws.close()
+    finally:
+        await reader.close()
+
+
+async def test_state_endpoint_matches_the_stream(daemon, api):
+    daemon.tree.set("/pools/p9", {"label": "tank"})
+    body = await api.state("/pools/p9")
+    assert body == {"rev": daemon.tree.rev, "value": {"label": "tank"}}
+    status, err = await api.call("GET", "/api/v1/state?path=/pools/none")
+    assert status == 404 and err["error"]["code"] == "not_found"
+    status, err = await api.call("GET", "/api/v1/state?path=bad")
+    assert status == 400 and err["error"]["code"] == "invalid_path"
