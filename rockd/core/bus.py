@@ -257,5 +257,5 @@ def _trim(op: Op, tokens: Tokens) -> bytes | None:
 
 def _journalled(body: dict) -> Op:
     op = Op(body["op"], pointer.parse(body["path"]), old=UNKNOWN)
-    op.wire = orjson.dumps(body)
+    op.wire = memoryview(orjson.dumps(body)).tobytes()  # exact size: see Op.freeze
     return op

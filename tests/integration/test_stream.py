@@ -1,5 +1,7 @@
 """The websocket stream against a running daemon: snapshot, patches, batching, protocol."""
 
+import asyncio
+
 import aiohttp
 import orjson
 import pytest
@@ -135,3 +137,39 @@ async def test_state_endpoint_matches_the_stream(daemon, api):
     assert status == 404 and err["error"]["code"] == "not_found"
     status, err = await api.call("GET", "/api/v1/state?path=bad")
     assert status == 400 and err["error"]["code"] == "invalid_path"
+
+
+async def test_a_client_that_stops_reading_delays_no_one_and_is_resynced(daemon, api):
+    slow = await api.stream(max_msg_size=0)
+    await subscribe(slow, "/blob")
+    await receive(slow)
+    fast = await api.stream(max_msg_size=0)
+    await subscribe(fast, "/blob")
+    await receive(fast)
+    # the slow client reads nothing while 64 MiB of changes go out: its socket fills up
+    chunk = "x" * (256 << 10)
+    for i in range(256):
+        daemon.tree.set("/blob", {"i": i, "data": f"{i}{chunk}"})
+        if i % 8 == 7:
+            await asyncio.sleep(0)
+        while True:  # the fast client keeps up the whole time
+            message = await receive(fast)
+            if message["rev"] == daemon.tree.rev:
+                break
+    # once it reads again, the slow client gets a fresh snapshot instead of its backlog
+    kinds, mirror, last = [], None, None
+    while last is None or last.get("rev") != daemon.tree.rev:
+        last = await receive(slow, timeout=10)
+        kinds.append(last["type"])
+        if last["type"] == "snapshot":
+            mirror = last["value"]
+        else:
+            for op in last["ops"]:
+                if op["path"] == "/blob":
+                    mirror = op["value"]
+                else:
+                    mirror[op["path"].split("/")[2]] = op["value"]
+    assert kinds.count("snapshot") >= 1 and len(kinds) < 200
+    assert mirror == daemon.tree.get("/blob") and mirror["i"] == 255
+    await slow.close()
+    await fast.close()
