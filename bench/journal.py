@@ -20,24 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rockd.core.bus import Bus
-from rockd.core.store import Store
-from rockd.core.tree import Tree
-
-
-async def open_store(path: Path) -> tuple[Store, Tree, Bus]:
-    store = Store(path)
-    await store.open()
-    tree = Tree()
-    window = await store.load(tree)
-    bus = Bus(tree, epoch=store.epoch, gated=True)
-    bus.load_window(window)
-    store.attach(tree, bus)
-    return store, tree, bus
+from rockd.core.store import open_state
 
 
 async def write(path: Path, count: int, chunk: int = 500) -> dict:
-    store, tree, bus = await open_store(path)
+    store, tree, bus = await open_state(path)
     commits = 0
     original = store.db.commit
 
@@ -65,7 +52,7 @@ async def write(path: Path, count: int, chunk: int = 500) -> dict:
 
 async def replay(path: Path) -> dict:
     start = time.perf_counter()
-    store, tree, bus = await open_store(path)
+    store, tree, bus = await open_state(path)
     elapsed = time.perf_counter() - start
     result = {"revision": tree.rev, "startup_seconds": round(elapsed, 3),
               "window": len(bus.window)}

@@ -15,7 +15,7 @@ from rockd.config import Settings
 from rockd.core import auth as auth_tables
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
-from rockd.core.store import Store
+from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
 from rockd.handlers import auth, meta, state, stream
 from rockd.handlers import web as web_ui
@@ -37,8 +37,8 @@ class Daemon:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.tree = Tree()
-        self.store = Store(settings.database)
+        self.store: Store | None = None
+        self.tree: Tree | None = None
         self.bus: Bus | None = None
         self.runner: web.AppRunner | None = None
         self.context: Context | None = None
@@ -46,11 +46,7 @@ class Daemon:
     async def start(self) -> None:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        await self.store.open(auth_tables.SCHEMA)
-        window = await self.store.load(self.tree)
-        self.bus = Bus(self.tree, epoch=self.store.epoch, gated=True)
-        self.bus.load_window(window)
-        self.store.attach(self.tree, self.bus)
+        self.store, self.tree, self.bus = await open_state(settings.database, auth_tables.SCHEMA)
         authn = Auth(self.store)
         await authn.load()
         await self._first_user(authn)
@@ -106,8 +102,9 @@ class Daemon:
                      for ws in sockets], timeout=1.0)
         if self.runner is not None:
             await self.runner.cleanup()
-        await self.store.close()
-        log.info("rockd stopped at revision %d", self.tree.rev)
+        if self.store is not None:
+            await self.store.close()
+        log.info("rockd stopped at revision %d", self.tree.rev if self.tree else 0)
 
 
 async def serve(settings: Settings) -> int:

@@ -176,3 +176,20 @@ class Store:
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+
+async def open_state(path: Path | str, extra_schema: str = "", **options: int
+                     ) -> tuple[Store, Tree, Bus]:
+    """Open the database, bring a tree back to its last committed revision, and journal it.
+
+    The bus answers `since` from the journal's tail and releases each new revision once the
+    journal has committed it.
+    """
+    store = Store(path, **options)
+    await store.open(extra_schema)
+    tree = Tree()
+    window = await store.load(tree)
+    bus = Bus(tree, epoch=store.epoch, window=store.window, gated=True)
+    bus.load_window(window)
+    store.attach(tree, bus)
+    return store, tree, bus

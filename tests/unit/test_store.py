@@ -2,30 +2,17 @@
 
 import sqlite3
 
-from rockd.core.bus import Bus
-from rockd.core.store import Store
-from rockd.core.tree import Tree
-
-
-async def open_store(path, **kwargs):
-    store = Store(path, **kwargs)
-    await store.open()
-    tree = Tree()
-    window = await store.load(tree)
-    bus = Bus(tree, epoch=store.epoch, gated=True)
-    bus.load_window(window)
-    store.attach(tree, bus)
-    return store, tree, bus
+from rockd.core.store import open_state
 
 
 async def test_revisions_survive_reopen_with_same_epoch(tmp_path):
     db = tmp_path / "j.sqlite3"
-    store, tree, _ = await open_store(db)
+    store, tree, _ = await open_state(db)
     epoch = store.epoch
     for i in range(500):
         tree.set(f"/k/{i % 7}", {"i": i})
     await store.close()
-    store2, tree2, bus2 = await open_store(db)
+    store2, tree2, bus2 = await open_state(db)
     assert tree2.rev == 500 and tree2.root == tree.root
     assert store2.epoch == epoch and len(epoch) == 32
     assert bus2.window[-1].rev == 500
@@ -33,7 +20,7 @@ async def test_revisions_survive_reopen_with_same_epoch(tmp_path):
 
 
 async def test_group_commit_uses_fewer_transactions_than_revisions(tmp_path):
-    store, tree, bus = await open_store(tmp_path / "j.sqlite3")
+    store, tree, bus = await open_state(tmp_path / "j.sqlite3")
     commits = []
     original = store.db.commit
 
@@ -52,7 +39,7 @@ async def test_group_commit_uses_fewer_transactions_than_revisions(tmp_path):
 
 async def test_snapshot_then_short_tail_and_pruned_journal(tmp_path):
     db = tmp_path / "j.sqlite3"
-    store, tree, _ = await open_store(db, snapshot_every=100, window=50)
+    store, tree, _ = await open_state(db, snapshot_every=100, window=50)
     for i in range(1000):
         tree.set(f"/k{i % 5}", i)
         if i % 37 == 0:
@@ -64,7 +51,7 @@ async def test_snapshot_then_short_tail_and_pruned_journal(tmp_path):
         (oldest,) = conn.execute("SELECT MIN(rev) FROM journal").fetchone()
     assert count == 1 and snap_rev >= 900
     assert oldest > snap_rev - 50 - 1
-    store2, tree2, bus2 = await open_store(db, snapshot_every=100, window=50)
+    store2, tree2, bus2 = await open_state(db, snapshot_every=100, window=50)
     assert tree2.rev == 1000 and tree2.root == tree.root
     assert bus2.window[0].rev <= 951
     await store2.close()
@@ -72,18 +59,18 @@ async def test_snapshot_then_short_tail_and_pruned_journal(tmp_path):
 
 async def test_lost_history_changes_epoch(tmp_path):
     db = tmp_path / "j.sqlite3"
-    store, tree, _ = await open_store(db)
+    store, tree, _ = await open_state(db)
     epoch = store.epoch
     for i in range(10):
         tree.set("/n", i)
     await store.close()
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM journal WHERE rev = 5")
-    store2, tree2, _ = await open_store(db)
+    store2, tree2, _ = await open_state(db)
     assert store2.epoch != epoch and tree2.rev == 4
     tree2.set("/n", "after")  # the journal goes on from there
     await store2.flush()
     await store2.close()
-    store3, tree3, _ = await open_store(db)
+    store3, tree3, _ = await open_state(db)
     assert tree3.rev == 5 and tree3.get("/n") == "after" and store3.epoch == store2.epoch
     await store3.close()
