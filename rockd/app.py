@@ -15,6 +15,7 @@ from rockd.config import Settings
 from rockd.core import auth as auth_tables
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
+from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
 from rockd.handlers import auth, meta, state, stream
@@ -25,6 +26,7 @@ from rockd.handlers.routes import PRINCIPAL, Routes
 from rockd.notify import notify
 from rockd.storage import disks
 from rockd.storage.devices import Allowlist
+from rockd.watchers.udev import UdevWatcher
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class Daemon:
         self.bus: Bus | None = None
         self.runner: web.AppRunner | None = None
         self.context: Context | None = None
+        self.disk_rescans: Rescanner | None = None
+        self.watchers: list[UdevWatcher] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -69,14 +73,22 @@ class Daemon:
             log.info("created user admin from ROCKD_ADMIN_PASSWORD")
 
     async def _observe(self) -> None:
-        allow = Allowlist(self.settings.devices)
+        """Make the tree true: watch first (so nothing is missed), then scan everything."""
+        tree = self.tree
+        assert tree is not None
+        inventory = disks.DiskInventory(tree, Allowlist(self.settings.devices))
+        self.disk_rescans = Rescanner("disk", inventory.rescan)
+        self.disk_rescans.start()
+        self.watchers = [UdevWatcher(self.disk_rescans.request)]
+        for watcher in self.watchers:
+            watcher.start()
         facts = await system.probe()
-        with self.tree.transaction():
+        with tree.transaction():
             for key in TOP_LEVEL:
-                if not isinstance(self.tree.get(f"/{key}"), dict):
-                    self.tree.set(f"/{key}", {})
-            self.tree.set("/system", facts)
-            self.tree.set("/disks", disks.scan(allow))
+                if not isinstance(tree.get(f"/{key}"), dict):
+                    tree.set(f"/{key}", {})
+            tree.set("/system", facts)
+        await inventory.rescan_all()
 
     def _web_app(self) -> web.Application:
         app = web.Application(middlewares=[security_headers, errors],
@@ -93,6 +105,10 @@ class Daemon:
 
     async def stop(self) -> None:
         notify("STOPPING=1")
+        for watcher in self.watchers:
+            watcher.stop()
+        if self.disk_rescans is not None:
+            await self.disk_rescans.stop()
         if self.context is not None:
             sockets = list(self.context.websockets)
             if sockets:

@@ -16,7 +16,7 @@ fi
 
 # Debian packages: what rockd runs (btrfs-progs, udev, util-linux), what builds the virtualenv,
 # and Node.js/npm for the web UI's packages (skipped where another Node.js is installed).
-debs=(btrfs-progs udev util-linux python3 python3-venv python3-dev gcc)
+debs=(btrfs-progs udev util-linux smartmontools python3 python3-venv python3-dev gcc)
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 missing=()
 for p in "${debs[@]}"; do

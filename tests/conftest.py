@@ -19,6 +19,7 @@ import pytest
 
 from rockd.app import Daemon
 from rockd.config import Settings
+from rockd.watchers.udev import udevd_running
 from tests.support.client import PASSWORD, Api, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,8 +148,28 @@ def processes():
         proc.stop()
 
 
+@pytest.fixture(scope="session")
+def udevd():
+    """udevd, as on any real box: started for the session where it is not running."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for udevd")
+    started = None
+    if not udevd_running():
+        started = subprocess.Popen(["/lib/systemd/systemd-udevd"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not udevd_running() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subprocess.run(["udevadm", "trigger", "--subsystem-match=block"], check=True)
+        subprocess.run(["udevadm", "settle", "--timeout=10"], check=False)
+    yield
+    if started is not None:
+        started.terminate()
+        started.wait(10)
+
+
 @pytest.fixture
-def loops(tmp_path):
+def loops(tmp_path, udevd):
     """Attach sparse files as loop devices; all of them are detached at the end."""
     if os.geteuid() != 0:
         pytest.skip("needs root for loop devices")

@@ -1,13 +1,24 @@
-"""The disk inventory from sysfs: size, model, serial, transport, partitions, stable id."""
+"""The disk inventory: sysfs, udev's properties and blkid's probe of each disk, kept in /disks.
+
+`DiskInventory.rescan(name)` probes one disk by its kernel name and sets (or removes) its
+entry; the udev watcher asks for that on every event of the disk.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import Any
 
+import pyudev
+
+from rockd.core.tree import Tree
+from rockd.storage.commands import run
 from rockd.storage.devices import SYS_BLOCK, Allowlist
+
+log = logging.getLogger(__name__)
 
 SKIP = re.compile(r"^(ram|zram|dm-|sr|fd)\d*")
 UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -50,18 +61,41 @@ def stable_id(name: str, *, wwn: str | None, serial: str | None, model: str | No
     return UNSAFE_ID_CHARS.sub("_", raw).strip("_")
 
 
+def _udev_properties(name: str) -> dict[str, str]:
+    """What udev's database holds for the disk (empty where udevd does not run)."""
+    try:
+        device = pyudev.Devices.from_name(pyudev.Context(), "block", name)
+        return dict(device.properties)
+    except (pyudev.DeviceNotFoundError, OSError):
+        return {}
+
+
+async def filesystem(path: str) -> dict[str, str | None] | None:
+    """The filesystem signature on a device (blkid's low-level probe), or None if it has none."""
+    result = await run(["blkid", "--probe", "--output", "export", path], timeout=10,
+                       check=False)
+    if result.returncode != 0:
+        return None
+    fields = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    if "TYPE" not in fields:
+        return None
+    return {"type": fields["TYPE"], "uuid": fields.get("UUID"), "label": fields.get("LABEL")}
+
+
 def probe(name: str, allow: Allowlist) -> dict[str, Any] | None:
-    """What sysfs tells of one whole disk, or None for devices that are not disks to show."""
+    """What sysfs and udev tell of one whole disk, or None for devices that are not disks."""
     sysdir = SYS_BLOCK / name
     if SKIP.match(name) or not sysdir.exists():
         return None
     backing = _read(sysdir / "loop" / "backing_file")
     if name.startswith("loop") and (backing is None or not allow.allows(name)):
         return None  # unattached loops, and other people's loops, are not disks of this box
+    udev = _udev_properties(name)
     sectors = _read(sysdir / "size")
-    model = _read(sysdir / "device" / "model")
-    serial = _read(sysdir / "serial") or _read(sysdir / "device" / "serial")
-    wwn = _read(sysdir / "wwid") or _read(sysdir / "device" / "wwid")
+    model = udev.get("ID_MODEL") or _read(sysdir / "device" / "model")
+    serial = (udev.get("ID_SERIAL_SHORT") or _read(sysdir / "serial")
+              or _read(sysdir / "device" / "serial"))
+    wwn = udev.get("ID_WWN") or _read(sysdir / "wwid") or _read(sysdir / "device" / "wwid")
     partitions = [
         {"name": p.name, "size": int(_read(p / "size") or 0) * 512}
         for p in sorted(sysdir.iterdir()) if (p / "partition").exists()
@@ -81,15 +115,45 @@ def probe(name: str, allow: Allowlist) -> dict[str, Any] | None:
         "backing_file": backing,
         "partitions": partitions,
         "managed": allow.allows(name),
+        "filesystem": None,
         "pool": None,
     }
 
 
-def scan(allow: Allowlist) -> dict[str, dict[str, Any]]:
-    """Every disk to show, by id."""
-    disks = {}
-    for sysdir in sorted(SYS_BLOCK.iterdir()):
-        disk = probe(sysdir.name, allow)
-        if disk is not None:
-            disks[disk["id"]] = disk
-    return disks
+async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
+    """`probe` plus the filesystem signature, and the pool a btrfs signature makes it part of."""
+    disk = probe(name, allow)
+    if disk is not None and disk["size"] > 0 and disk["managed"]:
+        fs = await filesystem(disk["path"])
+        disk["filesystem"] = fs
+        if fs and fs["type"] == "btrfs":
+            disk["pool"] = fs["uuid"]
+    return disk
+
+
+class DiskInventory:
+    """/disks in the tree, one rescan per disk."""
+
+    def __init__(self, tree: Tree, allow: Allowlist):
+        self.tree = tree
+        self.allow = allow
+
+    def _ids_named(self, name: str) -> list[str]:
+        return [i for i, d in (self.tree.get("/disks") or {}).items() if d.get("name") == name]
+
+    async def rescan(self, name: str) -> None:
+        disk = await probe_disk(name, self.allow)
+        with self.tree.transaction():
+            for stale in self._ids_named(name):
+                if disk is None or stale != disk["id"]:
+                    self.tree.delete(("disks", stale))
+            if disk is not None:
+                self.tree.set(("disks", disk["id"]), disk)
+
+    async def rescan_all(self) -> None:
+        disks = {}
+        for sysdir in sorted(SYS_BLOCK.iterdir()):
+            disk = await probe_disk(sysdir.name, self.allow)
+            if disk is not None:
+                disks[disk["id"]] = disk
+        self.tree.set("/disks", disks)

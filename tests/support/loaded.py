@@ -102,7 +102,7 @@ async def main() -> int:
     task.cancel()
     load.set_rate(0)
     await daemon.stop()
-    say(f"stopped {daemon.tree.rev}")
+    say(f"stopped {daemon.tree.rev} {load.seq}")
     return 0
 
 
