@@ -20,8 +20,8 @@ from pydantic_core import PydanticCustomError
 from rockd import __version__
 from rockd.core.auth import READ, WRITE, Auth, Principal
 from rockd.core.errors import BadRequest, Forbidden, InvalidName, Unauthorized
+from rockd.core.names import NAME_PATTERN
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
