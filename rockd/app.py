@@ -19,13 +19,22 @@ from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
 from rockd.handlers import auth, meta, state, stream
+from rockd.handlers import disks as disks_api
+from rockd.handlers import jobs as jobs_api
+from rockd.handlers import pools as pools_api
+from rockd.handlers import shares as shares_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
 from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
+from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
 from rockd.storage import disks
 from rockd.storage.devices import Allowlist
+from rockd.storage.pools import Pools
+from rockd.storage.shares import Shares
+from rockd.watchers.inotify import SubvolumeWatcher
+from rockd.watchers.mounts import MountWatcher
 from rockd.watchers.udev import UdevWatcher
 
 log = logging.getLogger(__name__)
@@ -44,8 +53,8 @@ class Daemon:
         self.bus: Bus | None = None
         self.runner: web.AppRunner | None = None
         self.context: Context | None = None
-        self.disk_rescans: Rescanner | None = None
-        self.watchers: list[UdevWatcher] = []
+        self.rescanners: list[Rescanner] = []
+        self.watchers: list[UdevWatcher | MountWatcher | SubvolumeWatcher] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -54,7 +63,7 @@ class Daemon:
         authn = Auth(self.store)
         await authn.load()
         await self._first_user(authn)
-        self.context = Context(settings, self.tree, self.bus, self.store, authn)
+        self.context = await self._parts(authn)
 
         app = self._web_app()
         self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0,
@@ -72,14 +81,39 @@ class Daemon:
             await authn.create_user("admin", password)
             log.info("created user admin from ROCKD_ADMIN_PASSWORD")
 
+    async def _parts(self, authn: Auth) -> Context:
+        """The storage inventories and the job supervisor, wired to each other."""
+        assert self.tree is not None and self.store is not None and self.bus is not None
+        tree, settings = self.tree, self.settings
+        jobs = Jobs(tree)
+        inventory = disks.DiskInventory(tree, Allowlist(settings.devices))
+        disk_rescans = Rescanner("disk", inventory.rescan)
+        pools = Pools(tree, self.store, jobs, settings.mount_root, disk_rescans)
+        shares = Shares(tree, self.store, pools)
+        subvolume_watcher = SubvolumeWatcher(shares.rescans.request)
+
+        def pool_rescanned(pool_id: str) -> None:
+            shares.rescans.request(pool_id)
+            subvolume_watcher.set_pools({
+                p["id"]: p["mount_point"] for p in (tree.get("/pools") or {}).values()
+                if p["mounted"]})
+
+        pools.rescanned.append(pool_rescanned)
+        inventory.pool_changed.append(pools.rescans.request)
+        disk_rescans.start()
+        await pools.load()
+        await shares.load()
+        self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
+        self.watchers = [UdevWatcher(disk_rescans.request),
+                         MountWatcher(lambda _lines: pools.mounts_changed()),
+                         subvolume_watcher]
+        return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
+                       jobs)
+
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
-        tree = self.tree
-        assert tree is not None
-        inventory = disks.DiskInventory(tree, Allowlist(self.settings.devices))
-        self.disk_rescans = Rescanner("disk", inventory.rescan)
-        self.disk_rescans.start()
-        self.watchers = [UdevWatcher(self.disk_rescans.request)]
+        tree, ctx = self.tree, self.context
+        assert tree is not None and ctx is not None
         for watcher in self.watchers:
             watcher.start()
         facts = await system.probe()
@@ -88,7 +122,11 @@ class Daemon:
                 if not isinstance(tree.get(f"/{key}"), dict):
                     tree.set(f"/{key}", {})
             tree.set("/system", facts)
-        await inventory.rescan_all()
+            tree.set("/jobs", {})  # jobs do not outlive the process that ran them
+        await ctx.disks.rescan_all()
+        await ctx.pools.reconcile()
+        await ctx.pools.rescan_all()
+        await ctx.shares.reconcile()
 
     def _web_app(self) -> web.Application:
         app = web.Application(middlewares=[security_headers, errors],
@@ -97,7 +135,7 @@ class Daemon:
         app[CONTEXT] = self.context
         app[PRINCIPAL] = principal_of
         table = Routes()
-        for module in (meta, auth, state, stream):
+        for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api):
             table.extend(module.routes)
         table.install(app)
         web_ui.install(app, self.settings.web_root or web_ui.default_web_root())
@@ -107,8 +145,10 @@ class Daemon:
         notify("STOPPING=1")
         for watcher in self.watchers:
             watcher.stop()
-        if self.disk_rescans is not None:
-            await self.disk_rescans.stop()
+        if self.context is not None:
+            await self.context.jobs.stop()
+        for rescanner in self.rescanners:
+            await rescanner.stop()
         if self.context is not None:
             sockets = list(self.context.websockets)
             if sockets:

@@ -86,10 +86,12 @@ class Process:
                 raise AssertionError(f"rockd exited {self.proc.returncode}:\n{self.output()}")
             try:
                 with urllib.request.urlopen(self.url + "/api/v1/health", timeout=1) as r:
-                    if r.status == 200:
+                    # serving starts before start-up's reconciling ends: wait for both
+                    if r.status == 200 and "rockd serving on" in self.output():
                         return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise AssertionError(f"rockd did not become healthy:\n{self.output()}")
 
     def command(self, line: str) -> str:
@@ -184,9 +186,63 @@ def loops(tmp_path, udevd):
         attached.append(device)
         return device
 
+    def detach(device: str) -> None:
+        """Detach one of ours now (it is then no longer ours to touch)."""
+        subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["losetup", "--detach", device], check=True)
+        attached.remove(device)
+
+    attach.detach = detach
     yield attach
     for device in attached:
+        subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         subprocess.run(["losetup", "--detach", device], check=False)
+
+
+def unmount_under(root: Path) -> None:
+    """Unmount everything mounted at or below `root`, deepest first."""
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split(" ")[4].encode().decode("unicode_escape") for line in f]
+    prefix = str(root)
+    for target in sorted((t for t in targets if t == prefix or t.startswith(prefix + "/")),
+                         key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+
+
+@pytest.fixture
+async def storage(tmp_path, loops, monkeypatch):
+    """An in-process rockd that manages `count` fresh loop devices of its own.
+
+    Call `await storage(count, size)`; everything it mounts is unmounted at the end, before
+    the loop devices are detached.
+    """
+    made: list[Daemon] = []
+    clients: list[Api] = []
+    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
+
+    async def start(count: int = 2, size: int = 512 << 20):
+        devices = [loops(size) for _ in range(count)]
+        settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
+                            mount_root=tmp_path / "mnt", devices=devices)
+        d = Daemon(settings)
+        await d.start()
+        d.url = f"http://{settings.listen}"
+        made.append(d)
+        client = Api(d.url)
+        await client.login()
+        clients.append(client)
+        return d, client, devices
+
+    try:
+        yield start
+    finally:
+        for client in clients:
+            await client.close()
+        for d in made:
+            await d.stop()
+        unmount_under(tmp_path)
 
 
 async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):

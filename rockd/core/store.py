@@ -1,4 +1,4 @@
-"""SQLite: the journal of tree revisions with group commit, snapshots of the tree, config tables.
+"""SQLite: the journal of tree revisions with group commit, snapshots of the tree, and intent.
 
 Every revision is appended to `journal`; a writer task commits whatever has queued up in one
 transaction (group commit) and then tells the bus those revisions are durable. Every
@@ -27,6 +27,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (rev INTEGER PRIMARY KEY, ops BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (rev INTEGER PRIMARY KEY, tree BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS intent (
+    kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (kind, key));
 """
 
 
@@ -157,6 +159,25 @@ class Store:
         await db.execute("DELETE FROM snapshots WHERE rev < ?", (rev,))
         await db.execute("DELETE FROM journal WHERE rev <= ?", (rev - self.window,))
         self._snapshot_rev = rev
+
+    # -- intent: what the user asked for (a pool's mount options, a share's quota) -----------
+
+    async def intents(self, kind: str) -> dict[str, dict]:
+        """Every intent record of one kind, by key."""
+        async with self.db.execute("SELECT key, value FROM intent WHERE kind = ?",
+                                   (kind,)) as cur:
+            return {key: orjson.loads(value) async for key, value in cur}
+
+    async def set_intent(self, kind: str, key: str, value: dict) -> None:
+        async with self.lock:
+            await self.db.execute("INSERT OR REPLACE INTO intent VALUES (?, ?, ?)",
+                                  (kind, key, orjson.dumps(value)))
+            await self.db.commit()
+
+    async def delete_intent(self, kind: str, key: str) -> None:
+        async with self.lock:
+            await self.db.execute("DELETE FROM intent WHERE kind = ? AND key = ?", (kind, key))
+            await self.db.commit()
 
     async def flush(self) -> None:
         """Wait until every revision so far is committed."""

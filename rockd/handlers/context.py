@@ -11,6 +11,10 @@ from rockd.core.auth import Auth
 from rockd.core.bus import Bus
 from rockd.core.store import Store
 from rockd.core.tree import Tree
+from rockd.jobs.supervisor import Jobs
+from rockd.storage.disks import DiskInventory
+from rockd.storage.pools import Pools
+from rockd.storage.shares import Shares
 
 
 @dataclass
@@ -20,6 +24,10 @@ class Context:
     bus: Bus
     store: Store
     auth: Auth
+    disks: DiskInventory
+    pools: Pools
+    shares: Shares
+    jobs: Jobs
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

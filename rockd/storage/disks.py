@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyudev
 
+from rockd.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from rockd.core.tree import Tree
 from rockd.storage.commands import run
 from rockd.storage.devices import SYS_BLOCK, Allowlist
@@ -131,24 +134,61 @@ async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
     return disk
 
 
+def _mounted(disk: dict[str, Any]) -> bool:
+    """Whether the disk, one of its partitions, or its btrfs filesystem is mounted."""
+    names = {disk["name"], *(p["name"] for p in disk["partitions"])}
+    uuid = disk.get("pool")
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        source = line.split(" - ", 1)[1].split(" ")[1] if " - " in line else ""
+        if os.path.basename(source) in names:
+            return True
+    if uuid:
+        return Path(f"/sys/fs/btrfs/{uuid}").exists()
+    return False
+
+
 class DiskInventory:
     """/disks in the tree, one rescan per disk."""
 
     def __init__(self, tree: Tree, allow: Allowlist):
         self.tree = tree
         self.allow = allow
+        self.pool_changed: list[Callable[[str], None]] = []
+        """Told the pool id whenever a disk of that pool comes, goes or changes."""
 
     def _ids_named(self, name: str) -> list[str]:
         return [i for i, d in (self.tree.get("/disks") or {}).items() if d.get("name") == name]
 
     async def rescan(self, name: str) -> None:
         disk = await probe_disk(name, self.allow)
+        before = [self.tree.get(("disks", i)) for i in self._ids_named(name)]
         with self.tree.transaction():
-            for stale in self._ids_named(name):
-                if disk is None or stale != disk["id"]:
-                    self.tree.delete(("disks", stale))
+            for stale in before:
+                if disk is None or stale["id"] != disk["id"]:
+                    self.tree.delete(("disks", stale["id"]))
             if disk is not None:
                 self.tree.set(("disks", disk["id"]), disk)
+        pools = {d["pool"] for d in before if d.get("pool")} | ({disk["pool"]} if disk and
+                                                                disk.get("pool") else set())
+        for pool in pools:
+            for callback in self.pool_changed:
+                callback(pool)
+
+    async def wipe(self, disk_id: str, confirm: str) -> dict[str, Any]:
+        """Erase every filesystem signature of a managed disk that nothing has mounted."""
+        disk = self.tree.get(("disks", disk_id))
+        if disk is None:
+            raise NotFound(f"no disk {disk_id}")
+        if confirm != disk_id:
+            raise Unprocessable("confirm must repeat the disk's id", code="not_confirmed")
+        if not disk["managed"]:
+            raise Forbidden(f"disk {disk_id} is not managed by rockd", code="unmanaged_device")
+        pool = self.tree.get(("pools", disk["pool"])) if disk.get("pool") else None
+        if (pool is not None and pool["mounted"]) or _mounted(disk):
+            raise Conflict(f"disk {disk_id} is in a mounted pool", code="busy")
+        await run(["wipefs", "--all", disk["path"]])
+        await self.rescan(disk["name"])
+        return self.tree.get(("disks", disk_id))
 
     async def rescan_all(self) -> None:
         disks = {}

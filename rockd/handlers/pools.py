@@ -1,0 +1,170 @@
+"""Pools: create, import, observe, change, grow and shrink, delete."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field, model_validator
+
+from rockd.core.errors import BadRequest, NotFound
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import Model, Name, Routes, json_response
+from rockd.storage import profiles
+
+routes = Routes()
+
+DiskId = str
+
+
+class PoolCreate(Model):
+    name: Name
+    disks: list[DiskId] = Field(min_length=1, max_length=64)
+    data: profiles.DataProfile
+    metadata: profiles.MetadataProfile | None = None
+    compression: str | None = Field(default=None, max_length=16)
+    mount_options: str = Field(default="", max_length=512)
+
+
+class PoolImport(Model):
+    disk: DiskId
+
+
+class Capacity(Model):
+    disks: list[DiskId] | None = Field(default=None, max_length=64)
+    sizes: list[int] | None = Field(default=None, max_length=64)
+    data: profiles.DataProfile
+    metadata: profiles.MetadataProfile | None = None
+
+    @model_validator(mode="after")
+    def one_of(self) -> Capacity:
+        if (self.disks is None) == (self.sizes is None):
+            raise ValueError("give either disks or sizes")
+        return self
+
+
+class CapacityOut(Model):
+    usable: int
+    raw: int
+    wasted: int
+
+
+class PoolUpdate(Model):
+    compression: str | None = Field(default=None, max_length=16)
+    mount_options: str | None = Field(default=None, max_length=512)
+    quotas: bool | None = None
+    label: Name | None = None
+
+
+class Replace(Model):
+    old: DiskId
+    new: DiskId
+
+
+class PoolDisks(Model):
+    add: list[DiskId] | None = Field(default=None, min_length=1, max_length=64)
+    remove: list[DiskId] | None = Field(default=None, min_length=1, max_length=64)
+    replace: Replace | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> PoolDisks:
+        if sum(x is not None for x in (self.add, self.remove, self.replace)) != 1:
+            raise ValueError("give exactly one of add, remove, replace")
+        return self
+
+
+class ProfileChange(Model):
+    data: profiles.DataProfile
+    metadata: profiles.MetadataProfile | None = None
+
+
+def _pools(request: web.Request):
+    return request.app[CONTEXT].pools
+
+
+@routes.get("/api/v1/pools", summary="Every pool")
+async def list_pools(request: web.Request, principal) -> list:
+    return list((request.app[CONTEXT].tree.get("/pools") or {}).values())
+
+
+@routes.get("/api/v1/pools/{id}", summary="One pool")
+async def get_pool(request: web.Request, principal) -> dict:
+    return _pools(request).get(request.match_info["id"])
+
+
+@routes.post("/api/v1/pools", summary="Create a pool from empty disks and mount it",
+             body=PoolCreate, status=201)
+async def create_pool(request: web.Request, principal, body: PoolCreate) -> dict:
+    return await _pools(request).create(body.name, body.disks, body.data, body.metadata,
+                                        body.compression, body.mount_options)
+
+
+@routes.post("/api/v1/pools/import", summary="Take over an existing btrfs filesystem",
+             body=PoolImport, status=201)
+async def import_pool(request: web.Request, principal, body: PoolImport) -> dict:
+    return await _pools(request).import_(body.disk)
+
+
+@routes.post("/api/v1/pools/capacity", summary="What a pool of these disks would hold",
+             body=Capacity, response=CapacityOut)
+async def capacity(request: web.Request, principal, body: Capacity) -> dict:
+    sizes = body.sizes
+    if body.disks is not None:
+        tree = request.app[CONTEXT].tree
+        sizes = []
+        for disk_id in body.disks:
+            disk = tree.get(("disks", disk_id))
+            if disk is None:
+                raise NotFound(f"no disk {disk_id}")
+            sizes.append(disk["size"])
+    assert sizes is not None
+    if any(size <= 0 for size in sizes):
+        raise BadRequest("sizes must be positive", code="invalid_field")
+    metadata = body.metadata or profiles.default_metadata(body.data, len(sizes))
+    return profiles.capacity(sizes, body.data, metadata)
+
+
+@routes.patch("/api/v1/pools/{id}", summary="Change compression, mount options, quotas, label",
+              body=PoolUpdate)
+async def update_pool(request: web.Request, principal, body: PoolUpdate) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    return await _pools(request).update(request.match_info["id"], changes)
+
+
+@routes.delete("/api/v1/pools/{id}", summary="Unmount a pool and free its disks (not wiped)",
+               status=204)
+async def delete_pool(request: web.Request, principal) -> None:
+    force = request.query.get("force") == "true"
+    await _pools(request).delete(request.match_info["id"], force)
+
+
+@routes.post("/api/v1/pools/{id}/disks", summary="Add, remove (a job) or replace (a job) disks",
+             body=PoolDisks)
+async def pool_disks(request: web.Request, principal, body: PoolDisks) -> web.Response:
+    pools, pool_id = _pools(request), request.match_info["id"]
+    if body.add is not None:
+        return json_response(await pools.add_disks(pool_id, body.add))
+    if body.remove is not None:
+        return json_response({"job": pools.remove_disks(pool_id, body.remove)}, status=202)
+    assert body.replace is not None
+    job = pools.replace_disk(pool_id, body.replace.old, body.replace.new)
+    return json_response({"job": job}, status=202)
+
+
+@routes.post("/api/v1/pools/{id}/profile", summary="Convert data/metadata profiles (a job)",
+             body=ProfileChange, status=202)
+async def change_profile(request: web.Request, principal, body: ProfileChange) -> dict:
+    return {"job": _pools(request).convert(request.match_info["id"], body.data, body.metadata)}
+
+
+class MountRequest(Model):
+    degraded: bool = False
+
+
+@routes.post("/api/v1/pools/{id}/mount", summary="Mount a pool (degraded: with a disk missing)",
+             body=MountRequest)
+async def mount_pool(request: web.Request, principal, body: MountRequest) -> dict:
+    return await _pools(request).mount(request.match_info["id"], body.degraded)
+
+
+@routes.post("/api/v1/pools/{id}/unmount", summary="Unmount a pool, keeping it")
+async def unmount_pool(request: web.Request, principal) -> dict:
+    return await _pools(request).unmount(request.match_info["id"])

@@ -1,0 +1,373 @@
+"""Shares and snapshots: the subvolumes of each mounted pool, observed into /shares and
+/snapshots, and the actions on them.
+
+A share is a subvolume directly under a pool's root; a snapshot lives at
+`.snapshots/{share}/{name}`. Any subvolume made by hand in those places is a share or a
+snapshot all the same: `rescan_pool` lists what is there and sets exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import logging
+import os
+import pwd
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rockd.core.errors import BadRequest, Conflict, NotFound, Unprocessable
+from rockd.core.rescan import Rescanner
+from rockd.core.store import Store
+from rockd.core.tree import Tree
+from rockd.storage import btrfs
+from rockd.storage.commands import CommandError, run
+from rockd.storage.pools import Pools, check_compression
+
+log = logging.getLogger(__name__)
+
+SNAPSHOTS = ".snapshots"
+MODE = re.compile(r"^0?[0-7]{3,4}$")
+
+
+def _compression(path: str) -> str | None:
+    try:
+        value = os.getxattr(path, "btrfs.compression").decode().strip("\0")
+    except OSError:
+        return None
+    return value or None
+
+
+def _owner(st: os.stat_result) -> tuple[str, str]:
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return user, group
+
+
+def _usage(qgroups: dict | None, subvol_id: int) -> tuple[dict | None, int | None]:
+    if qgroups is None:
+        return None, None
+    group = qgroups.get(f"0/{subvol_id}")
+    if group is None:
+        return None, None
+    return ({"referenced": group["referenced"], "exclusive": group["exclusive"]},
+            group["max_referenced"])
+
+
+class Shares:
+    """/shares and /snapshots in the tree, and what can be done to them."""
+
+    def __init__(self, tree: Tree, store: Store, pools: Pools):
+        self.tree = tree
+        self.store = store
+        self.pools = pools
+        self.rescans = Rescanner("subvolumes", self.rescan_pool)
+        self.visible: dict[str, dict] = {}
+        self.quotas: dict[str, dict] = {}
+
+    async def load(self) -> None:
+        self.visible = await self.store.intents("snapshot")
+        self.quotas = await self.store.intents("share")
+        self.rescans.start()
+
+    async def reconcile(self) -> None:
+        """At start-up, once the pools are seen: put back quotas that drifted (logged)."""
+        for pool in (self.tree.get("/pools") or {}).values():
+            if pool["mounted"]:
+                await self.settled(pool["id"])
+        for share_id, intent in list(self.quotas.items()):
+            share = self.tree.get(("shares", share_id))
+            if share is None:
+                continue  # its pool is not mounted now, or the share is gone
+            if share["quota"] != intent["quota"]:
+                log.warning("share %s drifted: quota %s, wanted %s; setting it again",
+                            share["name"], share["quota"], intent["quota"])
+                pool = self.pools.mounted(share["pool"])
+                await self._set_quota(Path(share["path"]), intent["quota"], pool)
+                await self.settled(share["pool"])
+
+    # -- observing --------------------------------------------------------------------------
+
+    async def rescan_pool(self, pool_id: str) -> None:
+        pool = self.tree.get(("pools", pool_id))
+        shares: dict[str, dict] = {}
+        snapshots: dict[str, dict] = {}
+        if pool and pool["mounted"]:
+            root = pool["mount_point"]
+            subvolumes = await btrfs.subvolumes(root)
+            qgroups = await btrfs.qgroups(root)
+            by_name: dict[str, str] = {}
+            for sub in subvolumes:
+                parts = sub["path"].split("/")
+                if len(parts) == 1 and not parts[0].startswith("."):
+                    value = self._share(pool_id, root, sub, qgroups)
+                    shares[sub["uuid"]] = value
+                    by_name[value["name"]] = sub["uuid"]
+            for sub in subvolumes:
+                parts = sub["path"].split("/")
+                if len(parts) == 3 and parts[0] == SNAPSHOTS:
+                    snapshots[sub["uuid"]] = self._snapshot(pool_id, root, sub, qgroups,
+                                                            by_name.get(parts[1]), parts[1])
+        with self.tree.transaction():
+            for kind, found in (("shares", shares), ("snapshots", snapshots)):
+                for item_id, item in list((self.tree.get(f"/{kind}") or {}).items()):
+                    if item["pool"] == pool_id and item_id not in found:
+                        self.tree.delete((kind, item_id))
+                for item_id, item in found.items():
+                    self.tree.set((kind, item_id), item)
+
+    def _share(self, pool_id: str, root: str, sub: dict, qgroups: dict | None) -> dict:
+        path = os.path.join(root, sub["path"])
+        try:
+            st = os.stat(path)
+            owner, group = _owner(st)
+            mode = f"{st.st_mode & 0o7777:04o}"
+        except OSError:
+            owner = group = mode = None
+        usage, quota = _usage(qgroups, sub["id"])
+        return {
+            "id": sub["uuid"], "pool": pool_id, "name": sub["path"], "path": path,
+            "subvolume_id": sub["id"], "quota": quota, "usage": usage,
+            "compression": _compression(path), "owner": owner, "group": group, "mode": mode,
+            "read_only": sub["read_only"], "received_uuid": sub["received_uuid"],
+            "created": sub["created"],
+        }
+
+    def _snapshot(self, pool_id: str, root: str, sub: dict, qgroups: dict | None,
+                  share_id: str | None, share_name: str) -> dict:
+        usage, _ = _usage(qgroups, sub["id"])
+        return {
+            "id": sub["uuid"], "pool": pool_id, "share": share_id, "share_name": share_name,
+            "name": sub["path"].rsplit("/", 1)[1], "path": os.path.join(root, sub["path"]),
+            "subvolume_id": sub["id"], "created": sub["created"],
+            "read_only": sub["read_only"], "usage": usage,
+            "visible": bool(self.visible.get(sub["uuid"], {}).get("visible")),
+        }
+
+    async def settled(self, pool_id: str) -> None:
+        self.rescans.request(pool_id)
+        await self.rescans.settle()
+
+    def get(self, share_id: str) -> dict[str, Any]:
+        share = self.tree.get(("shares", share_id))
+        if share is None:
+            raise NotFound(f"no share {share_id}")
+        return share
+
+    def get_snapshot(self, snapshot_id: str) -> dict[str, Any]:
+        snapshot = self.tree.get(("snapshots", snapshot_id))
+        if snapshot is None:
+            raise NotFound(f"no snapshot {snapshot_id}")
+        return snapshot
+
+    def _by_path(self, kind: str, path: str) -> dict[str, Any]:
+        for item in (self.tree.get(f"/{kind}") or {}).values():
+            if item["path"] == path:
+                return item
+        raise RuntimeError(f"{path} did not appear after it was made")
+
+    # -- actions ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _free(path: Path) -> None:
+        if os.path.lexists(path):
+            raise Conflict(f"{path.name} exists", code="exists")
+
+    async def create(self, pool_id: str, name: str, quota: int | None = None,
+                     compression: str | None = None, owner: str | None = None,
+                     group: str | None = None, mode: str | None = None) -> dict[str, Any]:
+        pool = self.pools.mounted(pool_id)
+        attrs = self._attributes(owner, group, mode, compression)
+        path = Path(pool["mount_point"]) / name
+        self._free(path)
+        await run(["btrfs", "subvolume", "create", str(path)])
+        try:
+            await self._apply(path, attrs, quota, pool)
+        except Exception:
+            await run(["btrfs", "subvolume", "delete", str(path)], check=False)
+            raise
+        await self.settled(pool_id)
+        share = self._by_path("shares", str(path))
+        if quota is not None:
+            await self._remember_quota(share["id"], quota)
+        return share
+
+    def _attributes(self, owner: str | None, group: str | None, mode: str | None,
+                    compression: str | None) -> dict[str, Any]:
+        """Validated owner uid, group gid, mode bits and compression; nothing is changed."""
+        check_compression(compression)
+        attrs: dict[str, Any] = {}
+        if owner is not None:
+            try:
+                attrs["uid"] = pwd.getpwnam(owner).pw_uid
+            except KeyError:
+                raise Unprocessable(f"no user {owner}", code="unknown_user") from None
+        if group is not None:
+            try:
+                attrs["gid"] = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise Unprocessable(f"no group {group}", code="unknown_group") from None
+        if mode is not None:
+            if not MODE.match(mode):
+                raise BadRequest("mode must be octal such as 0755", code="invalid_field",
+                                 detail={"field": "mode"})
+            attrs["mode"] = int(mode, 8)
+        if compression is not None:
+            attrs["compression"] = "none" if compression == "no" else compression.split(":")[0]
+        return attrs
+
+    async def _apply(self, path: Path, attrs: dict[str, Any], quota: int | bool | None,
+                     pool: dict[str, Any]) -> None:
+        if "uid" in attrs or "gid" in attrs:
+            os.chown(path, attrs.get("uid", -1), attrs.get("gid", -1))
+        if "mode" in attrs:
+            os.chmod(path, attrs["mode"])
+        if "compression" in attrs:
+            await run(["btrfs", "property", "set", str(path), "compression",
+                       attrs["compression"]])
+        if quota is not False:
+            await self._set_quota(path, quota, pool)
+
+    async def _remember_quota(self, share_id: str, quota: int | None) -> None:
+        if quota is None:
+            if self.quotas.pop(share_id, None) is not None:
+                await self.store.delete_intent("share", share_id)
+        else:
+            self.quotas[share_id] = {"quota": quota}
+            await self.store.set_intent("share", share_id, {"quota": quota})
+
+    async def _set_quota(self, path: Path, quota: int | None, pool: dict[str, Any]) -> None:
+        if quota is None:
+            if pool["quotas"]:
+                await run(["btrfs", "qgroup", "limit", "none", str(path)])
+            return
+        if not pool["quotas"]:
+            await run(["btrfs", "quota", "enable", pool["mount_point"]], timeout=600)
+            self.pools.rescans.request(pool["id"])
+        await run(["btrfs", "qgroup", "limit", str(quota), str(path)])
+
+    async def update(self, share_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        share = self.get(share_id)
+        pool = self.pools.mounted(share["pool"])
+        attrs = self._attributes(changes.get("owner"), changes.get("group"), changes.get("mode"),
+                                 changes.get("compression"))
+        quota = changes.get("quota", False)
+        await self._apply(Path(share["path"]), attrs, quota, pool)
+        await self.settled(share["pool"])
+        return self.get(share_id)
+
+    def _snapshots_of(self, share_id: str) -> list[dict[str, Any]]:
+        return [s for s in (self.tree.get("/snapshots") or {}).values()
+                if s["share"] == share_id]
+
+    async def delete(self, share_id: str, force: bool) -> None:
+        share = self.get(share_id)
+        snapshots = self._snapshots_of(share_id)
+        if snapshots and not force:
+            raise Conflict(f"share {share['name']} has {len(snapshots)} snapshots; delete them "
+                           "or ask with force=true", code="not_empty",
+                           detail={"snapshots": len(snapshots)})
+        paths = [s["path"] for s in snapshots] + [share["path"]]
+        try:
+            await run(["btrfs", "subvolume", "delete", "--commit-after", *paths], timeout=600)
+        except CommandError as exc:
+            raise Conflict(f"could not delete share {share['name']}: {exc.stderr}",
+                           code="busy") from None
+        await self._remember_quota(share_id, None)
+        await self.settled(share["pool"])
+
+    async def clone(self, source: dict[str, Any], name: str) -> dict[str, Any]:
+        """A writable snapshot of a share or snapshot, as a new share of the same pool."""
+        pool = self.pools.mounted(source["pool"])
+        path = Path(pool["mount_point"]) / name
+        self._free(path)
+        await run(["btrfs", "subvolume", "snapshot", source["path"], str(path)])
+        await self.settled(pool["id"])
+        return self._by_path("shares", str(path))
+
+    async def snapshot(self, share_id: str, name: str, writable: bool = False,
+                       visible: bool = False) -> dict[str, Any]:
+        share = self.get(share_id)
+        pool = self.pools.mounted(share["pool"])
+        folder = Path(pool["mount_point"]) / SNAPSHOTS / share["name"]
+        path = folder / name
+        self._free(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        argv = ["btrfs", "subvolume", "snapshot"] + ([] if writable else ["-r"])
+        await run([*argv, share["path"], str(path)])
+        await self.settled(pool["id"])
+        snapshot = self._by_path("snapshots", str(path))
+        if visible:
+            await self.set_visible(snapshot["id"], True)
+            snapshot = self.get_snapshot(snapshot["id"])
+        return snapshot
+
+    async def set_visible(self, snapshot_id: str, visible: bool) -> None:
+        snapshot = self.get_snapshot(snapshot_id)
+        if visible:
+            self.visible[snapshot_id] = {"visible": True}
+            await self.store.set_intent("snapshot", snapshot_id, {"visible": True})
+        else:
+            self.visible.pop(snapshot_id, None)
+            await self.store.delete_intent("snapshot", snapshot_id)
+        self.tree.set(("snapshots", snapshot_id, "visible"), visible)
+        del snapshot
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        snapshot = self.get_snapshot(snapshot_id)
+        await run(["btrfs", "subvolume", "delete", "--commit-after", snapshot["path"]],
+                  timeout=600)
+        if self.visible.pop(snapshot_id, None) is not None:
+            await self.store.delete_intent("snapshot", snapshot_id)
+        await self.settled(snapshot["pool"])
+
+    async def rollback(self, share_id: str, snapshot_id: str) -> dict[str, Any]:
+        """Make the share's content the snapshot's, keeping the share (and its id).
+
+        The share's current state is first kept as a read-only snapshot; only once the
+        snapshot's content is in place is that safety copy deleted. On any failure the share
+        is put back from it.
+        """
+        share = self.get(share_id)
+        snapshot = self.get_snapshot(snapshot_id)
+        if snapshot["share"] != share_id:
+            raise Unprocessable("that snapshot is not of this share", code="wrong_share")
+        pool = self.pools.mounted(share["pool"])
+        nested = [s for s in (self.tree.get("/shares") or {}).values()
+                  if s["path"].startswith(share["path"] + "/")]
+        if nested:
+            raise Conflict("the share holds other subvolumes", code="busy")
+        folder = Path(pool["mount_point"]) / SNAPSHOTS / share["name"]
+        safety = folder / f"rollback-{int(time.time())}"
+        folder.mkdir(parents=True, exist_ok=True)
+        await run(["btrfs", "subvolume", "snapshot", "-r", share["path"], str(safety)])
+        try:
+            await self._replace_content(Path(share["path"]), Path(snapshot["path"]))
+        except Exception:
+            log.exception("rollback of %s failed; restoring its previous content",
+                          share["name"])
+            await self._replace_content(Path(share["path"]), safety)
+            raise
+        await run(["btrfs", "subvolume", "delete", str(safety)])
+        await self.settled(pool["id"])
+        return self.get(share_id)
+
+    async def _replace_content(self, target: Path, source: Path) -> None:
+        def empty() -> None:
+            for entry in os.scandir(target):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+
+        await asyncio.to_thread(empty)
+        await run(["cp", "-a", "--reflink=always", f"{source}/.", f"{target}/"], timeout=86400)

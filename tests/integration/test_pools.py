@@ -1,0 +1,241 @@
+"""Pools on real loop devices: create, observe, change, grow, shrink, import, delete."""
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.client import receive
+
+
+def disk_ids(daemon, devices: list[str]) -> list[str]:
+    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
+    return [by_path[dev] for dev in devices]
+
+
+def mounted_at(path: Path) -> bool:
+    return any(line.split(" ")[4] == str(path) for line in open("/proc/self/mountinfo"))
+
+
+async def create(api, name, disks, data, **extra):
+    status, body = await api.call("POST", "/api/v1/pools",
+                                  {"name": name, "disks": disks, "data": data, **extra})
+    return status, body
+
+
+async def test_create_raid1_pool_observed_and_deleted(storage, tmp_path):
+    daemon, api, devices = await storage(2)
+    ids = disk_ids(daemon, devices)
+    status, pool = await create(api, "tank", ids, "raid1", compression="zstd:3")
+    assert status == 201, pool
+    point = tmp_path / "mnt" / "tank"
+    assert pool["mounted"] and pool["mount_point"] == str(point) and mounted_at(point)
+    assert (pool["data"], pool["metadata"]) == ("raid1", "raid1")
+    assert pool["compression"] == "zstd:3" and "compress=zstd:3" in pool["mount_options"]
+    assert sorted(d["disk"] for d in pool["devices"]) == sorted(ids)
+    assert all(d["errors"]["corruption_errs"] == 0 and not d["missing"] for d in pool["devices"])
+    assert pool["degraded"] is False and pool["missing_devices"] == 0
+    assert pool["usage"]["size"] == 2 * (512 << 20)
+    assert 0 < pool["usage"]["free_estimate"] < 512 << 20
+    blkid = subprocess.run(["blkid", "-p", "-o", "value", "-s", "UUID", devices[0]],
+                           capture_output=True, text=True).stdout.strip()
+    assert pool["id"] == blkid
+    await daemon.context.pools.disk_rescans.settle()
+    for disk_id in ids:
+        assert daemon.tree.get(("disks", disk_id, "pool")) == pool["id"]
+    # data written shows in usage after a rescan
+    (point / "blob").write_bytes(b"x" * (64 << 20))
+    subprocess.run(["sync"], check=True)
+    status, listed = await api.call("GET", "/api/v1/pools")
+    assert status == 200 and [p["id"] for p in listed] == [pool["id"]]
+
+    status, _ = await api.call("DELETE", f"/api/v1/pools/{pool['id']}")
+    assert status == 204
+    assert not mounted_at(point) and daemon.tree.get(("pools", pool["id"])) is None
+
+
+@pytest.mark.parametrize(("data", "metadata", "count"), [
+    ("single", "dup", 1), ("raid0", "raid1", 2), ("raid1c3", "raid1c3", 3),
+    ("raid1c4", "raid1c4", 4), ("raid10", "raid10", 4), ("raid5", "raid1", 3),
+    ("raid6", "raid1c3", 4),
+])
+async def test_every_profile(storage, data, metadata, count):
+    daemon, api, devices = await storage(count, 256 << 20)
+    status, pool = await create(api, f"p-{data}", disk_ids(daemon, devices), data,
+                                metadata=metadata)
+    assert status == 201, pool
+    assert (pool["data"], pool["metadata"]) == (data, metadata)
+    assert len(pool["devices"]) == count
+    assert (await api.call("DELETE", f"/api/v1/pools/{pool['id']}"))[0] == 204
+
+
+async def test_bad_pool_requests_change_nothing(storage):
+    daemon, api, devices = await storage(3, 256 << 20)
+    ids = disk_ids(daemon, devices)
+    rev = daemon.tree.rev
+    cases = [
+        ({"name": "t", "disks": ids[:1], "data": "raid1"}, 422, "not_enough_disks"),
+        ({"name": "t", "disks": ids[:2], "data": "raid6"}, 422, "not_enough_disks"),
+        ({"name": "t", "disks": ids[:2], "data": "raid1", "metadata": "raid1c4"}, 422,
+         "not_enough_disks"),
+        ({"name": "t", "disks": ids[:2], "data": "raid7"}, 400, "invalid_field"),
+        ({"name": "../t", "disks": ids[:2], "data": "raid1"}, 400, "invalid_name"),
+        ({"name": "t", "disks": ["nope"], "data": "single"}, 404, "not_found"),
+        ({"name": "t", "disks": [ids[0], ids[0]], "data": "raid1"}, 400, "invalid_field"),
+        ({"name": "t", "disks": ids[:2], "data": "raid1", "compression": "gzip"}, 400,
+         "invalid_field"),
+        ({"name": "t", "disks": ids[:2], "data": "raid1", "mount_options": "subvol=/etc"},
+         400, "invalid_field"),
+    ]
+    for body, status, code in cases:
+        got, answer = await api.call("POST", "/api/v1/pools", body)
+        assert (got, answer["error"]["code"]) == (status, code), (body, answer)
+    assert daemon.tree.get("/pools") == {}
+    for dev in devices:
+        assert subprocess.run(["blkid", "-p", dev], capture_output=True).returncode == 2
+    assert daemon.tree.rev == rev
+    # a disk with a filesystem on it, and a disk rockd may not touch
+    subprocess.run(["mkfs.btrfs", "-q", "-f", devices[2]], check=True)
+    await daemon.context.disks.rescan(Path(devices[2]).name)
+    got, answer = await create(api, "t", ids[1:], "raid1")
+    assert (got, answer["error"]["code"]) == (409, "disk_in_use")
+    root = next((d for d in daemon.tree.get("/disks").values() if not d["managed"]), None)
+    if root is not None:
+        got, answer = await create(api, "t", [ids[0], root["id"]], "raid1")
+        assert (got, answer["error"]["code"]) == (403, "unmanaged_device")
+    got, answer = await create(api, "ok", ids[:1], "single")
+    assert got == 201
+    got, answer = await create(api, "ok", ids[1:2], "single")
+    assert (got, answer["error"]["code"]) == (409, "exists")
+
+
+async def test_pool_unmounted_and_mounted_by_hand_is_seen_at_once(storage, tmp_path):
+    daemon, api, devices = await storage(1)
+    status, pool = await create(api, "hand", disk_ids(daemon, devices), "single")
+    assert status == 201
+    ws = await api.stream()
+    await ws.send_str(f'{{"id": 1, "type": "subscribe", "path": "/pools/{pool["id"]}/mounted"}}')
+    await receive(ws)
+    assert (await receive(ws))["value"] is True
+    point = tmp_path / "mnt" / "hand"
+    started = time.monotonic()
+    subprocess.run(["umount", str(point)], check=True)
+    patch = await receive(ws, timeout=2)
+    assert patch["ops"][-1]["value"] is False and time.monotonic() - started < 1
+    started = time.monotonic()
+    subprocess.run(["mount", devices[0], str(point)], check=True)
+    patch = await receive(ws, timeout=2)
+    assert patch["ops"][-1]["value"] is True and time.monotonic() - started < 1
+    await ws.close()
+
+
+async def test_patch_compression_options_quotas_and_label(storage, tmp_path):
+    daemon, api, devices = await storage(1)
+    _, pool = await create(api, "opts", disk_ids(daemon, devices), "single")
+    url = f"/api/v1/pools/{pool['id']}"
+    status, pool = await api.call("PATCH", url, {"compression": "lzo",
+                                                 "mount_options": "noatime"})
+    assert status == 200, pool
+    assert pool["compression"] == "lzo" and "noatime" in pool["mount_options"].split(",")
+    status, pool = await api.call("PATCH", url, {"quotas": True})
+    assert status == 200 and pool["quotas"] is True
+    status, pool = await api.call("PATCH", url, {"label": "renamed"})
+    assert status == 200 and pool["name"] == "renamed"
+    assert pool["mount_point"] == str(tmp_path / "mnt" / "renamed")
+    assert mounted_at(tmp_path / "mnt" / "renamed")
+    status, answer = await api.call("PATCH", url, {"mount_options": "device=/dev/sda"})
+    assert (status, answer["error"]["code"]) == (400, "invalid_field")
+
+
+async def test_add_remove_replace_and_convert(storage):
+    daemon, api, devices = await storage(4, 384 << 20)
+    ids = disk_ids(daemon, devices)
+    _, pool = await create(api, "grow", ids[:1], "single", metadata="single")
+    url = f"/api/v1/pools/{pool['id']}"
+    status, pool = await api.call("POST", url + "/disks", {"add": [ids[1]]})
+    assert status == 200 and len(pool["devices"]) == 2
+
+    async def finished(job):
+        for _ in range(300):
+            _, current = await api.call("GET", f"/api/v1/jobs/{job['id']}")
+            if current["state"] in ("succeeded", "failed"):
+                return current
+            await asyncio.sleep(0.1)
+        raise AssertionError(job)
+
+    status, answer = await api.call("POST", url + "/profile", {"data": "raid1",
+                                                               "metadata": "raid1"})
+    assert status == 202, answer
+    job = await finished(answer["job"])
+    assert job["state"] == "succeeded", job
+    _, pool = await api.call("GET", url)
+    assert (pool["data"], pool["metadata"]) == ("raid1", "raid1")
+
+    status, answer = await api.call("POST", url + "/disks", {"remove": [ids[1]]})
+    assert (status, answer["error"]["code"]) == (422, "not_enough_disks")
+    status, answer = await api.call("POST", url + "/disks",
+                                    {"replace": {"old": ids[1], "new": ids[2]}})
+    assert status == 202
+    assert (await finished(answer["job"]))["state"] == "succeeded"
+    _, pool = await api.call("GET", url)
+    assert sorted(d["disk"] for d in pool["devices"]) == sorted([ids[0], ids[2]])
+
+    await api.call("POST", url + "/disks", {"add": [ids[3]]})
+    status, answer = await api.call("POST", url + "/disks", {"remove": [ids[0]]})
+    assert status == 202
+    assert (await finished(answer["job"]))["state"] == "succeeded"
+    _, pool = await api.call("GET", url)
+    assert sorted(d["disk"] for d in pool["devices"]) == sorted([ids[2], ids[3]])
+
+
+async def test_import_a_filesystem_made_by_hand(storage, tmp_path):
+    daemon, api, devices = await storage(2)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "legacy", "-d", "raid1", "-m", "raid1",
+                    *devices], check=True)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    subprocess.run(["mount", devices[0], str(scratch)], check=True)
+    try:
+        subprocess.run(["btrfs", "-q", "subvolume", "create", str(scratch / "photos")],
+                       check=True)
+        (scratch / "photos" / "a.jpg").write_bytes(b"jpeg")
+        (scratch / ".snapshots" / "photos").mkdir(parents=True)
+        subprocess.run(["btrfs", "-q", "subvolume", "snapshot", "-r", str(scratch / "photos"),
+                        str(scratch / ".snapshots" / "photos" / "before")], check=True)
+    finally:
+        subprocess.run(["umount", str(scratch)], check=True)
+    for dev in devices:
+        await daemon.context.disks.rescan(Path(dev).name)
+    status, pool = await api.call("POST", "/api/v1/pools/import",
+                                  {"disk": disk_ids(daemon, devices)[0]})
+    assert status == 201, pool
+    assert pool["name"] == "legacy" and pool["data"] == "raid1" and pool["mounted"]
+    await daemon.context.shares.settled(pool["id"])
+    shares = list(daemon.tree.get("/shares").values())
+    snapshots = list(daemon.tree.get("/snapshots").values())
+    assert [s["name"] for s in shares] == ["photos"]
+    assert [(s["name"], s["share"], s["read_only"]) for s in snapshots] == [
+        ("before", shares[0]["id"], True)]
+    status, answer = await api.call("POST", "/api/v1/pools/import",
+                                    {"disk": disk_ids(daemon, devices)[1]})
+    assert (status, answer["error"]["code"]) == (409, "exists")
+
+
+async def test_missing_disk_shows_degraded_and_mounts_degraded_on_request(storage, loops):
+    daemon, api, devices = await storage(2)
+    _, pool = await create(api, "mirror", disk_ids(daemon, devices), "raid1")
+    url = f"/api/v1/pools/{pool['id']}"
+    status, pool = await api.call("POST", url + "/unmount")
+    assert status == 200 and not pool["mounted"]
+    loops.detach(devices[1])
+    status, answer = await api.call("POST", url + "/mount", {})
+    assert (status, answer["error"]["code"]) == (422, "mount_failed"), answer
+    status, pool = await api.call("POST", url + "/mount", {"degraded": True})
+    assert status == 200, pool
+    assert pool["mounted"] and pool["degraded"] and pool["missing_devices"] == 1
+    assert [d["missing"] for d in sorted(pool["devices"], key=lambda d: d["devid"])] == [
+        False, True]
+    status, answer = await api.call("POST", url + "/mount", {})
+    assert (status, answer["error"]["code"]) == (409, "mounted")
