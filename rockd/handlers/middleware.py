@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from aiohttp import web
@@ -13,9 +14,11 @@ from rockd.core.errors import (
     PayloadTooLarge,
     RockdError,
     Unauthorized,
+    Unprocessable,
 )
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import json_response
+from rockd.storage.commands import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,13 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         return response
     except web.HTTPNotFound:
         return _error(NotFound(f"no such resource: {request.path}"))
+    except CommandError as exc:
+        return _error(_command_error(exc))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _error(Unprocessable("the pool is full", code="no_space"))
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error(RockdError("internal error; see the daemon's log"))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -67,6 +77,15 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error(RockdError("internal error; see the daemon's log"))
     return response
+
+
+def _command_error(exc: CommandError) -> RockdError:
+    """A system command that failed: 422 when the pool is full, else 500 with its words."""
+    if "No space left" in exc.stderr:
+        return Unprocessable("the pool is full", code="no_space", detail={"command": exc.argv[0]})
+    log.error("%s failed: %s", exc.argv[:3], exc.stderr)
+    return RockdError(f"{exc.argv[0]} failed: {exc.stderr or 'no message'}",
+                      code="command_failed")
 
 
 def _error(exc: RockdError) -> web.Response:

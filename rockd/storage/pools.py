@@ -32,6 +32,8 @@ from rockd.storage.commands import CommandError, run
 
 log = logging.getLogger(__name__)
 
+FULL = 1 << 20
+"""A pool with less than this free is full: nothing new is made on it."""
 COMPRESSION = re.compile(r"^(no|lzo|zlib(:[1-9])?|zstd(:([1-9]|1[0-5]))?)$")
 MOUNT_OPTION = re.compile(
     r"^(noatime|relatime|nodiratime|autodefrag|noautodefrag|ssd|nossd|ssd_spread|discard"
@@ -199,6 +201,13 @@ class Pools:
         pool = self.get(pool_id)
         if not pool["mounted"]:
             raise Conflict(f"pool {pool['name']} is not mounted", code="not_mounted")
+        return pool
+
+    def writable(self, pool_id: str) -> dict[str, Any]:
+        """A mounted pool with room for a new subvolume (read now: usage has no event)."""
+        pool = self.mounted(pool_id)
+        if btrfs.usage(pool_id, mountpoint=pool["mount_point"])["free_estimate"] < FULL:
+            raise Unprocessable(f"pool {pool['name']} is full", code="no_space")
         return pool
 
     def free_disks(self, disk_ids: list[str]) -> list[dict[str, Any]]:

@@ -185,7 +185,7 @@ class Shares:
     async def create(self, pool_id: str, name: str, quota: int | None = None,
                      compression: str | None = None, owner: str | None = None,
                      group: str | None = None, mode: str | None = None) -> dict[str, Any]:
-        pool = self.pools.mounted(pool_id)
+        pool = self.pools.writable(pool_id)
         attrs = self._attributes(owner, group, mode, compression)
         path = Path(pool["mount_point"]) / name
         self._free(path)
@@ -287,7 +287,7 @@ class Shares:
 
     async def clone(self, source: dict[str, Any], name: str) -> dict[str, Any]:
         """A writable snapshot of a share or snapshot, as a new share of the same pool."""
-        pool = self.pools.mounted(source["pool"])
+        pool = self.pools.writable(source["pool"])
         path = Path(pool["mount_point"]) / name
         self._free(path)
         await run(["btrfs", "subvolume", "snapshot", source["path"], str(path)])
@@ -297,7 +297,7 @@ class Shares:
     async def snapshot(self, share_id: str, name: str, writable: bool = False,
                        visible: bool = False) -> dict[str, Any]:
         share = self.get(share_id)
-        pool = self.pools.mounted(share["pool"])
+        pool = self.pools.writable(share["pool"])
         folder = Path(pool["mount_point"]) / SNAPSHOTS / share["name"]
         path = folder / name
         self._free(path)
