@@ -269,6 +269,11 @@ async def qgroups(mountpoint: str | os.PathLike[str]) -> dict[str, dict[str, int
     return parse_qgroup_show(result.stdout)
 
 
+def quotas_enabled(uuid: str, *, root: Path = SYS_FS_BTRFS) -> bool:
+    """Whether quotas are on for a mounted filesystem (sysfs; no process)."""
+    return _read_int(root / uuid / "qgroups" / "enabled") == 1
+
+
 def qgroups_sysfs(uuid: str, *, root: Path = SYS_FS_BTRFS
                   ) -> dict[str, dict[str, int | None]] | None:
     """The same as `qgroups`, read from /sys/fs/btrfs/UUID/qgroups (no process; mounted only).

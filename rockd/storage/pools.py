@@ -160,7 +160,7 @@ class Pools:
         if mine:
             value.update(btrfs.profiles(uuid))
             value["usage"] = btrfs.usage(uuid, mountpoint=mine["target"])
-            value["quotas"] = await btrfs.qgroups(mine["target"]) is not None
+            value["quotas"] = btrfs.quotas_enabled(uuid)
         return value
 
     async def rescan(self, uuid: str) -> None:

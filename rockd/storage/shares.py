@@ -73,6 +73,7 @@ class Shares:
         self.rescans = Rescanner("subvolumes", self.rescan_pool)
         self.visible: dict[str, dict] = {}
         self.quotas: dict[str, dict] = {}
+        self.scan_ms: dict[str, float] = {}
 
     async def load(self) -> None:
         self.visible = await self.store.intents("snapshot")
@@ -81,9 +82,13 @@ class Shares:
 
     async def reconcile(self) -> None:
         """At start-up, once the pools are seen: put back quotas that drifted (logged)."""
+        await self.rescans.settle()  # each pool's rescan asked for its subvolumes' one
         for pool in (self.tree.get("/pools") or {}).values():
-            if pool["mounted"]:
-                await self.settled(pool["id"])
+            if pool["id"] in self.scan_ms:
+                log.info("start-up scan of pool %s: %d subvolumes in %.1f ms", pool["name"],
+                         sum(1 for kind in ("shares", "snapshots")
+                             for s in (self.tree.get(f"/{kind}") or {}).values()
+                             if s["pool"] == pool["id"]), self.scan_ms[pool["id"]])
         for share_id, intent in list(self.quotas.items()):
             share = self.tree.get(("shares", share_id))
             if share is None:
@@ -98,13 +103,14 @@ class Shares:
     # -- observing --------------------------------------------------------------------------
 
     async def rescan_pool(self, pool_id: str) -> None:
+        started = time.perf_counter()
         pool = self.tree.get(("pools", pool_id))
         shares: dict[str, dict] = {}
         snapshots: dict[str, dict] = {}
         if pool and pool["mounted"]:
             root = pool["mount_point"]
             subvolumes = await btrfs.subvolumes(root)
-            qgroups = await btrfs.qgroups(root)
+            qgroups = await btrfs.qgroups(root) if btrfs.quotas_enabled(pool_id) else None
             by_name: dict[str, str] = {}
             for sub in subvolumes:
                 parts = sub["path"].split("/")
@@ -122,8 +128,13 @@ class Shares:
                 for item_id, item in list((self.tree.get(f"/{kind}") or {}).items()):
                     if item["pool"] == pool_id and item_id not in found:
                         self.tree.delete((kind, item_id))
+                known = self.tree.get(f"/{kind}") or {}
                 for item_id, item in found.items():
-                    self.tree.set((kind, item_id), item)
+                    if known.get(item_id) != item:  # most are unchanged: skip their diff
+                        self.tree.set((kind, item_id), item)
+        self.scan_ms[pool_id] = (time.perf_counter() - started) * 1000
+        log.debug("scanned %d shares and %d snapshots of pool %s in %.1f ms", len(shares),
+                  len(snapshots), pool_id, self.scan_ms[pool_id])
 
     def _share(self, pool_id: str, root: str, sub: dict, qgroups: dict | None) -> dict:
         path = os.path.join(root, sub["path"])
