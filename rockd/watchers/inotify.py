@@ -58,13 +58,20 @@ class SubvolumeWatcher:
             if self._roots.get(pool_id) == root:
                 continue
             self._watch(pool_id, root)
-            snapshots = os.path.join(root, SNAPSHOTS)
-            self._watch(pool_id, snapshots)
-            if os.path.isdir(snapshots):
-                for entry in os.scandir(snapshots):
-                    if entry.is_dir(follow_symlinks=False):
-                        self._watch(pool_id, entry.path)
+            self._watch_snapshots(pool_id, os.path.join(root, SNAPSHOTS))
         self._roots = dict(roots)
+
+    def _watch_snapshots(self, pool_id: str, snapshots: str) -> None:
+        """Watch .snapshots/ and each share's folder in it, including any made before the
+        watch was in place (mkdir -p makes both at once)."""
+        self._watch(pool_id, snapshots)
+        try:
+            entries = list(os.scandir(snapshots))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                self._watch(pool_id, entry.path)
 
     def _readable(self) -> None:
         pools = set()
@@ -79,10 +86,10 @@ class SubvolumeWatcher:
             pools.add(pool_id)
             root = self._roots.get(pool_id)
             if event.mask & f.CREATE and event.mask & f.ISDIR and root is not None:
-                # a new .snapshots/, or a new .snapshots/{share}/, is watched in turn
                 path = os.path.join(folder, event.name)
-                if (folder == root and event.name == SNAPSHOTS) or (
-                        folder == os.path.join(root, SNAPSHOTS)):
+                if folder == root and event.name == SNAPSHOTS:
+                    self._watch_snapshots(pool_id, path)
+                elif folder == os.path.join(root, SNAPSHOTS):
                     self._watch(pool_id, path)
         for pool_id in pools:
             self.changed(pool_id)

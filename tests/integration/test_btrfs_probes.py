@@ -168,10 +168,28 @@ async def test_subvolumes(pool):
     for path in (".snapshots/data/snap 1", "clone"):
         created = datetime.fromisoformat(subs[path]["created"])
         assert now - timedelta(minutes=5) < created <= now + timedelta(seconds=2)
-    assert data["created"] is None  # not a snapshot: btrfs-progs lists no time for it
+    created = datetime.fromisoformat(data["created"])  # the root tree has every otime
+    assert now - timedelta(minutes=5) < created <= now + timedelta(seconds=2)
     # the same, seen through the mount of "share one"
     inner = await btrfs.subvolumes(pool.base / "share mnt")
     assert {s["path"]: s["id"] for s in inner} == {p: s["id"] for p, s in subs.items()}
+
+
+async def test_root_tree_and_btrfs_progs_agree(pool):
+    read = {s["id"]: s for s in await btrfs.subvolumes(pool.mnt)}
+    listed = {s["id"]: s for s in await btrfs.subvolumes_listed(pool.mnt)}
+    assert read.keys() == listed.keys()
+    for subvol, mine in read.items():
+        theirs = listed[subvol]
+        assert {k: v for k, v in mine.items() if k != "created"} == \
+            {k: v for k, v in theirs.items() if k != "created"}
+        # btrfs-progs prints otime for snapshots only; where it does, both agree
+        assert theirs["created"] in (None, mine["created"])
+    assert listed[read_id(read, "data")]["created"] is None
+
+
+def read_id(subvolumes: dict, path: str) -> int:
+    return next(i for i, s in subvolumes.items() if s["path"] == path)
 
 
 async def test_qgroups(pool):

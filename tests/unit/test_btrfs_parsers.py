@@ -195,7 +195,7 @@ async def test_subvolumes_merges_the_three_listings(monkeypatch):
         "-r": Result(0, read("subvolume-list-readonly.txt"), ""),
         "-s": Result(0, read("subvolume-list-snapshots.txt"), ""),
     }, seen))
-    subs = {s["path"]: s for s in await btrfs.subvolumes("/mnt/pool")}
+    subs = {s["path"]: s for s in await btrfs.subvolumes_listed("/mnt/pool")}
     assert {p for p, s in subs.items() if s["read_only"]} == {
         "my share", ".snapshots/data/2024-01-01 daily", ".snapshots/data/second"}
     assert subs[".snapshots/data/second"]["created"] == "2026-11-25T12:43:36Z"
