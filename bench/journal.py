@@ -3,9 +3,9 @@
     python bench/journal.py [--revisions 200000] [--replay 1000000]
 
 Prints one JSON object: sustained single-op revisions/s with group commit (each revision is its
-own tree.set, released to the bus once committed), the commit batches that took, and the time
-to open a database of --replay journalled revisions (with the periodic snapshots) and bring the
-tree back.
+own tree.set, released to the bus once committed) and the commit batches that took; how long a
+revision waits to be committed at a steady 20,000 revisions/s; and the time to open a database
+of --replay journalled revisions (with the periodic snapshots) and bring the tree back.
 """
 
 from __future__ import annotations
@@ -50,6 +50,33 @@ async def write(path: Path, count: int, chunk: int = 500) -> dict:
             "mean_batch": round(count / max(commits, 1), 1)}
 
 
+async def paced(path: Path, rate: int, seconds: float) -> dict:
+    """Revisions at a steady rate: how long each waits until it is committed (durable)."""
+    store, tree, bus = await open_state(path)
+    lags: list[float] = []
+    waiters: list[asyncio.Task] = []
+
+    async def lag(rev: int, made: float) -> None:
+        await bus.durable(rev)
+        lags.append((time.perf_counter() - made) * 1000)
+
+    start, done = time.perf_counter(), 0
+    while (now := time.perf_counter()) - start < seconds:
+        due = int((now - start) * rate)
+        while done < due:
+            tree.set(f"/pools/p{done % 8}/usage/used", done)
+            done += 1
+            if done % 50 == 0:  # sample one revision in 50
+                waiters.append(asyncio.create_task(lag(tree.rev, time.perf_counter())))
+        await asyncio.sleep(0.001)
+    await asyncio.gather(*waiters)
+    await store.close()
+    lags.sort()
+    return {"rate": rate, "achieved_rate": round(done / seconds),
+            "commit_lag_p50_ms": round(lags[len(lags) // 2], 2),
+            "commit_lag_p99_ms": round(lags[int(len(lags) * 0.99)], 2)}
+
+
 async def replay(path: Path) -> dict:
     start = time.perf_counter()
     store, tree, bus = await open_state(path)
@@ -67,10 +94,11 @@ async def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rockd-bench-") as tmp:
         sustained = await write(Path(tmp) / "a.sqlite3", args.revisions)
+        steady = await paced(Path(tmp) / "c.sqlite3", 20_000, 3.0)
         big = Path(tmp) / "b.sqlite3"
         filled = await write(big, args.replay)
         started = await replay(big)
-    print(json.dumps({"bench": "journal", "sustained": sustained,
+    print(json.dumps({"bench": "journal", "sustained": sustained, "paced": steady,
                       "replay": {"journalled": filled["revisions"],
                                  "fill_revisions_per_second": filled["revisions_per_second"],
                                  **started}}, indent=2))

@@ -283,6 +283,16 @@ async def qgroups(mountpoint: str | os.PathLike[str]) -> dict[str, dict[str, int
     return parse_qgroup_show(result.stdout)
 
 
+def exclusive_operation(uuid: str, *, root: Path = SYS_FS_BTRFS) -> str | None:
+    """The exclusive operation running on a mounted filesystem ("balance", "device remove",
+    "balance paused"...), or None (sysfs; kernels from 5.10)."""
+    try:
+        value = (root / uuid / "exclusive_operation").read_text().strip()
+    except OSError:
+        return None
+    return None if value == "none" else value
+
+
 def quotas_enabled(uuid: str, *, root: Path = SYS_FS_BTRFS) -> bool:
     """Whether quotas are on for a mounted filesystem (sysfs; no process)."""
     return _read_int(root / uuid / "qgroups" / "enabled") == 1

@@ -156,11 +156,13 @@ class Pools:
             "usage": None,
             "missing_devices": missing,
             "degraded": bool(missing) or bool(mine and "degraded" in mine["super_options"]),
+            "exclusive_operation": None,
         }
         if mine:
             value.update(btrfs.profiles(uuid))
             value["usage"] = btrfs.usage(uuid, mountpoint=mine["target"])
             value["quotas"] = btrfs.quotas_enabled(uuid)
+            value["exclusive_operation"] = btrfs.exclusive_operation(uuid)
         return value
 
     async def rescan(self, uuid: str) -> None:
@@ -365,12 +367,20 @@ class Pools:
         return await self.settle(pool_id)
 
     async def _rename(self, pool: dict[str, Any], name: str) -> None:
+        """Label the filesystem `name` and move its mount to the matching mount point."""
         self._name_free(name)
-        old, new = self.mount_point(pool["name"]), self.mount_point(name)
+        old = self.mount_point(pool["name"])
         await run(["btrfs", "filesystem", "label", str(old), name])
-        new.mkdir(parents=True, exist_ok=True)
-        await run(["mount", "--move", str(old), str(new)])
+        try:
+            await run(["umount", str(old)])
+        except CommandError as exc:
+            await run(["btrfs", "filesystem", "label", str(old), pool["name"]])
+            raise Conflict(f"pool {pool['name']} is busy: {exc.stderr}", code="busy") from None
         old.rmdir()
+        intent = self.intent[pool["id"]]
+        options = mount_options(intent.get("mount_options", ""), intent.get("compression"))
+        members = [d["path"] for d in pool["devices"] if d["path"] and not d["missing"]]
+        await self._mount(pool["id"], members, name, options)
 
     async def add_disks(self, pool_id: str, disk_ids: list[str]) -> dict[str, Any]:
         pool = self.mounted(pool_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -33,16 +34,24 @@ class MountWatcher:
     def __init__(self, changed: Callable[[list[str]], None]):
         self.changed = changed
         self._file = None
+        self._epoll: select.epoll | None = None
         self._table: Table = {}
 
     def start(self) -> None:
         self._file = open(MOUNTINFO)  # noqa: SIM115 - kept open: its fd is what poll() watches
         self._table = read_table(self._file)
-        # epoll always reports the ERR/PRI condition mountinfo raises; asyncio calls us then
-        asyncio.get_running_loop().add_reader(self._file.fileno(), self._readable)
+        # mountinfo is always readable (EPOLLIN), so the event loop cannot wait on it directly:
+        # an epoll of its own waits for PRI/ERR alone, and that epoll's fd is what the loop
+        # watches
+        self._epoll = select.epoll()
+        self._epoll.register(self._file.fileno(), select.EPOLLPRI | select.EPOLLERR)
+        asyncio.get_running_loop().add_reader(self._epoll.fileno(), self._readable)
 
     def _readable(self) -> None:
-        assert self._file is not None
+        assert self._file is not None and self._epoll is not None
+        # the check that woke the loop may already have taken the event: poll to clear what
+        # is left, and read the table whatever poll says (an unchanged table changes nothing)
+        self._epoll.poll(0)
         table = read_table(self._file)
         lines = {line for point, line in table.items() if self._table.get(point) != line}
         lines |= {line for point, line in self._table.items() if table.get(point) != line}
@@ -52,7 +61,10 @@ class MountWatcher:
             self.changed(sorted(lines))
 
     def stop(self) -> None:
+        if self._epoll is not None:
+            asyncio.get_running_loop().remove_reader(self._epoll.fileno())
+            self._epoll.close()
+            self._epoll = None
         if self._file is not None:
-            asyncio.get_running_loop().remove_reader(self._file.fileno())
             self._file.close()
             self._file = None

@@ -1,0 +1,24 @@
+"""Nothing polls: a daemon with nothing to do uses no CPU."""
+
+import asyncio
+import time
+
+
+async def test_an_idle_daemon_burns_no_cpu(storage):
+    daemon, api, devices = await storage(1)
+    disk = next(d["id"] for d in daemon.tree.get("/disks").values() if d["path"] == devices[0])
+    status, _ = await api.call("POST", "/api/v1/pools",
+                               {"name": "idle", "disks": [disk], "data": "single"})
+    assert status == 201
+    ws = await api.stream()
+    await ws.send_str('{"id": 1, "type": "subscribe", "path": ""}')
+    await ws.receive()
+    await ws.receive()
+    await asyncio.sleep(0.5)  # let start-up's rescans settle
+    rev = daemon.tree.rev
+    cpu = time.process_time()
+    await asyncio.sleep(2.0)
+    used = time.process_time() - cpu
+    assert used < 0.1, f"{used:.2f} s of CPU in 2 s of idling"
+    assert daemon.tree.rev == rev  # and no revision either
+    await ws.close()
