@@ -157,3 +157,29 @@ async def test_subvolumes_made_and_deleted_by_hand_appear_and_vanish(pool):
     await until(lambda m: {"op": "remove", "path": f"/shares/{share['id']}"} in m.get("ops", []))
     assert time.monotonic() - started < 1.0
     await ws.close()
+
+
+async def test_single_resource_reads_and_snapshot_visibility(pool):
+    _, api, tank = pool
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "one"})
+    status, got = await api.call("GET", f"/api/v1/shares/{share['id']}")
+    assert status == 200 and got == share
+    status, snap = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
+                                  {"name": "shown", "visible": True})
+    assert status == 201 and snap["visible"] is True
+    status, got = await api.call("GET", f"/api/v1/snapshots/{snap['id']}")
+    assert status == 200 and got["name"] == "shown" and got["visible"] is True
+    status, got = await api.call("PATCH", f"/api/v1/snapshots/{snap['id']}", {"visible": False})
+    assert status == 200 and got["visible"] is False
+    status, got = await api.call("GET", f"/api/v1/pools/{tank['id']}")
+    assert status == 200 and got["id"] == tank["id"]
+    disk = tank["devices"][0]["disk"]
+    status, got = await api.call("GET", f"/api/v1/disks/{disk}")
+    assert status == 200 and got["pool"] == tank["id"]
+    for path in ("/api/v1/shares/nope", "/api/v1/snapshots/nope", "/api/v1/pools/nope",
+                 "/api/v1/disks/nope", "/api/v1/jobs/nope"):
+        status, answer = await api.call("GET", path)
+        assert (status, answer["error"]["code"]) == (404, "not_found"), path
+    status, writable = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
+                                      {"name": "rw", "writable": True})
+    assert status == 201 and writable["read_only"] is False
