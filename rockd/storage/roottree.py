@@ -30,7 +30,8 @@ def _iowr(nr: int, size: int) -> int:
 
 SEARCH_KEY = struct.Struct("=7Q4I4Q")  # struct btrfs_ioctl_search_key: 104 bytes
 SEARCH_HEADER = struct.Struct("=3Q2I")  # struct btrfs_ioctl_search_header: 32 bytes
-BUF_SIZE = 256 * 1024
+BUF_SIZE = 4 << 20  # about 9,000 subvolumes' items in one call
+MAX_ITEMS = 1 << 30
 TREE_SEARCH_V2 = _iowr(17, SEARCH_KEY.size + 8)
 INO_LOOKUP = _iowr(18, 4096)
 ROOT_REF = struct.Struct("=QQH")  # struct btrfs_root_ref: dirid, sequence, name_len
@@ -53,12 +54,20 @@ def _time(seconds: int) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds)) if seconds else None
 
 
-def _search(fd: int) -> tuple[dict[int, bytes], dict[int, tuple[int, int, str]]]:
-    """Every ROOT_ITEM (id -> raw item) and ROOT_BACKREF (id -> parent, folder, name)."""
-    items: dict[int, bytes] = {}
+def _root_item(buf: bytearray, at: int, length: int) -> tuple:
+    """(generation, flags, uuid, parent_uuid, received_uuid, otransid, otime seconds)."""
+    if length >= ROOT_ITEM.size:
+        return ROOT_ITEM.unpack_from(buf, at)
+    generation, flags = ROOT_ITEM_V0.unpack_from(buf, at)
+    return generation, flags, NO_UUID, NO_UUID, NO_UUID, 0, 0
+
+
+def _search(fd: int) -> tuple[dict[int, tuple], dict[int, tuple[int, int, str]]]:
+    """Every ROOT_ITEM (id -> its fields) and ROOT_BACKREF (id -> parent, folder, name)."""
+    items: dict[int, tuple] = {}
     refs: dict[int, tuple[int, int, str]] = {}
     key = [ROOT_TREE, FIRST_FREE_OBJECTID, LAST_FREE_OBJECTID, 0, U64_MAX, 0, U64_MAX,
-           ROOT_ITEM_KEY, ROOT_BACKREF_KEY, 4096, 0, 0, 0, 0, 0]
+           ROOT_ITEM_KEY, ROOT_BACKREF_KEY, MAX_ITEMS, 0, 0, 0, 0, 0]
     buf = bytearray(SEARCH_KEY.size + 8 + BUF_SIZE)
     while True:
         SEARCH_KEY.pack_into(buf, 0, *key)
@@ -67,20 +76,18 @@ def _search(fd: int) -> tuple[dict[int, bytes], dict[int, tuple[int, int, str]]]
         count = SEARCH_KEY.unpack_from(buf, 0)[9]
         if count == 0:
             return items, refs
-        view = memoryview(buf)
         at = SEARCH_KEY.size + 8
         for _ in range(count):
             _transid, objectid, offset, kind, length = SEARCH_HEADER.unpack_from(buf, at)
             at += SEARCH_HEADER.size
             if kind == ROOT_ITEM_KEY:
-                items[objectid] = bytes(view[at:at + length])
+                items[objectid] = _root_item(buf, at, length)
             elif kind == ROOT_BACKREF_KEY:
                 dirid, _sequence, name_len = ROOT_REF.unpack_from(buf, at)
                 start = at + ROOT_REF.size
-                name = bytes(view[start:start + name_len]).decode(errors="surrogateescape")
+                name = buf[start:start + name_len].decode(errors="surrogateescape")
                 refs[objectid] = (offset, dirid, name)
             at += length
-        view.release()
         # go on after the last key seen: (objectid, type, offset) + 1
         if offset < U64_MAX:
             key[1], key[7], key[3] = objectid, kind, offset + 1
@@ -128,18 +135,12 @@ def subvolumes(mountpoint: str) -> list[dict[str, Any]]:
             return path
 
         found = []
-        for subvol, raw in sorted(items.items()):
+        for subvol, fields in sorted(items.items()):
             path = path_of(subvol)
             if path is None:
                 continue
             parent = refs[subvol][0]
-            if len(raw) >= ROOT_ITEM.size:
-                generation, flags, own, origin, received, otransid, otime = (
-                    ROOT_ITEM.unpack_from(raw))
-            else:
-                generation, flags = ROOT_ITEM_V0.unpack_from(raw)
-                own = origin = received = NO_UUID
-                otransid = otime = 0
+            generation, flags, own, origin, received, otransid, otime = fields
             found.append({
                 "id": subvol, "parent_id": parent, "top_level": parent, "path": path,
                 "uuid": _uuid(own), "parent_uuid": _uuid(origin),

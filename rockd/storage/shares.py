@@ -112,17 +112,21 @@ class Shares:
             subvolumes = await btrfs.subvolumes(root)
             qgroups = await btrfs.qgroups(root) if btrfs.quotas_enabled(pool_id) else None
             by_name: dict[str, str] = {}
+            held: list[tuple[dict, list[str]]] = []
             for sub in subvolumes:
-                parts = sub["path"].split("/")
-                if len(parts) == 1 and not parts[0].startswith("."):
-                    value = self._share(pool_id, root, sub, qgroups)
-                    shares[sub["uuid"]] = value
-                    by_name[value["name"]] = sub["uuid"]
-            for sub in subvolumes:
-                parts = sub["path"].split("/")
-                if len(parts) == 3 and parts[0] == SNAPSHOTS:
-                    snapshots[sub["uuid"]] = self._snapshot(pool_id, root, sub, qgroups,
-                                                            by_name.get(parts[1]), parts[1])
+                path = sub["path"]
+                if "/" not in path:
+                    if not path.startswith("."):
+                        shares[sub["uuid"]] = self._share(pool_id, root, sub, qgroups)
+                        by_name[path] = sub["uuid"]
+                elif path.startswith(SNAPSHOTS + "/"):
+                    parts = path.split("/")
+                    if len(parts) == 3:
+                        held.append((sub, parts))
+            for sub, (_, share_name, name) in held:
+                snapshots[sub["uuid"]] = self._snapshot(pool_id, root, sub, qgroups,
+                                                        by_name.get(share_name), share_name,
+                                                        name)
         with self.tree.transaction():
             for kind, found in (("shares", shares), ("snapshots", snapshots)):
                 for item_id, item in list((self.tree.get(f"/{kind}") or {}).items()):
@@ -154,11 +158,11 @@ class Shares:
         }
 
     def _snapshot(self, pool_id: str, root: str, sub: dict, qgroups: dict | None,
-                  share_id: str | None, share_name: str) -> dict:
-        usage, _ = _usage(qgroups, sub["id"])
+                  share_id: str | None, share_name: str, name: str) -> dict:
+        usage = _usage(qgroups, sub["id"])[0] if qgroups is not None else None
         return {
             "id": sub["uuid"], "pool": pool_id, "share": share_id, "share_name": share_name,
-            "name": sub["path"].rsplit("/", 1)[1], "path": os.path.join(root, sub["path"]),
+            "name": name, "path": f"{root}/{sub['path']}",
             "subvolume_id": sub["id"], "created": sub["created"],
             "read_only": sub["read_only"], "usage": usage,
             "visible": bool(self.visible.get(sub["uuid"], {}).get("visible")),
@@ -323,7 +327,7 @@ class Shares:
         return snapshot
 
     async def set_visible(self, snapshot_id: str, visible: bool) -> None:
-        snapshot = self.get_snapshot(snapshot_id)
+        self.get_snapshot(snapshot_id)  # 404 for an unknown one
         if visible:
             self.visible[snapshot_id] = {"visible": True}
             await self.store.set_intent("snapshot", snapshot_id, {"visible": True})
@@ -331,7 +335,6 @@ class Shares:
             self.visible.pop(snapshot_id, None)
             await self.store.delete_intent("snapshot", snapshot_id)
         self.tree.set(("snapshots", snapshot_id, "visible"), visible)
-        del snapshot
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         snapshot = self.get_snapshot(snapshot_id)
