@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -28,9 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
-from tests.support.client import PASSWORD, Api, free_port  # noqa: E402
-
-ROCKD = Path(sys.executable).parent / "rockd"
+from tests.support.client import Api, free_port  # noqa: E402
+from tests.support.host import release, serve, stop, unmount_under  # noqa: E402
 
 
 def sh(*argv: str) -> str:
@@ -65,16 +63,7 @@ async def run(tries: int) -> dict:
     proc = None
     try:
         port = free_port()
-        state = work / "state"
-        state.mkdir()
-        log = (state / "rockd.log").open("w")
-        proc = subprocess.Popen(
-            [str(ROCKD), "serve", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state),
-             "--mount-root", str(state / "mnt"), "--devices", f"{pool_dev},{extra_dev}"],
-            stdout=subprocess.DEVNULL, stderr=log,
-            env={**os.environ, "ROCKD_ADMIN_PASSWORD": PASSWORD})
-        while "rockd serving on" not in (state / "rockd.log").read_text():
-            time.sleep(0.05)
+        proc, _ = serve(work / "state", port, [pool_dev, extra_dev])
         api = Api(f"http://127.0.0.1:{port}")
         await api.login()
         disk = next(d["id"] for d in (await api.state("/disks"))["value"].values()
@@ -110,15 +99,10 @@ async def run(tries: int) -> dict:
         return {"bench": "latency", "snapshot_by_hand": figures(snapshots),
                 "loop_attached_by_hand": figures(disks)}
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
-        subprocess.run(["umount", "-R", str(work / "state" / "mnt" / "lat")], check=False,
-                       stderr=subprocess.DEVNULL)
+        stop(proc)
+        unmount_under(work)
         for device in attached:
-            subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
-                           stderr=subprocess.DEVNULL)
-            subprocess.run(["losetup", "--detach", device], check=False)
+            release(device)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -26,9 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.client import PASSWORD, Api, free_port  # noqa: E402
-
-ROCKD = Path(sys.executable).parent / "rockd"
+from tests.support.client import Api, free_port  # noqa: E402
+from tests.support.host import release, serve, stop, unmount_under  # noqa: E402
 
 
 def sh(*argv: str) -> str:
@@ -40,22 +39,6 @@ def rss(pid: int) -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def start(state: Path, device: str, port: int) -> tuple[subprocess.Popen, Path]:
-    state.mkdir(parents=True, exist_ok=True)
-    log = state / f"rockd-{port}.log"
-    proc = subprocess.Popen(
-        [str(ROCKD), "serve", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state),
-         "--mount-root", str(state / "mnt"), "--devices", device],
-        stdout=subprocess.DEVNULL, stderr=log.open("w"),
-        env={**os.environ, "ROCKD_ADMIN_PASSWORD": PASSWORD})
-    deadline = time.monotonic() + 120
-    while "rockd serving on" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(log.read_text())
-        time.sleep(0.05)
-    return proc, log
-
-
 async def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="rockd-bench-scale-"))
     image = work / "disk.img"
@@ -65,7 +48,7 @@ async def run(args) -> dict:
     proc = None
     try:
         port = free_port()
-        proc, log = start(work / "state", device, port)
+        proc, log = serve(work / "state", port, [device])
         api = Api(f"http://127.0.0.1:{port}")
         await api.login()
         disk = next(d["id"] for d in (await api.state("/disks"))["value"].values()
@@ -85,8 +68,7 @@ async def run(args) -> dict:
                 sh("btrfs", "-q", "subvolume", "snapshot", "-r", str(share),
                    str(root / ".snapshots" / share.name / f"s{j:04d}"))
         made = time.perf_counter() - made
-        proc.terminate()
-        proc.wait(30)
+        stop(proc)
 
         lists = []
         for _ in range(10):
@@ -96,7 +78,7 @@ async def run(args) -> dict:
 
         port = free_port()
         t = time.perf_counter()
-        proc, log = start(work / "state", device, port)
+        proc, log = serve(work / "state", port, [device])
         cold_start = time.perf_counter() - t
         match = re.search(r"start-up scan of pool scale: (\d+) subvolumes in ([\d.]+) ms",
                           log.read_text())
@@ -126,14 +108,9 @@ async def run(args) -> dict:
             "daemon_rss_mb": round(rss(proc.pid) / 2**20, 1),
         }
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
-        subprocess.run(["umount", "-R", str(work / "state" / "mnt" / "scale")], check=False,
-                       stderr=subprocess.DEVNULL)
-        subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
-                       stderr=subprocess.DEVNULL)
-        subprocess.run(["losetup", "--detach", device], check=False)
+        stop(proc)
+        unmount_under(work)
+        release(device)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -21,6 +21,7 @@ from rockd.app import Daemon
 from rockd.config import Settings
 from rockd.watchers.udev import udevd_running
 from tests.support.client import PASSWORD, Api, free_port
+from tests.support.host import release, unmount_under
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -188,27 +189,13 @@ def loops(tmp_path, udevd):
 
     def detach(device: str) -> None:
         """Detach one of ours now (it is then no longer ours to touch)."""
-        subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["losetup", "--detach", device], check=True)
+        release(device)
         attached.remove(device)
 
     attach.detach = detach
     yield attach
     for device in attached:
-        subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        subprocess.run(["losetup", "--detach", device], check=False)
-
-
-def unmount_under(root: Path) -> None:
-    """Unmount everything mounted at or below `root`, deepest first."""
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split(" ")[4].encode().decode("unicode_escape") for line in f]
-    prefix = str(root)
-    for target in sorted((t for t in targets if t == prefix or t.startswith(prefix + "/")),
-                         key=len, reverse=True):
-        subprocess.run(["umount", "-l", target], check=False)
+        release(device)
 
 
 @pytest.fixture

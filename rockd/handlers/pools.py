@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field, model_validator
 
-from rockd.core.errors import BadRequest, NotFound, Unprocessable
+from rockd.core.errors import BadRequest, NotFound
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Model, Name, Routes, json_response
 from rockd.storage import profiles
+from rockd.storage.pools import check_profiles
 
 routes = Routes()
 
@@ -119,11 +120,8 @@ async def capacity(request: web.Request, principal, body: Capacity) -> dict:
     if any(size <= 0 for size in sizes):
         raise BadRequest("sizes must be positive", code="invalid_field")
     metadata = body.metadata or profiles.default_metadata(body.data, len(sizes))
-    try:
-        return profiles.capacity(sizes, body.data, metadata)
-    except profiles.TooFewDisks as exc:
-        raise Unprocessable(str(exc), code="not_enough_disks",
-                            detail={"profile": exc.profile, "minimum": exc.minimum}) from None
+    check_profiles(body.data, metadata, len(sizes))
+    return profiles.capacity(sizes, body.data, metadata)
 
 
 @routes.patch("/api/v1/pools/{id}", summary="Change compression, mount options, quotas, label",

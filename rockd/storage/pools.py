@@ -54,6 +54,18 @@ def mount_options(extra: str, compression: str | None) -> str:
     return ",".join(options) or "defaults"
 
 
+def check_profiles(data: str, metadata: str, disks: int) -> None:
+    """400 for a profile not offered in its role, 422 with the minimum when disks are short."""
+    try:
+        profiles.validate(data, metadata, disks)
+    except profiles.TooFewDisks as exc:
+        raise Unprocessable(str(exc), code="not_enough_disks",
+                            detail={"profile": exc.profile, "minimum": exc.minimum,
+                                    "given": exc.given}) from None
+    except profiles.ProfileError as exc:
+        raise BadRequest(str(exc), code="invalid_field") from None
+
+
 def check_compression(value: str | None) -> None:
     if value is not None and not COMPRESSION.match(value):
         raise BadRequest(f"compression {value!r} is not no, lzo, zlib[:1-9] or zstd[:1-15]",
@@ -267,15 +279,8 @@ class Pools:
                      compression: str | None, extra_options: str) -> dict[str, Any]:
         check_compression(compression)
         options = mount_options(extra_options, compression)
-        try:
-            metadata = metadata or profiles.default_metadata(data, len(disk_ids))
-            profiles.validate(data, metadata, len(disk_ids))
-        except profiles.TooFewDisks as exc:
-            raise Unprocessable(str(exc), code="not_enough_disks",
-                                detail={"profile": exc.profile, "minimum": exc.minimum,
-                                        "given": exc.given}) from None
-        except ValueError as exc:
-            raise BadRequest(str(exc), code="invalid_field") from None
+        metadata = metadata or profiles.default_metadata(data, len(disk_ids))
+        check_profiles(data, metadata, len(disk_ids))
         disks = self.free_disks(disk_ids)
         self._name_free(name)
         paths = [d["path"] for d in disks]
@@ -444,14 +449,7 @@ class Pools:
         pool = self.mounted(pool_id)
         metadata = metadata or pool["metadata"]
         present = len([d for d in pool["devices"] if not d["missing"]])
-        try:
-            profiles.validate(data, metadata, present)
-        except profiles.TooFewDisks as exc:
-            raise Unprocessable(str(exc), code="not_enough_disks",
-                                detail={"profile": exc.profile, "minimum": exc.minimum,
-                                        "given": exc.given}) from None
-        except ValueError as exc:
-            raise BadRequest(str(exc), code="invalid_field") from None
+        check_profiles(data, metadata, present)
         argv = ["btrfs", "balance", "start", "--force", f"-dconvert={data}",
                 f"-mconvert={metadata}", pool["mount_point"]]
         return self._job("profile", pool, argv, [])

@@ -1,0 +1,55 @@
+"""Real rockd processes and loop devices for the benchmarks (the tests' fixtures use these too)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.client import PASSWORD
+
+ROCKD = Path(sys.executable).parent / "rockd"
+
+
+def serve(state: Path, port: int, devices: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start `rockd serve` managing `devices`; return once it has reconciled and serves."""
+    state.mkdir(parents=True, exist_ok=True)
+    log = state / f"rockd-{port}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(ROCKD), "serve", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state),
+             "--mount-root", str(state / "mnt"), "--devices", ",".join(devices)],
+            stdout=subprocess.DEVNULL, stderr=out,
+            env={**os.environ, "ROCKD_ADMIN_PASSWORD": PASSWORD})
+    deadline = time.monotonic() + 120
+    while "rockd serving on" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(log.read_text())
+        time.sleep(0.05)
+    return proc, log
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        proc.wait(30)
+
+
+def release(device: str) -> None:
+    """Make the kernel forget a loop device's btrfs, then detach it (ours only)."""
+    subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["losetup", "--detach", device], check=False)
+
+
+def unmount_under(root: Path) -> None:
+    """Unmount everything mounted at or below `root`, deepest first."""
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split(" ")[4].encode().decode("unicode_escape") for line in f]
+    prefix = str(root)
+    for target in sorted((t for t in targets if t == prefix or t.startswith(prefix + "/")),
+                         key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
