@@ -27,6 +27,9 @@ from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
 from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
+from rockd.jobs.balance import BalanceKind
+from rockd.jobs.command import CommandKind
+from rockd.jobs.scrub import ScrubKind
 from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
 from rockd.storage import disks
@@ -98,6 +101,12 @@ class Daemon:
                 p["id"]: p["mount_point"] for p in (tree.get("/pools") or {}).values()
                 if p["mounted"]})
 
+        jobs.register(BalanceKind(pools.job_ended))
+        jobs.register(ScrubKind(pools.job_ended))
+        jobs.register(CommandKind("device_remove", ended=pools.job_ended))
+        jobs.register(CommandKind(
+            "device_replace", ended=pools.job_ended,
+            cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))
         pools.rescanned.append(pool_rescanned)
         inventory.pool_changed.append(pools.rescans.request)
         disk_rescans.start()
@@ -122,11 +131,11 @@ class Daemon:
                 if not isinstance(tree.get(f"/{key}"), dict):
                     tree.set(f"/{key}", {})
             tree.set("/system", facts)
-            tree.set("/jobs", {})  # jobs do not outlive the process that ran them
         await ctx.disks.rescan_all()
         await ctx.pools.reconcile()
         await ctx.pools.rescan_all()
         await ctx.shares.reconcile()
+        ctx.jobs.reattach()
 
     def _web_app(self) -> web.Application:
         app = web.Application(middlewares=[security_headers, errors],

@@ -22,3 +22,18 @@ async def get_job(request: web.Request, principal) -> dict:
     if job is None:
         raise NotFound(f"no job {request.match_info['id']}")
     return job
+
+
+@routes.post("/api/v1/jobs/{id}/cancel", summary="Cancel a job (409 where btrfs cannot)")
+async def cancel_job(request: web.Request, principal) -> dict:
+    return await request.app[CONTEXT].jobs.cancel(request.match_info["id"])
+
+
+@routes.post("/api/v1/jobs/{id}/pause", summary="Pause a job (balance)")
+async def pause_job(request: web.Request, principal) -> dict:
+    return await request.app[CONTEXT].jobs.pause(request.match_info["id"])
+
+
+@routes.post("/api/v1/jobs/{id}/resume", summary="Resume a paused job")
+async def resume_job(request: web.Request, principal) -> dict:
+    return await request.app[CONTEXT].jobs.resume(request.match_info["id"])

@@ -170,3 +170,23 @@ async def mount_pool(request: web.Request, principal, body: MountRequest) -> dic
 @routes.post("/api/v1/pools/{id}/unmount", summary="Unmount a pool, keeping it")
 async def unmount_pool(request: web.Request, principal) -> dict:
     return await _pools(request).unmount(request.match_info["id"])
+
+
+class BalanceRequest(Model):
+    filters: str | None = Field(default=None, max_length=256)
+
+
+class ScrubRequest(Model):
+    readonly: bool = False
+
+
+@routes.post("/api/v1/pools/{id}/balance", summary="Balance a pool (a job)",
+             body=BalanceRequest, status=202)
+async def balance_pool(request: web.Request, principal, body: BalanceRequest) -> dict:
+    return {"job": _pools(request).balance(request.match_info["id"], body.filters)}
+
+
+@routes.post("/api/v1/pools/{id}/scrub", summary="Scrub a pool: read and check every copy (a job)",
+             body=ScrubRequest, status=202)
+async def scrub_pool(request: web.Request, principal, body: ScrubRequest) -> dict:
+    return {"job": _pools(request).scrub(request.match_info["id"], body.readonly)}

@@ -1,8 +1,10 @@
 """The job supervisor: long work run as tasks, each one a live entry at /jobs/{id}.
 
-Work on one pool that btrfs runs exclusively (balance, device add/remove/replace, resize) is
-queued behind the pool's current job instead of failing. A job's state, progress, detail and
-the last lines of its output change only through its `Job` handle, which sets them in the tree.
+A job's kind (one module each: scrub, balance, command) starts the work, reads its progress
+while it runs, and cancels, pauses or resumes it where btrfs can. Work that btrfs runs
+exclusively per pool is queued behind the pool's current job instead of failing. Jobs live in
+the state tree, so they survive a restart with it; at start-up each unfinished job is either
+re-attached to the kernel-side work that is still running or ended as failed, with the reason.
 """
 
 from __future__ import annotations
@@ -12,36 +14,57 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from rockd.core.errors import Conflict, NotFound
 from rockd.core.tree import Tree
 
 log = logging.getLogger(__name__)
 
 LOG_LINES = 20
 PROGRESS_INTERVAL = 1.0
+UNFINISHED = ("queued", "running", "paused")
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class JobFailed(Exception):
+    """The work failed; the message says why, in words for the user."""
+
+
+class Cancelled(Exception):
+    """The work stopped because the user cancelled it."""
+
+
+class Vanished(Exception):
+    """After a restart, the work the job stood for is no longer running."""
 
 
 class Job:
     """One job's handle: what the work reports goes through here into the tree."""
 
-    def __init__(self, tree: Tree, kind: str, target: str):
+    def __init__(self, tree: Tree, value: dict[str, Any]):
         self.tree = tree
-        self.id = secrets.token_hex(6)
-        self.kind = kind
-        self.target = target
+        self.id = value["id"]
+        self.kind = value["kind"]
+        self.target = value["target"]
+        self.params: dict[str, Any] = value.get("params") or {}
         self.path = ("jobs", self.id)
-        self.lines: deque[str] = deque(maxlen=LOG_LINES)
+        self.lines: deque[str] = deque(value.get("log") or [], maxlen=LOG_LINES)
+        self.requested: str | None = None  # "cancel" or "pause", while it is being done
+        self.resumed = asyncio.Event()
         self._last_progress = 0.0
-        tree.set(self.path, {
-            "id": self.id, "kind": kind, "target": target, "state": "queued", "progress": None,
-            "detail": "", "started": None, "ended": None, "error": None, "log": []})
+
+    @classmethod
+    def new(cls, tree: Tree, kind: str, target: str, params: dict[str, Any]) -> Job:
+        value = {"id": secrets.token_hex(6), "kind": kind, "target": target, "state": "queued",
+                 "progress": None, "detail": "", "started": None, "ended": None,
+                 "error": None, "log": [], "params": params}
+        tree.set(("jobs", value["id"]), value)
+        return cls(tree, value)
 
     @property
     def value(self) -> dict[str, Any]:
@@ -50,19 +73,50 @@ class Job:
     def update(self, **fields: Any) -> None:
         self.tree.set(self.path, {**self.value, **fields})
 
-    def progress(self, fraction: float | None, detail: str = "") -> None:
-        """Report progress; changes are passed on at most once a second."""
-        now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_INTERVAL or fraction == 1.0:
-            self._last_progress = now
+    def progress(self, fraction: float | None, detail: str) -> None:
+        """Report progress; a change goes into the tree at most once a second."""
+        current = self.value
+        if (fraction, detail) == (current["progress"], current["detail"]):
+            return
+        moment = time.monotonic()
+        if moment - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = moment
             self.update(progress=fraction, detail=detail)
 
-    def output(self, line: str) -> None:
-        self.lines.append(line)
+    def output(self, text: str) -> None:
+        for line in text.splitlines():
+            if line.strip():
+                self.lines.append(line)
         self.update(log=list(self.lines))
 
 
-Work = Callable[[Job], Awaitable[str | None]]
+class Kind:
+    """What a job kind does. `run` does the work and answers the final detail line."""
+
+    name = "kind"
+    exclusive = True
+    """Whether btrfs runs it exclusively per pool (balance, device add/remove/replace)."""
+
+    async def run(self, job: Job) -> str | None:
+        """Do the work; answer the final detail line, or None when the user paused it."""
+        raise NotImplementedError
+
+    async def resume_run(self, job: Job) -> str | None:
+        """Go on with paused work (after `resume`), as `run` does."""
+        raise JobFailed(f"{self.name} cannot be resumed")
+
+    async def attach(self, job: Job) -> str | None:
+        """After a restart, follow work that is still running to its end."""
+        raise Vanished(f"rockd restarted while the {self.name} ran; its outcome is unknown")
+
+    async def cancel(self, job: Job) -> None:
+        raise Conflict(f"a {self.name} job cannot be cancelled", code="not_cancellable")
+
+    async def pause(self, job: Job) -> None:
+        raise Conflict(f"a {self.name} job cannot be paused", code="not_pausable")
+
+    async def resume(self, job: Job) -> None:
+        raise Conflict(f"a {self.name} job cannot be resumed", code="not_resumable")
 
 
 class Jobs:
@@ -70,39 +124,116 @@ class Jobs:
 
     def __init__(self, tree: Tree):
         self.tree = tree
+        self.kinds: dict[str, Kind] = {}
+        self._jobs: dict[str, Job] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
 
-    def start(self, kind: str, target: str, work: Work, *, exclusive: str | None = None
-              ) -> dict[str, Any]:
-        """Run `work(job)` as a job; with `exclusive`, after any other job holding that key."""
-        job = Job(self.tree, kind, target)
-        task = asyncio.create_task(self._run(job, work, exclusive), name=f"job-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def register(self, kind: Kind) -> None:
+        self.kinds[kind.name] = kind
+
+    def start(self, kind: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run a job of `kind` on `target` (a pool id); answer its entry as it is now."""
+        job = Job.new(self.tree, kind, target, params)
+        self._spawn(job, self.kinds[kind].run)
         return job.value
 
-    async def _run(self, job: Job, work: Work, exclusive: str | None) -> None:
-        lock = self._locks.setdefault(exclusive, asyncio.Lock()) if exclusive else None
+    def _spawn(self, job: Job, work) -> None:
+        self._jobs[job.id] = job
+        task = asyncio.create_task(self._run(job, work), name=f"job-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job, work) -> None:
+        kind = self.kinds[job.kind]
+        lock = self._locks.setdefault(job.target, asyncio.Lock()) if kind.exclusive else None
         try:
             if lock is not None and lock.locked():
                 job.update(detail="waiting for the pool's running job to end")
             if lock is not None:
                 await lock.acquire()
             try:
-                job.update(state="running", started=_now(), detail="")
+                if job.requested == "cancel":
+                    raise Cancelled
+                job.update(state="running", started=job.value["started"] or now(), detail="")
                 detail = await work(job)
-                job.update(state="succeeded", progress=1.0, ended=_now(),
-                           detail=detail or job.value["detail"])
+                while detail is None:  # paused: wait for resume, then go on
+                    detail = await self._paused(job, kind)
+                job.update(state="succeeded", progress=1.0, ended=now(), detail=detail)
             finally:
                 if lock is not None:
                     lock.release()
+        except Cancelled:
+            job.update(state="cancelled", ended=now(), detail="cancelled")
+        except Vanished as exc:
+            job.update(state="failed", ended=now(), error=str(exc))
         except asyncio.CancelledError:
-            job.update(state="cancelled", ended=_now())
             raise
         except Exception as exc:
             log.warning("job %s (%s of %s) failed: %s", job.id, job.kind, job.target, exc)
-            job.update(state="failed", ended=_now(), error=str(exc))
+            job.update(state="failed", ended=now(), error=str(exc))
+        finally:
+            job.requested = None
+            self._jobs.pop(job.id, None)
+
+    async def _paused(self, job: Job, kind: Kind) -> str | None:
+        job.update(state="paused", detail="paused")
+        job.requested = None
+        job.resumed.clear()
+        await job.resumed.wait()
+        if job.requested == "cancel":
+            raise Cancelled
+        job.update(state="running", detail="resumed")
+        return await kind.resume_run(job)
+
+    def _live(self, job_id: str) -> Job:
+        if self.tree.get(("jobs", job_id)) is None:
+            raise NotFound(f"no job {job_id}")
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise Conflict(f"job {job_id} has ended", code="ended")
+        return job
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        job = self._live(job_id)
+        state = job.value["state"]
+        job.requested = "cancel"
+        if state == "queued":
+            return job.value
+        await self.kinds[job.kind].cancel(job)
+        if state == "paused":
+            job.resumed.set()
+        return job.value
+
+    async def pause(self, job_id: str) -> dict[str, Any]:
+        job = self._live(job_id)
+        if job.value["state"] != "running":
+            raise Conflict(f"job {job_id} is {job.value['state']}", code="not_running")
+        job.requested = "pause"
+        await self.kinds[job.kind].pause(job)
+        return job.value
+
+    async def resume(self, job_id: str) -> dict[str, Any]:
+        job = self._live(job_id)
+        if job.value["state"] != "paused":
+            raise Conflict(f"job {job_id} is {job.value['state']}", code="not_paused")
+        await self.kinds[job.kind].resume(job)
+        job.resumed.set()
+        return job.value
+
+    def reattach(self) -> None:
+        """At start-up: follow each unfinished job's work, or end it with the reason."""
+        for value in list((self.tree.get("/jobs") or {}).values()):
+            if value["state"] not in UNFINISHED:
+                continue
+            job = Job(self.tree, value)
+            kind = self.kinds.get(job.kind)
+            if kind is None or value["state"] == "queued":
+                job.update(state="failed", ended=now(),
+                           error="rockd restarted before the job began; start it again")
+                continue
+            log.info("re-attaching job %s (%s of %s)", job.id, job.kind, job.target)
+            self._spawn(job, kind.attach)
 
     async def wait(self) -> None:
         """Wait for every job running now (tests and shutdown)."""
@@ -110,6 +241,7 @@ class Jobs:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def stop(self) -> None:
+        """Stop following jobs; the kernel-side work goes on and is re-attached next start."""
         for task in list(self._tasks):
             task.cancel()
         await self.wait()

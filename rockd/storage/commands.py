@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -48,3 +49,27 @@ async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
     if check and result.returncode != 0:
         raise CommandError(argv, result.returncode, result.stderr)
     return result
+
+
+async def supervise(argv: list[str], tick: Callable[[], None], *, interval: float = 1.0
+                    ) -> Result:
+    """Run a long command, calling `tick()` every `interval` seconds while it runs (to read
+    progress), and collect its output. Never raises for the exit status."""
+    if isinstance(argv, str) or not argv:
+        raise TypeError("commands are argv lists")
+    log.debug("supervise %s", argv)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    except OSError as exc:
+        raise CommandError(argv, None, str(exc)) from exc
+    output = asyncio.ensure_future(proc.communicate())
+    while True:
+        done, _ = await asyncio.wait({output}, timeout=interval)
+        if done:
+            break
+        tick()
+    out, err = output.result()
+    return Result(proc.returncode or 0, out.decode(errors="replace"),
+                  err.decode(errors="replace"))

@@ -26,6 +26,7 @@ from rockd.core.names import valid_name
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
+from rockd.jobs.balance import filters as balance_filters
 from rockd.jobs.supervisor import Job, Jobs
 from rockd.storage import btrfs, profiles
 from rockd.storage.commands import CommandError, run
@@ -396,20 +397,23 @@ class Pools:
             self.disk_rescans.request(disk["name"])
         return await self.settle(pool_id)
 
-    def _job(self, kind: str, pool: dict[str, Any], argv: list[str], disks: list[str]) -> dict:
-        async def work(job: Job) -> str:
-            job.update(detail=" ".join(argv[:3]))
-            try:
-                result = await run(argv, timeout=7 * 24 * 3600)
-            finally:
-                for name in disks:
-                    self.disk_rescans.request(name)
-                self.rescans.request(pool["id"])
-            for line in (result.stdout + result.stderr).splitlines()[-5:]:
-                job.output(line)
-            return "done"
+    def job_ended(self, job: Job) -> None:
+        """A job on a pool ended: what it changed is read back."""
+        for name in job.params.get("disks", []):
+            self.disk_rescans.request(name)
+        self.rescans.request(job.target)
 
-        return self.jobs.start(kind, pool["id"], work, exclusive=pool["id"])
+    def balance(self, pool_id: str, filter_text: str | None) -> dict[str, Any]:
+        pool = self.mounted(pool_id)
+        return self.jobs.start("balance", pool_id, {
+            "mount_point": pool["mount_point"], "args": balance_filters(filter_text)})
+
+    def scrub(self, pool_id: str, readonly: bool) -> dict[str, Any]:
+        pool = self.mounted(pool_id)
+        return self.jobs.start("scrub", pool_id, {
+            "mount_point": pool["mount_point"], "readonly": readonly,
+            "devids": [d["devid"] for d in pool["devices"] if not d["missing"]],
+            "bytes": (pool["usage"] or {}).get("used", 0)})
 
     def remove_disks(self, pool_id: str, disk_ids: list[str]) -> dict[str, Any]:
         pool = self.mounted(pool_id)
@@ -427,8 +431,9 @@ class Pools:
                 raise Unprocessable(f"{pool[kind]} {kind} needs at least {minimum} disks; "
                                     f"{remaining} would remain", code="not_enough_disks",
                                     detail={"profile": pool[kind], "minimum": minimum})
-        argv = ["btrfs", "device", "remove", *paths, pool["mount_point"]]
-        return self._job("device_remove", pool, argv, [os.path.basename(p) for p in paths])
+        return self.jobs.start("device_remove", pool_id, {
+            "argv": ["btrfs", "device", "remove", *paths, pool["mount_point"]],
+            "mount_point": pool["mount_point"], "disks": [os.path.basename(p) for p in paths]})
 
     def replace_disk(self, pool_id: str, old_id: str, new_id: str) -> dict[str, Any]:
         pool = self.mounted(pool_id)
@@ -440,19 +445,20 @@ class Pools:
         if new["size"] < old["size"]:
             raise Unprocessable("the new disk is smaller than the one it replaces",
                                 code="too_small", detail={"needed": old["size"]})
-        argv = ["btrfs", "replace", "start", "-B", str(old["devid"]), new["path"],
-                pool["mount_point"]]
         names = [new["name"]] + ([os.path.basename(old["path"])] if old["path"] else [])
-        return self._job("device_replace", pool, argv, names)
+        return self.jobs.start("device_replace", pool_id, {
+            "argv": ["btrfs", "replace", "start", "-B", str(old["devid"]), new["path"],
+                     pool["mount_point"]],
+            "mount_point": pool["mount_point"], "disks": names})
 
     def convert(self, pool_id: str, data: str, metadata: str | None) -> dict[str, Any]:
         pool = self.mounted(pool_id)
         metadata = metadata or pool["metadata"]
         present = len([d for d in pool["devices"] if not d["missing"]])
         check_profiles(data, metadata, present)
-        argv = ["btrfs", "balance", "start", "--force", f"-dconvert={data}",
-                f"-mconvert={metadata}", pool["mount_point"]]
-        return self._job("profile", pool, argv, [])
+        return self.jobs.start("balance", pool_id, {
+            "mount_point": pool["mount_point"],
+            "args": ["--force", f"-dconvert={data}", f"-mconvert={metadata}"]})
 
     async def mount(self, pool_id: str, degraded: bool = False) -> dict[str, Any]:
         """Mount a pool that is not mounted; `degraded` lets one with a missing disk mount."""

@@ -1,0 +1,111 @@
+"""Scrub jobs: every copy of every block read and checked, with progress and error counts from
+the kernel's own scrub counters (SCRUB_PROGRESS, per device, each second)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+
+from rockd.core.errors import Conflict
+from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind, Vanished
+from rockd.storage import btrfs
+from rockd.storage.commands import CommandError, run, supervise
+
+ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors", "malloc_errors",
+          "uncorrectable_errors", "corrected_errors", "unverified_errors")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def totals(counters: list[dict[str, int]]) -> dict[str, int]:
+    return {key: sum(c.get(key, 0) for c in counters)
+            for key in ("data_bytes_scrubbed", "tree_bytes_scrubbed", *ERRORS)}
+
+
+def describe(total: dict[str, int], of: int) -> tuple[float | None, str]:
+    scrubbed = total["data_bytes_scrubbed"] + total["tree_bytes_scrubbed"]
+    errors = sum(total[k] for k in ERRORS if k != "corrected_errors")
+    fraction = min(scrubbed / of, 0.99) if of else None
+    text = f"scrubbed {_gib(scrubbed)} of {_gib(of)}, {errors} errors"
+    if total["corrected_errors"]:
+        text += f", {total['corrected_errors']} corrected"
+    return fraction, text
+
+
+def parse_raw(text: str) -> dict[str, int]:
+    """The counters `btrfs scrub start -B -R` prints at the end (summed over devices)."""
+    found: dict[str, int] = {}
+    for key, value in re.findall(r"^\s*(\w+): (\d+)$", text, re.MULTILINE):
+        found[key] = found.get(key, 0) + int(value)
+    return found
+
+
+class ScrubKind(Kind):
+    """`btrfs scrub start -B -R` supervised; it may run beside a pool's exclusive job."""
+
+    name = "scrub"
+    exclusive = False
+
+    def __init__(self, ended: Callable[[Job], None] | None = None):
+        self._ended = ended
+
+    def _read(self, job: Job) -> list[dict[str, int]] | None:
+        point = job.params["mount_point"]
+        found = [btrfs.scrub_progress(point, devid) for devid in job.params["devids"]]
+        counters = [c for c in found if c is not None]
+        return counters or None
+
+    def _tick(self, job: Job) -> Callable[[], None]:
+        def tick() -> None:
+            counters = self._read(job)
+            if counters is not None:
+                job.progress(*describe(totals(counters), job.params["bytes"]))
+        return tick
+
+    def _result(self, job: Job, counters: dict[str, int]) -> str:
+        total = {k: counters.get(k, 0) for k in totals([])}
+        job.update(result=total)
+        return describe(total, job.params["bytes"])[1]
+
+    async def run(self, job: Job) -> str:
+        argv = ["btrfs", "scrub", "start", "-B", "-R"]
+        if job.params.get("readonly"):
+            argv.append("-r")
+        try:
+            result = await supervise([*argv, job.params["mount_point"]], self._tick(job))
+        finally:
+            if self._ended is not None:
+                self._ended(job)
+        job.output(result.stdout + result.stderr)
+        if job.requested == "cancel":
+            raise Cancelled
+        counters = parse_raw(result.stdout)
+        # exit 3: it ran to the end and found errors it could not correct (a finding, shown)
+        if result.returncode not in (0, 3) or not counters:
+            raise JobFailed(result.stderr.strip() or f"exit status {result.returncode}")
+        return self._result(job, counters)
+
+    async def attach(self, job: Job) -> str:
+        counters = await asyncio.to_thread(self._read, job)
+        if counters is None:
+            raise Vanished("the scrub was no longer running when rockd restarted; "
+                           "its outcome is unknown")
+        last = counters
+        while counters is not None:
+            last = counters
+            job.progress(*describe(totals(counters), job.params["bytes"]))
+            await asyncio.sleep(1.0)
+            counters = await asyncio.to_thread(self._read, job)
+        if self._ended is not None:
+            self._ended(job)
+        return self._result(job, totals(last)) + " (followed after a restart)"
+
+    async def cancel(self, job: Job) -> None:
+        try:
+            await run(["btrfs", "scrub", "cancel", job.params["mount_point"]])
+        except CommandError as exc:
+            raise Conflict(f"the scrub could not be cancelled: {exc.stderr}",
+                           code="not_running") from None

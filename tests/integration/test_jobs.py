@@ -1,0 +1,188 @@
+"""Jobs on real pools: scrub with progress and corrected corruption, balance with pause,
+resume and cancel, a queued exclusive job, and re-attaching after kill -9."""
+
+import asyncio
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+
+from tests.support.client import Api, receive
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def ids_of(daemon, devices):
+    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
+    return [by_path[d] for d in devices]
+
+
+async def watch(api, job_id):
+    """A stream subscription to one job; returns the socket after its snapshot."""
+    ws = await api.stream()
+    await ws.send_str(orjson.dumps({"id": 1, "type": "subscribe",
+                                    "path": f"/jobs/{job_id}"}).decode())
+    await receive(ws)
+    return ws, (await receive(ws))["value"]
+
+
+async def follow(ws, job, until=FINAL, timeout=60.0):
+    """Apply patches to `job` until its state is one of `until`; collect progress values."""
+    seen = [job["progress"]]
+    deadline = time.monotonic() + timeout
+    while job["state"] not in until:
+        message = await receive(ws, timeout=max(0.1, deadline - time.monotonic()))
+        for op in message.get("ops", []):
+            field = op["path"].split("/")[3:] if op["path"].count("/") > 2 else []
+            if not field:
+                job = op["value"]
+            else:
+                job[field[0]] = op["value"]
+        seen.append(job["progress"])
+    return job, seen
+
+
+def write_pattern(path: Path, megabytes: int) -> bytes:
+    block = os.urandom(1 << 20)
+    with path.open("wb") as f:
+        for _ in range(megabytes):
+            f.write(block)
+    subprocess.run(["sync"], check=True)
+    return block
+
+
+def throttle_scrub(pool_id: str, bytes_per_second: int) -> None:
+    for devinfo in Path(f"/sys/fs/btrfs/{pool_id}/devinfo").iterdir():
+        (devinfo / "scrub_speed_max").write_text(str(bytes_per_second))
+
+
+async def test_scrub_shows_progress_and_ends_with_counts(storage):
+    daemon, api, devices = await storage(2, 1 << 30)
+    _, pool = await api.call("POST", "/api/v1/pools", {
+        "name": "scrubbed", "disks": ids_of(daemon, devices), "data": "raid1"})
+    write_pattern(Path(pool["mount_point"]) / "data", 192)
+    throttle_scrub(pool["id"], 48 << 20)  # ~4 s per device: progress has time to show
+    await daemon.context.pools.settle(pool["id"])
+    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/scrub", {})
+    assert status == 202, answer
+    ws, job = await watch(api, answer["job"]["id"])
+    job, seen = await follow(ws, job)
+    assert job["state"] == "succeeded", job
+    values = {v for v in seen if v is not None}
+    assert len(values) >= 2 and job["progress"] == 1.0, seen
+    assert job["result"]["data_bytes_scrubbed"] >= 2 * (192 << 20)
+    assert job["result"]["corrected_errors"] == 0 and "0 errors" in job["detail"]
+    status, answer = await api.call("POST", f"/api/v1/jobs/{job['id']}/pause")
+    assert (status, answer["error"]["code"]) == (409, "ended")
+    await ws.close()
+
+
+async def test_scrub_corrects_a_corrupted_mirror(storage, tmp_path):
+    daemon, api, devices = await storage(2, 512 << 20)
+    _, pool = await api.call("POST", "/api/v1/pools", {
+        "name": "healing", "disks": ids_of(daemon, devices), "data": "raid1"})
+    target = Path(pool["mount_point"]) / "known"
+    block = write_pattern(target, 8)
+    backing = next(d["backing_file"] for d in daemon.tree.get("/disks").values()
+                   if d["path"] == devices[0])
+    image = Path(backing).read_bytes()
+    at = image.find(block[:4096])
+    assert at > 0, "the data is not on the first mirror's image"
+    with open(backing, "r+b") as f:  # ruin 64 KiB of one copy
+        f.seek(at)
+        f.write(b"\xde\xad" * (32 << 10))
+    subprocess.run(["sync"], check=True)
+    Path("/proc/sys/vm/drop_caches").write_text("3")
+    _, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/scrub", {})
+    ws, job = await watch(api, answer["job"]["id"])
+    job, _ = await follow(ws, job)
+    assert job["state"] == "succeeded", job
+    assert job["result"]["corrected_errors"] > 0, job
+    assert job["result"]["uncorrectable_errors"] == 0
+    Path("/proc/sys/vm/drop_caches").write_text("3")
+    with target.open("rb") as f:
+        assert all(f.read(1 << 20) == block for _ in range(8))
+    await daemon.context.pools.settle(pool["id"])
+    errors = [d["errors"] for d in daemon.tree.get(("pools", pool["id"], "devices"))]
+    assert sum(e["corruption_errs"] + e["read_io_errs"] for e in errors) > 0, errors
+    await ws.close()
+
+
+async def balance_pool(storage):
+    daemon, api, devices = await storage(2, 3 << 30)
+    ids = ids_of(daemon, devices)
+    _, pool = await api.call("POST", "/api/v1/pools", {
+        "name": "moving", "disks": ids[:1], "data": "single", "metadata": "single"})
+    write_pattern(Path(pool["mount_point"]) / "bulk", 1024)
+    await api.call("POST", f"/api/v1/pools/{pool['id']}/disks", {"add": ids[1:]})
+    return daemon, api, pool
+
+
+async def test_balance_pause_resume_cancel_and_a_queued_second_job(storage):
+    daemon, api, pool = await balance_pool(storage)
+    url = f"/api/v1/pools/{pool['id']}"
+    status, answer = await api.call("POST", url + "/profile", {"data": "raid1",
+                                                               "metadata": "raid1"})
+    assert status == 202
+    ws, job = await watch(api, answer["job"]["id"])
+    job, _ = await follow(ws, job, until=("running", *FINAL))
+    # a second exclusive job on the same pool waits for this one
+    status, second = await api.call("POST", url + "/balance", {"filters": "-dusage=0"})
+    assert status == 202 and second["job"]["state"] == "queued"
+    while daemon.tree.get(("pools", pool["id"], "exclusive_operation")) != "balance":
+        await daemon.context.pools.settle(pool["id"])
+        await asyncio.sleep(0.1)
+    status, paused = await api.call("POST", f"/api/v1/jobs/{job['id']}/pause")
+    assert status == 200, paused
+    job, _ = await follow(ws, job, until=("paused", *FINAL))
+    assert job["state"] == "paused"
+    assert daemon.tree.get(("jobs", second["job"]["id"], "state")) == "queued"
+    status, _ = await api.call("POST", f"/api/v1/jobs/{job['id']}/resume")
+    assert status == 200
+    job, _ = await follow(ws, job, until=("running", *FINAL))
+    status, _ = await api.call("POST", f"/api/v1/jobs/{job['id']}/cancel")
+    assert status == 200
+    job, _ = await follow(ws, job)
+    assert job["state"] == "cancelled", job
+    ws2, queued = await watch(api, second["job"]["id"])
+    queued, _ = await follow(ws2, queued)
+    assert queued["state"] == "succeeded", queued  # it ran once the first had ended
+    await ws.close()
+    await ws2.close()
+
+
+async def test_kill9_during_a_balance_reattaches_the_same_job(processes, tmp_path, loops):
+    devices = [loops(3 << 30), loops(3 << 30)]
+    state = tmp_path / "state"
+    proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
+    api = Api(proc.url)
+    await api.login()
+    disks = (await api.state("/disks"))["value"]
+    ids = [next(d["id"] for d in disks.values() if d["path"] == dev) for dev in devices]
+    _, pool = await api.call("POST", "/api/v1/pools", {
+        "name": "phoenix", "disks": ids, "data": "single", "metadata": "raid1"})
+    try:
+        write_pattern(Path(pool["mount_point"]) / "bulk", 1024)
+        status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/balance", {})
+        assert status == 202
+        job_id = answer["job"]["id"]
+        ws, job = await watch(api, job_id)
+        await follow(ws, job, until=("running", *FINAL))
+        await api.close()
+        proc.proc.kill()
+        proc.proc.wait()
+        proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
+        api = Api(proc.url)
+        await api.login()
+        ws, job = await watch(api, job_id)
+        assert job["id"] == job_id
+        job, _ = await follow(ws, job, timeout=120)
+        assert job["state"] == "succeeded" and "after a restart" in job["detail"], job
+        await api.close()
+    finally:
+        proc.stop()
+        subprocess.run(["btrfs", "balance", "cancel", pool["mount_point"]],
+                       capture_output=True, check=False)
+        subprocess.run(["umount", pool["mount_point"]], capture_output=True, check=False)
