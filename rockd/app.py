@@ -22,6 +22,7 @@ from rockd.handlers import auth, meta, state, stream
 from rockd.handlers import disks as disks_api
 from rockd.handlers import jobs as jobs_api
 from rockd.handlers import pools as pools_api
+from rockd.handlers import schedules as schedules_api
 from rockd.handlers import shares as shares_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
@@ -29,6 +30,8 @@ from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
 from rockd.jobs.balance import BalanceKind
 from rockd.jobs.command import CommandKind
+from rockd.jobs.prune import PruneKind
+from rockd.jobs.schedules import Scheduler
 from rockd.jobs.scrub import ScrubKind
 from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
@@ -42,7 +45,8 @@ from rockd.watchers.udev import UdevWatcher
 
 log = logging.getLogger(__name__)
 
-TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "services", "system")
+TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "schedules", "services",
+             "system")
 STOP_SECONDS = 4.0
 
 
@@ -107,17 +111,20 @@ class Daemon:
         jobs.register(CommandKind(
             "device_replace", ended=pools.job_ended,
             cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))
+        jobs.register(PruneKind(lambda job: shares.rescans.request(job.target)))
+        scheduler = Scheduler(tree, self.store, jobs, pools, shares)
         pools.rescanned.append(pool_rescanned)
         inventory.pool_changed.append(pools.rescans.request)
         disk_rescans.start()
         await pools.load()
         await shares.load()
+        await scheduler.load()
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
                          subvolume_watcher]
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs)
+                       jobs, scheduler)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
@@ -136,6 +143,7 @@ class Daemon:
         await ctx.pools.rescan_all()
         await ctx.shares.reconcile()
         ctx.jobs.reattach()
+        ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
 
     def _web_app(self) -> web.Application:
         app = web.Application(middlewares=[security_headers, errors],
@@ -144,7 +152,8 @@ class Daemon:
         app[CONTEXT] = self.context
         app[PRINCIPAL] = principal_of
         table = Routes()
-        for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api):
+        for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
+                       schedules_api):
             table.extend(module.routes)
         table.install(app)
         web_ui.install(app, self.settings.web_root or web_ui.default_web_root())
@@ -155,6 +164,7 @@ class Daemon:
         for watcher in self.watchers:
             watcher.stop()
         if self.context is not None:
+            await self.context.scheduler.stop()
             await self.context.jobs.stop()
         for rescanner in self.rescanners:
             await rescanner.stop()

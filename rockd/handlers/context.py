@@ -11,6 +11,7 @@ from rockd.core.auth import Auth
 from rockd.core.bus import Bus
 from rockd.core.store import Store
 from rockd.core.tree import Tree
+from rockd.jobs.schedules import Scheduler
 from rockd.jobs.supervisor import Jobs
 from rockd.storage.disks import DiskInventory
 from rockd.storage.pools import Pools
@@ -28,6 +29,7 @@ class Context:
     pools: Pools
     shares: Shares
     jobs: Jobs
+    scheduler: Scheduler
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

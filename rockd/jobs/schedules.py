@@ -1,0 +1,205 @@
+"""Schedules: snapshots, scrubs and balances on cron expressions, and snapshot retention.
+
+A schedule is intent (kept in SQLite) shown at /schedules/{id} with its next run. One task
+sleeps until the earliest next run; a schedule whose slots passed while rockd was down runs
+once at start-up, not once per slot. A snapshot schedule names its snapshots
+`auto-{schedule id}-{UTC time}`; only those are ever deleted by its retention, in a prune job.
+The clock is injected, so whole months can be simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from rockd.core.errors import BadRequest, NotFound
+from rockd.core.store import Store
+from rockd.core.tree import Tree
+from rockd.jobs import cron, retention
+from rockd.jobs.supervisor import Jobs
+
+log = logging.getLogger(__name__)
+
+KINDS = ("snapshot", "scrub", "balance")
+STAMP = "%Y%m%dT%H%M%SZ"
+AUTO_NAME = re.compile(r"^auto-(?P<schedule>[0-9a-f]{8})-(?P<when>\d{8}T\d{6}Z)$")
+LONGEST_SLEEP = 3600.0
+NO_POLICY = "no retention policy: nothing is deleted"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else None
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def snapshot_name(schedule_id: str, when: datetime) -> str:
+    return f"auto-{schedule_id}-{when.astimezone(UTC).strftime(STAMP)}"
+
+
+class Scheduler:
+    """Keeps the schedules, runs what is due, and prunes what retention lets go."""
+
+    def __init__(self, tree: Tree, store: Store, jobs: Jobs, pools, shares,
+                 clock: Callable[[], datetime] = utcnow):
+        self.tree = tree
+        self.store = store
+        self.jobs = jobs
+        self.pools = pools
+        self.shares = shares
+        self.clock = clock
+        self.schedules: dict[str, dict[str, Any]] = {}
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def load(self) -> None:
+        self.schedules = await self.store.intents("schedule")
+        with self.tree.transaction():
+            self.tree.set("/schedules", {})
+            for schedule in self.schedules.values():
+                self._publish(schedule)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # -- the schedules ----------------------------------------------------------------------
+
+    def _publish(self, schedule: dict[str, Any]) -> None:
+        after = self.clock()
+        next_run = cron.next_run(schedule["cron"], after) if schedule["enabled"] else None
+        self.tree.set(("schedules", schedule["id"]), {**schedule, "next_run": _iso(next_run)})
+
+    async def _save(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        await self.store.set_intent("schedule", schedule["id"], schedule)
+        self.schedules[schedule["id"]] = schedule
+        self._publish(schedule)
+        self._changed.set()
+        return self.tree.get(("schedules", schedule["id"]))
+
+    def _check(self, kind: str, target: str, expr: str, policy: dict | None) -> str:
+        if kind == "snapshot":
+            self.shares.get(target)  # 404 for an unknown share
+        else:
+            self.pools.get(target)
+        try:
+            expr = cron.validate(expr)
+            if policy is not None:
+                if kind != "snapshot":
+                    raise ValueError("only snapshot schedules have a retention")
+                retention.Policy.parse(policy)
+        except ValueError as exc:
+            raise BadRequest(str(exc), code="invalid_field") from None
+        return expr
+
+    async def create(self, kind: str, target: str, expr: str, policy: dict | None,
+                     enabled: bool) -> dict[str, Any]:
+        expr = self._check(kind, target, expr, policy)
+        schedule = {"id": secrets.token_hex(4), "kind": kind, "target": target, "cron": expr,
+                    "retention": policy, "enabled": enabled,
+                    "created": _iso(self.clock()), "last_run": None}
+        return await self._save(schedule)
+
+    def get(self, schedule_id: str) -> dict[str, Any]:
+        schedule = self.schedules.get(schedule_id)
+        if schedule is None:
+            raise NotFound(f"no schedule {schedule_id}")
+        return schedule
+
+    async def update(self, schedule_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        schedule = {**self.get(schedule_id), **changes}
+        schedule["cron"] = self._check(schedule["kind"], schedule["target"], schedule["cron"],
+                                       schedule["retention"])
+        return await self._save(schedule)
+
+    async def delete(self, schedule_id: str) -> None:
+        self.get(schedule_id)
+        await self.store.delete_intent("schedule", schedule_id)
+        del self.schedules[schedule_id]
+        self.tree.delete(("schedules", schedule_id))
+        self._changed.set()
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_due(self.clock())
+            except Exception:
+                log.exception("running the due schedules failed")
+            self._changed.clear()
+            wake = [cron.next_run(s["cron"], self.clock()) for s in self.schedules.values()
+                    if s["enabled"]]
+            delay = min([(w - self.clock()).total_seconds() for w in wake],
+                        default=LONGEST_SLEEP)
+            try:
+                async with asyncio.timeout(min(max(delay, 0.0), LONGEST_SLEEP)):
+                    await self._changed.wait()
+            except TimeoutError:
+                pass
+
+    async def run_due(self, now: datetime) -> None:
+        """Run, once each, the schedules with a slot since their last run (or creation)."""
+        for schedule in list(self.schedules.values()):
+            since = _parse(schedule["last_run"]) or _parse(schedule["created"])
+            if not schedule["enabled"] or not cron.missed(schedule["cron"], since, now):
+                continue
+            try:
+                await self._run(schedule, now)
+            except Exception as exc:
+                log.warning("schedule %s (%s of %s) failed: %s", schedule["id"],
+                            schedule["kind"], schedule["target"], exc)
+            await self._save({**schedule, "last_run": _iso(now)})
+
+    async def _run(self, schedule: dict[str, Any], now: datetime) -> None:
+        if schedule["kind"] == "scrub":
+            self.pools.scrub(schedule["target"], False)
+        elif schedule["kind"] == "balance":
+            self.pools.balance(schedule["target"], None)
+        else:
+            await self.shares.snapshot(schedule["target"],
+                                       snapshot_name(schedule["id"], now))
+            if schedule["retention"]:
+                self.prune(schedule, now)
+
+    def decisions(self, schedule: dict[str, Any], now: datetime) -> list[retention.Decision]:
+        """What the schedule's retention does with each snapshot of its share, and why."""
+        if not schedule["retention"]:
+            return [retention.Decision(s["id"], now, True, (NO_POLICY,))
+                    for s in (self.tree.get("/snapshots") or {}).values()
+                    if s["share"] == schedule["target"]]
+        items = []
+        for snap in (self.tree.get("/snapshots") or {}).values():
+            if snap["share"] != schedule["target"]:
+                continue
+            match = AUTO_NAME.match(snap["name"])
+            mine = match is not None and match["schedule"] == schedule["id"]
+            when = (datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC) if mine
+                    else _parse(snap["created"]) or now)
+            items.append((snap["id"], when, mine))
+        return retention.plan(items, retention.Policy.parse(schedule["retention"]), now)
+
+    def prune(self, schedule: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        """Delete, in a job, the snapshots the schedule's retention lets go."""
+        doomed = [d.id for d in self.decisions(schedule, now) if not d.keep]
+        if not doomed:
+            return None
+        share = self.shares.get(schedule["target"])
+        paths = [self.tree.get(("snapshots", i, "path")) for i in doomed]
+        return self.jobs.start("prune", share["pool"], {"paths": paths,
+                                                        "schedule": schedule["id"]})

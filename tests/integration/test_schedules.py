@@ -1,0 +1,95 @@
+"""Schedules on a real pool, over simulated days: snapshots made, retention pruned exactly."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rockd.jobs.schedules import snapshot_name
+
+
+async def test_hourly_snapshots_with_retention_over_two_days(storage):
+    daemon, api, devices = await storage(1, 512 << 20)
+    disk = next(d["id"] for d in daemon.tree.get("/disks").values() if d["path"] == devices[0])
+    _, pool = await api.call("POST", "/api/v1/pools",
+                             {"name": "timed", "disks": [disk], "data": "single"})
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "home"})
+    _, manual = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
+                               {"name": "manual"})
+    for body, code in (({"kind": "snapshot", "target": share["id"], "cron": "61 * * * *"},
+                        "invalid_field"),
+                       ({"kind": "snapshot", "target": "nope", "cron": "0 * * * *"},
+                        "not_found"),
+                       ({"kind": "scrub", "target": pool["id"], "cron": "0 3 * * 0",
+                         "retention": {"daily": 1}}, "invalid_field")):
+        status, answer = await api.call("POST", "/api/v1/schedules", body)
+        assert answer["error"]["code"] == code, answer
+    status, schedule = await api.call("POST", "/api/v1/schedules", {
+        "kind": "snapshot", "target": share["id"], "cron": "0 * * * *",
+        "retention": {"hourly": 3, "daily": 2}})
+    assert status == 201 and schedule["next_run"], schedule
+
+    scheduler = daemon.context.scheduler
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0,
+                                                             microsecond=0)
+    for hour in range(54):
+        await scheduler.run_due(start + timedelta(hours=hour))
+        await daemon.context.jobs.wait()
+    await daemon.context.shares.settled(pool["id"])
+
+    def names():
+        return sorted(s["name"] for s in daemon.tree.get("/snapshots").values())
+
+    kept = [snapshot_name(schedule["id"], start + timedelta(hours=h))
+            for h in (24, 48, 51, 52, 53)]
+    assert names() == sorted([*kept, "manual"])
+    on_disk = sorted(p.name for p in (Path(pool["mount_point"]) / ".snapshots" / "home")
+                     .iterdir())
+    assert on_disk == names()
+    prunes = [j for j in daemon.tree.get("/jobs").values() if j["kind"] == "prune"]
+    assert prunes and all(j["state"] == "succeeded" for j in prunes)
+
+    # what retention would do now, and why
+    status, preview = await api.call("GET", f"/api/v1/schedules/{schedule['id']}/retention")
+    assert status == 200
+    why = {p["snapshot"]: p for p in preview}
+    assert why[manual["id"]]["keep"] and "by hand" in why[manual["id"]]["reasons"][0]
+    assert all(p["keep"] for p in preview)
+
+    # ten slots missed while "down": one run (one snapshot at 15:30, none for 06:00-15:00),
+    # then retention: days 1 and 2 by their first, and the last three hours hold only 15:30
+    late = start + timedelta(hours=63, minutes=30)
+    await scheduler.run_due(late)
+    await daemon.context.jobs.wait()
+    await daemon.context.shares.settled(pool["id"])
+    assert names() == sorted([*kept[:2], snapshot_name(schedule["id"], late), "manual"])
+
+    status, changed = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
+                                     {"enabled": False})
+    assert status == 200 and changed["next_run"] is None
+    status, listed = await api.call("GET", "/api/v1/schedules")
+    assert [s["id"] for s in listed] == [schedule["id"]]
+    assert (await api.call("DELETE", f"/api/v1/schedules/{schedule['id']}"))[0] == 204
+    assert daemon.tree.get("/schedules") == {}
+
+
+async def test_the_scheduler_runs_a_missed_slot_by_itself(storage):
+    daemon, api, devices = await storage(1, 512 << 20)
+    disk = next(d["id"] for d in daemon.tree.get("/disks").values() if d["path"] == devices[0])
+    _, pool = await api.call("POST", "/api/v1/pools",
+                             {"name": "clock", "disks": [disk], "data": "single"})
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "s"})
+    _, schedule = await api.call("POST", "/api/v1/schedules", {
+        "kind": "snapshot", "target": share["id"], "cron": "*/5 * * * *"})
+    scheduler = daemon.context.scheduler
+    # as if it had been made an hour ago, with rockd down since: it runs at once, once
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    scheduler.schedules[schedule["id"]]["created"] = past
+    scheduler._changed.set()
+    for _ in range(100):
+        made = [s for s in daemon.tree.get("/snapshots").values()
+                if s["name"].startswith(f"auto-{schedule['id']}-")]
+        if made:
+            break
+        await asyncio.sleep(0.05)
+    assert len(made) == 1
+    assert daemon.tree.get(("schedules", schedule["id"], "last_run")) is not None
