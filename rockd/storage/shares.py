@@ -267,7 +267,7 @@ class Shares:
             return
         if not pool["quotas"]:
             await run(["btrfs", "quota", "enable", pool["mount_point"]], timeout=600)
-            self.pools.rescans.request(pool["id"])
+            await self.pools.settle(pool["id"])  # the pool shows quotas on before we answer
         await run(["btrfs", "qgroup", "limit", str(quota), str(path)])
 
     async def update(self, share_id: str, changes: dict[str, Any]) -> dict[str, Any]:
