@@ -108,6 +108,7 @@ class Daemon:
         jobs.register(BalanceKind(pools.job_ended))
         jobs.register(ScrubKind(pools.job_ended))
         jobs.register(CommandKind("device_remove", ended=pools.job_ended))
+        jobs.register(CommandKind("resize", ended=pools.job_ended))
         jobs.register(CommandKind(
             "device_replace", ended=pools.job_ended,
             cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))

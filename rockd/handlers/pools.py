@@ -190,3 +190,14 @@ async def balance_pool(request: web.Request, principal, body: BalanceRequest) ->
              body=ScrubRequest, status=202)
 async def scrub_pool(request: web.Request, principal, body: ScrubRequest) -> dict:
     return {"job": _pools(request).scrub(request.match_info["id"], body.readonly)}
+
+
+class ResizeRequest(Model):
+    disk: DiskId
+    size: int | None = Field(default=None, ge=256 << 20, description="bytes; omitted: all")
+
+
+@routes.post("/api/v1/pools/{id}/resize", summary="Resize btrfs on one of the pool's disks "
+             "(a job)", body=ResizeRequest, status=202)
+async def resize_pool(request: web.Request, principal, body: ResizeRequest) -> dict:
+    return {"job": _pools(request).resize(request.match_info["id"], body.disk, body.size)}

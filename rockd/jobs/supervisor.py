@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 LOG_LINES = 20
 PROGRESS_INTERVAL = 1.0
 UNFINISHED = ("queued", "running", "paused")
+KEEP_ENDED = 200
 
 
 def now() -> str:
@@ -222,7 +223,14 @@ class Jobs:
         return job.value
 
     def reattach(self) -> None:
-        """At start-up: follow each unfinished job's work, or end it with the reason."""
+        """At start-up: follow each unfinished job's work, or end it with the reason; forget
+        all but the newest KEEP_ENDED jobs that ended."""
+        ended = sorted((v for v in (self.tree.get("/jobs") or {}).values()
+                        if v["state"] not in UNFINISHED),
+                       key=lambda v: v["ended"] or "", reverse=True)
+        with self.tree.transaction():
+            for value in ended[KEEP_ENDED:]:
+                self.tree.delete(("jobs", value["id"]))
         for value in list((self.tree.get("/jobs") or {}).values()):
             if value["state"] not in UNFINISHED:
                 continue

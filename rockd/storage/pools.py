@@ -403,6 +403,19 @@ class Pools:
             self.disk_rescans.request(name)
         self.rescans.request(job.target)
 
+    def resize(self, pool_id: str, disk_id: str, size: int | None) -> dict[str, Any]:
+        """Grow (or shrink) btrfs on one disk: to the whole disk, or to `size` bytes."""
+        pool = self.mounted(pool_id)
+        device = next((d for d in pool["devices"] if d["disk"] == disk_id), None)
+        if device is None:
+            raise Unprocessable(f"disk {disk_id} is not in pool {pool['name']}",
+                                code="not_in_pool")
+        amount = "max" if size is None else str(size)
+        return self.jobs.start("resize", pool_id, {
+            "argv": ["btrfs", "filesystem", "resize", f"{device['devid']}:{amount}",
+                     pool["mount_point"]],
+            "mount_point": pool["mount_point"]})
+
     def balance(self, pool_id: str, filter_text: str | None) -> dict[str, Any]:
         pool = self.mounted(pool_id)
         return self.jobs.start("balance", pool_id, {

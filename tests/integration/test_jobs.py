@@ -186,3 +186,35 @@ async def test_kill9_during_a_balance_reattaches_the_same_job(processes, tmp_pat
         subprocess.run(["btrfs", "balance", "cancel", pool["mount_point"]],
                        capture_output=True, check=False)
         subprocess.run(["umount", pool["mount_point"]], capture_output=True, check=False)
+
+
+async def test_resize_and_a_vanished_job_after_restart(storage, tmp_path):
+    daemon, api, devices = await storage(1, 1 << 30)
+    _, pool = await api.call("POST", "/api/v1/pools", {
+        "name": "elastic", "disks": ids_of(daemon, devices), "data": "single"})
+    disk = pool["devices"][0]["disk"]
+    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/resize",
+                                    {"disk": disk, "size": 512 << 20})
+    assert status == 202
+    ws, job = await watch(api, answer["job"]["id"])
+    job, _ = await follow(ws, job)
+    assert job["state"] == "succeeded", job
+    await daemon.context.pools.settle(pool["id"])
+    assert daemon.tree.get(("pools", pool["id"], "devices"))[0]["size"] == 512 << 20
+    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/resize",
+                                    {"disk": disk})
+    ws2, job = await watch(api, answer["job"]["id"])
+    job, _ = await follow(ws2, job)
+    await daemon.context.pools.settle(pool["id"])
+    assert daemon.tree.get(("pools", pool["id"], "devices"))[0]["size"] == 1 << 30
+    # a job the tree says is running, whose work is gone (as after a crash): ends as failed
+    daemon.tree.set(("jobs", "ghost"), {
+        "id": "ghost", "kind": "balance", "target": pool["id"], "state": "running",
+        "progress": 0.5, "detail": "", "started": None, "ended": None, "error": None,
+        "log": [], "params": {"mount_point": pool["mount_point"], "args": []}})
+    daemon.context.jobs.reattach()
+    await daemon.context.jobs.wait()
+    ghost = daemon.tree.get(("jobs", "ghost"))
+    assert ghost["state"] == "failed" and "no longer running" in ghost["error"]
+    await ws.close()
+    await ws2.close()
