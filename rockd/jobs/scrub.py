@@ -1,5 +1,6 @@
 """Scrub jobs: every copy of every block read and checked, with progress and error counts from
-the kernel's own scrub counters (SCRUB_PROGRESS, per device, each second)."""
+the kernel's own scrub counters (SCRUB_PROGRESS, per device, each second). Pause is a cancel
+that btrfs remembers, and resume is `btrfs scrub resume`, which goes on from there."""
 
 from __future__ import annotations
 
@@ -70,16 +71,15 @@ class ScrubKind(Kind):
         job.update(result=total)
         return describe(total, job.params["bytes"])[1]
 
-    async def run(self, job: Job) -> str:
-        argv = ["btrfs", "scrub", "start", "-B", "-R"]
-        if job.params.get("readonly"):
-            argv.append("-r")
+    async def _follow(self, job: Job, argv: list[str]) -> str | None:
         try:
             result = await supervise([*argv, job.params["mount_point"]], self._tick(job))
         finally:
             if self._ended is not None:
                 self._ended(job)
         job.output(result.stdout + result.stderr)
+        if job.requested == "pause":
+            return None  # cancelled to pause: btrfs keeps where it was for `scrub resume`
         if job.requested == "cancel":
             raise Cancelled
         counters = parse_raw(result.stdout)
@@ -87,6 +87,22 @@ class ScrubKind(Kind):
         if result.returncode not in (0, 3) or not counters:
             raise JobFailed(result.stderr.strip() or f"exit status {result.returncode}")
         return self._result(job, counters)
+
+    async def run(self, job: Job) -> str | None:
+        argv = ["btrfs", "scrub", "start", "-B", "-R"]
+        if job.params.get("readonly"):
+            argv.append("-r")
+        return await self._follow(job, argv)
+
+    async def resume_run(self, job: Job) -> str | None:
+        return await self._follow(job, ["btrfs", "scrub", "resume", "-B", "-R"])
+
+    async def pause(self, job: Job) -> None:
+        """btrfs cannot pause a scrub, but a cancelled one resumes where it stopped."""
+        await self.cancel(job)
+
+    async def resume(self, job: Job) -> None:
+        """Nothing to do before resume_run starts `btrfs scrub resume`."""
 
     async def attach(self, job: Job) -> str:
         counters = await asyncio.to_thread(self._read, job)

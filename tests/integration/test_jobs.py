@@ -79,6 +79,35 @@ async def test_scrub_shows_progress_and_ends_with_counts(storage):
     await ws.close()
 
 
+async def test_scrub_paused_resumes_where_it_stopped(storage):
+    daemon, api, devices = await storage(2, 1 << 30)
+    _, pool = await api.call("POST", "/api/v1/pools", {
+        "name": "patient", "disks": ids_of(daemon, devices), "data": "raid1"})
+    write_pattern(Path(pool["mount_point"]) / "data", 192)
+    throttle_scrub(pool["id"], 32 << 20)
+    await daemon.context.pools.settle(pool["id"])
+    _, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/scrub", {})
+    ws, job = await watch(api, answer["job"]["id"])
+    for _ in range(100):  # until it has scrubbed something (tests may poll)
+        job = (await api.call("GET", f"/api/v1/jobs/{job['id']}"))[1]
+        if job["progress"]:
+            break
+        await asyncio.sleep(0.1)
+    status, _ = await api.call("POST", f"/api/v1/jobs/{job['id']}/pause")
+    assert status == 200
+    await ws.close()
+    ws, job = await watch(api, job["id"])
+    job, _ = await follow(ws, job, until=("paused", *FINAL))
+    assert job["state"] == "paused"
+    status, _ = await api.call("POST", f"/api/v1/jobs/{job['id']}/resume")
+    assert status == 200
+    job, _ = await follow(ws, job)
+    assert job["state"] == "succeeded", job
+    assert job["result"]["data_bytes_scrubbed"] > 0
+    assert any("resume" in line or "scrub" in line for line in job["log"])
+    await ws.close()
+
+
 async def test_scrub_corrects_a_corrupted_mirror(storage, tmp_path):
     daemon, api, devices = await storage(2, 512 << 20)
     _, pool = await api.call("POST", "/api/v1/pools", {
