@@ -25,18 +25,28 @@ class Result:
     stderr: str
 
 
-async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
-              check: bool = True) -> Result:
-    """Run `argv` (a list, never a shell string) and collect its output."""
+async def _spawn(argv: list[str]) -> asyncio.subprocess.Process:
+    """Start `argv` (a list, never a shell string) with its output piped back."""
     if isinstance(argv, str) or not argv:
         raise TypeError("commands are argv lists")
     log.debug("run %s", argv)
     try:
-        proc = await asyncio.create_subprocess_exec(
+        return await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     except OSError as exc:
         raise CommandError(argv, None, str(exc)) from exc
+
+
+def _result(proc: asyncio.subprocess.Process, out: bytes, err: bytes) -> Result:
+    return Result(proc.returncode or 0, out.decode(errors="replace"),
+                  err.decode(errors="replace"))
+
+
+async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
+              check: bool = True) -> Result:
+    """Run `argv` (a list, never a shell string) and collect its output."""
+    proc = await _spawn(argv)
     try:
         async with asyncio.timeout(timeout):
             out, err = await proc.communicate()
@@ -44,8 +54,7 @@ async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
         proc.kill()
         await proc.wait()
         raise CommandError(argv, None, f"timed out after {timeout} s") from None
-    result = Result(proc.returncode or 0, out.decode(errors="replace"),
-                    err.decode(errors="replace"))
+    result = _result(proc, out, err)
     if check and result.returncode != 0:
         raise CommandError(argv, result.returncode, result.stderr)
     return result
@@ -55,21 +64,11 @@ async def supervise(argv: list[str], tick: Callable[[], None], *, interval: floa
                     ) -> Result:
     """Run a long command, calling `tick()` every `interval` seconds while it runs (to read
     progress), and collect its output. Never raises for the exit status."""
-    if isinstance(argv, str) or not argv:
-        raise TypeError("commands are argv lists")
-    log.debug("supervise %s", argv)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    except OSError as exc:
-        raise CommandError(argv, None, str(exc)) from exc
+    proc = await _spawn(argv)
     output = asyncio.ensure_future(proc.communicate())
     while True:
         done, _ = await asyncio.wait({output}, timeout=interval)
         if done:
             break
         tick()
-    out, err = output.result()
-    return Result(proc.returncode or 0, out.decode(errors="replace"),
-                  err.decode(errors="replace"))
+    return _result(proc, *output.result())

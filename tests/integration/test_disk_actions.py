@@ -6,16 +6,12 @@ import subprocess
 from pathlib import Path
 
 from rockd.storage import profiles
-
-
-def ids_of(daemon, devices):
-    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
-    return [by_path[d] for d in devices]
+from tests.support.host import disk_ids
 
 
 async def test_disk_list_smart_and_wipe(storage):
     daemon, api, devices = await storage(2, 256 << 20)
-    ids = ids_of(daemon, devices)
+    ids = disk_ids(daemon, devices)
     status, listed = await api.call("GET", "/api/v1/disks")
     assert status == 200 and {d["id"] for d in listed} >= set(ids)
     status, answer = await api.call("GET", f"/api/v1/disks/{ids[0]}/smart")
@@ -45,7 +41,7 @@ async def test_disk_list_smart_and_wipe(storage):
 
 async def test_capacity_follows_the_allocator(storage):
     daemon, api, devices = await storage(3, 256 << 20)
-    ids = ids_of(daemon, devices)
+    ids = disk_ids(daemon, devices)
     sizes = [1 << 40, 1 << 40, 2 << 40]
     status, answer = await api.call("POST", "/api/v1/pools/capacity",
                                     {"sizes": sizes, "data": "raid1"})
@@ -66,7 +62,7 @@ async def test_capacity_follows_the_allocator(storage):
 async def test_a_full_pool_refuses_new_shares_with_no_space(storage):
     daemon, api, devices = await storage(1, 256 << 20)
     status, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "full", "disks": ids_of(daemon, devices), "data": "single",
+        "name": "full", "disks": disk_ids(daemon, devices), "data": "single",
         "metadata": "single"})
     assert status == 201
     status, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "s"})

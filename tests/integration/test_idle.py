@@ -3,10 +3,12 @@
 import asyncio
 import time
 
+from tests.support.host import disk_ids
+
 
 async def test_an_idle_daemon_burns_no_cpu(storage):
     daemon, api, devices = await storage(1)
-    disk = next(d["id"] for d in daemon.tree.get("/disks").values() if d["path"] == devices[0])
+    disk = disk_ids(daemon, devices[:1])[0]
     status, _ = await api.call("POST", "/api/v1/pools",
                                {"name": "idle", "disks": [disk], "data": "single"})
     assert status == 201

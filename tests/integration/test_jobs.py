@@ -10,13 +10,9 @@ from pathlib import Path
 import orjson
 
 from tests.support.client import Api, receive
+from tests.support.host import disk_ids, disk_ids_of
 
 FINAL = ("succeeded", "failed", "cancelled")
-
-
-def ids_of(daemon, devices):
-    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
-    return [by_path[d] for d in devices]
 
 
 async def watch(api, job_id):
@@ -61,7 +57,7 @@ def throttle_scrub(pool_id: str, bytes_per_second: int) -> None:
 async def test_scrub_shows_progress_and_ends_with_counts(storage):
     daemon, api, devices = await storage(2, 1 << 30)
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "scrubbed", "disks": ids_of(daemon, devices), "data": "raid1"})
+        "name": "scrubbed", "disks": disk_ids(daemon, devices), "data": "raid1"})
     write_pattern(Path(pool["mount_point"]) / "data", 192)
     throttle_scrub(pool["id"], 48 << 20)  # ~4 s per device: progress has time to show
     await daemon.context.pools.settle(pool["id"])
@@ -82,7 +78,7 @@ async def test_scrub_shows_progress_and_ends_with_counts(storage):
 async def test_scrub_paused_resumes_where_it_stopped(storage):
     daemon, api, devices = await storage(2, 1 << 30)
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "patient", "disks": ids_of(daemon, devices), "data": "raid1"})
+        "name": "patient", "disks": disk_ids(daemon, devices), "data": "raid1"})
     write_pattern(Path(pool["mount_point"]) / "data", 192)
     throttle_scrub(pool["id"], 32 << 20)
     await daemon.context.pools.settle(pool["id"])
@@ -111,7 +107,7 @@ async def test_scrub_paused_resumes_where_it_stopped(storage):
 async def test_scrub_corrects_a_corrupted_mirror(storage, tmp_path):
     daemon, api, devices = await storage(2, 512 << 20)
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "healing", "disks": ids_of(daemon, devices), "data": "raid1"})
+        "name": "healing", "disks": disk_ids(daemon, devices), "data": "raid1"})
     target = Path(pool["mount_point"]) / "known"
     block = write_pattern(target, 8)
     backing = next(d["backing_file"] for d in daemon.tree.get("/disks").values()
@@ -141,7 +137,7 @@ async def test_scrub_corrects_a_corrupted_mirror(storage, tmp_path):
 
 async def balance_pool(storage):
     daemon, api, devices = await storage(2, 3 << 30)
-    ids = ids_of(daemon, devices)
+    ids = disk_ids(daemon, devices)
     _, pool = await api.call("POST", "/api/v1/pools", {
         "name": "moving", "disks": ids[:1], "data": "single", "metadata": "single"})
     write_pattern(Path(pool["mount_point"]) / "bulk", 1024)
@@ -188,8 +184,7 @@ async def test_kill9_during_a_balance_reattaches_the_same_job(processes, tmp_pat
     proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
     api = Api(proc.url)
     await api.login()
-    disks = (await api.state("/disks"))["value"]
-    ids = [next(d["id"] for d in disks.values() if d["path"] == dev) for dev in devices]
+    ids = await disk_ids_of(api, devices)
     _, pool = await api.call("POST", "/api/v1/pools", {
         "name": "phoenix", "disks": ids, "data": "single", "metadata": "raid1"})
     try:
@@ -220,7 +215,7 @@ async def test_kill9_during_a_balance_reattaches_the_same_job(processes, tmp_pat
 async def test_resize_and_a_vanished_job_after_restart(storage, tmp_path):
     daemon, api, devices = await storage(1, 1 << 30)
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "elastic", "disks": ids_of(daemon, devices), "data": "single"})
+        "name": "elastic", "disks": disk_ids(daemon, devices), "data": "single"})
     disk = pool["devices"][0]["disk"]
     status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/resize",
                                     {"disk": disk, "size": 512 << 20})

@@ -8,11 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import receive
-
-
-def disk_ids(daemon, devices: list[str]) -> list[str]:
-    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
-    return [by_path[dev] for dev in devices]
+from tests.support.host import disk_ids
 
 
 def mounted_at(path: Path) -> bool:

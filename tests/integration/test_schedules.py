@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rockd.jobs.schedules import snapshot_name
+from tests.support.host import disk_ids
 
 
 async def test_hourly_snapshots_with_retention_over_two_days(storage):
     daemon, api, devices = await storage(1, 512 << 20)
-    disk = next(d["id"] for d in daemon.tree.get("/disks").values() if d["path"] == devices[0])
+    disk = disk_ids(daemon, devices[:1])[0]
     _, pool = await api.call("POST", "/api/v1/pools",
                              {"name": "timed", "disks": [disk], "data": "single"})
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "home"})
@@ -74,7 +75,7 @@ async def test_hourly_snapshots_with_retention_over_two_days(storage):
 
 async def test_the_scheduler_runs_a_missed_slot_by_itself(storage):
     daemon, api, devices = await storage(1, 512 << 20)
-    disk = next(d["id"] for d in daemon.tree.get("/disks").values() if d["path"] == devices[0])
+    disk = disk_ids(daemon, devices[:1])[0]
     _, pool = await api.call("POST", "/api/v1/pools",
                              {"name": "clock", "disks": [disk], "data": "single"})
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "s"})

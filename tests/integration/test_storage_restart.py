@@ -3,6 +3,7 @@
 import subprocess
 
 from tests.support.client import Api
+from tests.support.host import disk_ids_of
 
 
 async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, tmp_path, loops):
@@ -11,8 +12,7 @@ async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, tmp_p
     proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
     api = Api(proc.url)
     await api.login()
-    disks = (await api.state("/disks"))["value"]
-    ids = [d["id"] for d in disks.values() if d["path"] in devices]
+    ids = await disk_ids_of(api, devices)
     status, pool = await api.call("POST", "/api/v1/pools", {
         "name": "keep", "disks": ids, "data": "raid1", "compression": "zstd",
         "mount_options": "noatime"})

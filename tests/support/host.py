@@ -53,3 +53,16 @@ def unmount_under(root: Path) -> None:
     for target in sorted((t for t in targets if t == prefix or t.startswith(prefix + "/")),
                          key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False)
+
+
+def disk_ids(daemon, devices: list[str]) -> list[str]:
+    """The ids an in-process daemon's tree gives these device paths, in their order."""
+    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
+    return [by_path[device] for device in devices]
+
+
+async def disk_ids_of(api, devices: list[str]) -> list[str]:
+    """The same, asked of a daemon process through its API."""
+    disks = (await api.state("/disks"))["value"]
+    by_path = {d["path"]: d["id"] for d in disks.values()}
+    return [by_path[device] for device in devices]
