@@ -18,7 +18,7 @@ from rockd.core.bus import Bus
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
-from rockd.handlers import auth, meta, state, stream
+from rockd.handlers import auth, meta, metrics, state, stream
 from rockd.handlers import disks as disks_api
 from rockd.handlers import jobs as jobs_api
 from rockd.handlers import pools as pools_api
@@ -26,6 +26,7 @@ from rockd.handlers import schedules as schedules_api
 from rockd.handlers import shares as shares_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
+from rockd.handlers.metrics import timing
 from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
 from rockd.jobs.balance import BalanceKind
@@ -147,14 +148,15 @@ class Daemon:
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
 
     def _web_app(self) -> web.Application:
-        app = web.Application(middlewares=[security_headers, errors],
+        app = web.Application(middlewares=[timing, security_headers, errors],
                               client_max_size=self.settings.max_body)
         assert self.context is not None
         app[CONTEXT] = self.context
+        metrics.install(app, self.context)
         app[PRINCIPAL] = principal_of
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
-                       schedules_api):
+                       schedules_api, metrics):
             table.extend(module.routes)
         table.install(app)
         web_ui.install(app, self.settings.web_root or web_ui.default_web_root())

@@ -49,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--devices", type=devices,
                        help="block devices rockd may touch: comma-separated paths or globs")
     serve.add_argument("--config", type=Path, help="a TOML file of these same settings")
+    serve.add_argument("--metrics-public", action="store_true", default=None,
+                       help="serve /metrics without a token")
 
     demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
     demo.add_argument("--disks", type=int, default=4)
@@ -62,7 +64,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     values: dict = {}
     if getattr(args, "config", None):
         values.update(Settings.from_file(args.config))
-    for name in ("listen", "state_dir", "mount_root", "devices"):
+    for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value

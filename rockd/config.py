@@ -17,6 +17,7 @@ class Settings:
     devices: list[str] = field(default_factory=list)
     max_body: int = 1 << 20
     web_root: Path | None = None  # the SPA's folder; default: web/ beside the package
+    metrics_public: bool = False
     demo: bool = False
 
     @property
