@@ -30,6 +30,7 @@ from rockd.jobs.balance import filters as balance_filters
 from rockd.jobs.supervisor import Job, Jobs
 from rockd.storage import btrfs, profiles
 from rockd.storage.commands import CommandError, run
+from rockd.storage.disks import filesystem
 
 log = logging.getLogger(__name__)
 
@@ -287,9 +288,10 @@ class Pools:
         paths = [d["path"] for d in disks]
         await run(["mkfs.btrfs", "--quiet", "-L", name, "-d", data, "-m", metadata, *paths],
                   timeout=300)
-        fs = next(f for f in await btrfs.filesystems()
-                  if any(d["path"] == paths[0] for d in f["devices"]))
-        uuid = fs["uuid"]
+        made = await filesystem(paths[0])  # the signature mkfs just wrote
+        if made is None or not made["uuid"]:
+            raise RockdError(f"mkfs.btrfs left no filesystem on {paths[0]}")
+        uuid = made["uuid"]
         await self._save(uuid, {"name": name, "compression": compression,
                                 "mount_options": extra_options})
         try:
