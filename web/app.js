@@ -95,7 +95,11 @@ class RockdApp extends LitElement {
     if (this.phase !== 'live') return html`<main class="card narrow">Loading…</main>`;
     const tree = this.store.tree;
     const system = tree.system ?? {};
-    const disks = Object.entries(tree.disks ?? {});
+    const disks = Object.values(tree.disks ?? {});
+    const pools = Object.values(tree.pools ?? {});
+    const shares = Object.values(tree.shares ?? {});
+    const jobs = Object.values(tree.jobs ?? {}).sort((a, b) => (b.started ?? '').localeCompare(a.started ?? ''));
+    const poolName = (id) => tree.pools?.[id]?.name ?? id;
     return html`
       <header>
         <strong>rockd</strong> <span>${system.hostname ?? ''}</span>
@@ -107,6 +111,52 @@ class RockdApp extends LitElement {
       </header>
       <main>
         <section class="card">
+          <h2>Pools</h2>
+          ${pools.length ? '' : html`<p>No pools yet.</p>`}
+          ${pools.map((p) => html`
+            <article class="pool">
+              <h3>${p.name} <small>${p.data ?? ''}${p.degraded ? html` · <span class="error">degraded</span>` : ''}
+                ${p.mounted ? '' : ' · not mounted'}</small></h3>
+              ${p.usage ? html`
+                <meter min="0" max=${p.usage.size} value=${p.usage.used}></meter>
+                <p>${bytes(p.usage.used)} used of ${bytes(p.usage.size)} raw · ${bytes(p.usage.free_estimate)} free</p>` : ''}
+              <p>${p.devices.length} disks${p.exclusive_operation ? html` · ${p.exclusive_operation}` : ''}</p>
+            </article>`)}
+        </section>
+        <section class="card">
+          <h2>Jobs</h2>
+          ${jobs.length ? '' : html`<p>No jobs.</p>`}
+          ${jobs.slice(0, 10).map((j) => html`
+            <div class="job">
+              <span>${j.kind} · ${poolName(j.target)}</span>
+              <progress max="1" value=${j.progress ?? 0}></progress>
+              <span class=${j.state === 'failed' ? 'error' : ''}>${j.state}</span>
+              <small>${j.error ?? j.detail}</small>
+            </div>`)}
+        </section>
+        <section class="card">
+          <h2>Shares</h2>
+          <table>
+            <thead><tr><th>Name</th><th>Pool</th><th>Quota</th><th>Snapshots</th></tr></thead>
+            <tbody>
+              ${shares.map((s) => html`
+                <tr><td>${s.name}</td><td>${poolName(s.pool)}</td><td>${s.quota ? bytes(s.quota) : '—'}</td>
+                <td>${Object.values(tree.snapshots ?? {}).filter((n) => n.share === s.id).length}</td></tr>`)}
+            </tbody>
+          </table>
+        </section>
+        <section class="card">
+          <h2>Disks</h2>
+          <table>
+            <thead><tr><th>Path</th><th>Size</th><th>Pool</th><th>Managed</th></tr></thead>
+            <tbody>
+              ${disks.map((d) => html`
+                <tr><td>${d.path}</td><td>${bytes(d.size)}</td><td>${d.pool ? poolName(d.pool) : '—'}</td>
+                <td>${d.managed ? 'yes' : 'no'}</td></tr>`)}
+            </tbody>
+          </table>
+        </section>
+        <section class="card">
           <h2>System</h2>
           <dl>
             <dt>Kernel</dt><dd>${system.kernel ?? ''}</dd>
@@ -114,17 +164,6 @@ class RockdApp extends LitElement {
             <dt>rockd</dt><dd>${system.versions?.rockd ?? ''}</dd>
             <dt>btrfs-progs</dt><dd>${system.versions?.btrfs_progs ?? ''}</dd>
           </dl>
-        </section>
-        <section class="card">
-          <h2>Disks</h2>
-          <table>
-            <thead><tr><th>Path</th><th>Size</th><th>Id</th><th>Managed</th></tr></thead>
-            <tbody>
-              ${disks.map(([id, d]) => html`
-                <tr><td>${d.path}</td><td>${bytes(d.size)}</td><td>${id}</td>
-                <td>${d.managed ? 'yes' : 'no'}</td></tr>`)}
-            </tbody>
-          </table>
         </section>
       </main>`;
   }

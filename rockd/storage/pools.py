@@ -428,7 +428,8 @@ class Pools:
         return self.jobs.start("scrub", pool_id, {
             "mount_point": pool["mount_point"], "readonly": readonly,
             "devids": [d["devid"] for d in pool["devices"] if not d["missing"]],
-            "bytes": (pool["usage"] or {}).get("used", 0)})
+            # read now: writes raise no event, so the tree's usage may be behind
+            "bytes": btrfs.usage(pool_id, mountpoint=pool["mount_point"])["used"]})
 
     def remove_disks(self, pool_id: str, disk_ids: list[str]) -> dict[str, Any]:
         pool = self.mounted(pool_id)
