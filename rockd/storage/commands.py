@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
         proc.kill()
         await proc.wait()
         raise CommandError(argv, None, f"timed out after {timeout} s") from None
+    except asyncio.CancelledError:
+        # a probe nobody waits for any more (shutdown): end it rather than leave it behind
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
     result = _result(proc, out, err)
     if check and result.returncode != 0:
         raise CommandError(argv, result.returncode, result.stderr)

@@ -7,6 +7,7 @@ mounts, error counters) is always read back from the system by `rescan`, never a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -89,6 +90,19 @@ def _filesystem_options(mount: dict[str, Any]) -> list[str]:
         if option not in options and not option.startswith(("subvol=", "subvolid=")):
             options.append(option)
     return options
+
+
+async def unmount(point: str, tries: int = 10) -> None:
+    """Unmount, waiting a little while it is busy: rockd's own probes (a rescan that an
+    inotify event started) hold the mount for milliseconds at a time."""
+    for attempt in range(tries):
+        try:
+            await run(["umount", point])
+            return
+        except CommandError as exc:
+            if "busy" not in exc.stderr or attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.1)
 
 
 def _wanted_compression(intent: dict[str, Any]) -> str | None:
@@ -339,7 +353,7 @@ class Pools:
         for mount in sorted(btrfs.mounts(), key=lambda m: len(m["target"]), reverse=True):
             if mount["uuid"] == pool_id:
                 try:
-                    await run(["umount", mount["target"]])
+                    await unmount(mount["target"])
                 except CommandError as exc:
                     raise Conflict(f"pool {pool['name']} is busy: {exc.stderr}",
                                    code="busy") from None
@@ -380,7 +394,7 @@ class Pools:
         old = self.mount_point(pool["name"])
         await run(["btrfs", "filesystem", "label", str(old), name])
         try:
-            await run(["umount", str(old)])
+            await unmount(str(old))
         except CommandError as exc:
             await run(["btrfs", "filesystem", "label", str(old), pool["name"]])
             raise Conflict(f"pool {pool['name']} is busy: {exc.stderr}", code="busy") from None
@@ -497,7 +511,7 @@ class Pools:
     async def unmount(self, pool_id: str) -> dict[str, Any]:
         pool = self.mounted(pool_id)
         try:
-            await run(["umount", pool["mount_point"]])
+            await unmount(pool["mount_point"])
         except CommandError as exc:
             raise Conflict(f"pool {pool['name']} is busy: {exc.stderr}", code="busy") from None
         return await self.settle(pool_id)

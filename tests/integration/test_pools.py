@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import receive
-from tests.support.host import disk_ids
+from tests.support.host import disk_ids, umount_by_hand
 
 
 def mounted_at(path: Path) -> bool:
@@ -117,7 +117,7 @@ async def test_pool_unmounted_and_mounted_by_hand_is_seen_at_once(storage, tmp_p
     assert (await receive(ws))["value"] is True
     point = tmp_path / "mnt" / "hand"
     started = time.monotonic()
-    subprocess.run(["umount", str(point)], check=True)
+    umount_by_hand(point)
     patch = await receive(ws, timeout=2)
     assert patch["ops"][-1]["value"] is False and time.monotonic() - started < 1
     started = time.monotonic()

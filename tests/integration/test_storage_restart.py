@@ -3,7 +3,7 @@
 import subprocess
 
 from tests.support.client import Api
-from tests.support.host import disk_ids_of
+from tests.support.host import disk_ids_of, umount_by_hand
 
 
 async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, tmp_path, loops):
@@ -27,7 +27,7 @@ async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, tmp_p
         # while rockd is down, someone changes things by hand
         subprocess.run(["btrfs", "qgroup", "limit", "none", share["path"]], check=True)
         subprocess.run(["mount", "-o", "remount,compress=no", point], check=True)
-        subprocess.run(["umount", point], check=True)
+        umount_by_hand(point)
 
         proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
         api = Api(proc.url)

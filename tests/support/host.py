@@ -66,3 +66,14 @@ async def disk_ids_of(api, devices: list[str]) -> list[str]:
     disks = (await api.state("/disks"))["value"]
     by_path = {d["path"]: d["id"] for d in disks.values()}
     return [by_path[device] for device in devices]
+
+
+def umount_by_hand(point: str | Path, tries: int = 20) -> None:
+    """`umount` as a person would, trying again while rockd's own probe holds the mount."""
+    for attempt in range(tries):
+        result = subprocess.run(["umount", str(point)], capture_output=True, text=True)
+        if result.returncode == 0:
+            return
+        if "busy" not in result.stderr or attempt == tries - 1:
+            raise AssertionError(f"umount {point}: {result.stderr}")
+        time.sleep(0.1)
