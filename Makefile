@@ -22,3 +22,5 @@ lint: setup
 bench: setup
 	$(VENV)/python bench/journal.py
 	$(VENV)/python bench/stream.py
+	$(VENV)/python bench/scale.py
+	$(VENV)/python bench/latency.py

@@ -1,6 +1,6 @@
 """Prune jobs: snapshots that retention lets go, deleted in batches with progress.
 
-Deleting snapshots is slow work for the kernel (BTRFS-NOTES.md: 30 s for 100 with quotas on),
+Deleting snapshots is slow work for the kernel (measured: 30 s for 100 with quotas on),
 so it never happens inside a request: each batch is one `btrfs subvolume delete
 --commit-after`, and a cancel stops the job between batches.
 """

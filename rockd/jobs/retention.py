@@ -2,7 +2,7 @@
 
 Pure logic, no I/O: `plan()` takes the snapshots, a `Policy` and the time (injected, never read
 from the clock here) and returns one `Decision` per snapshot, with every reason in words a user
-can check against the list of snapshots. Show it before a policy is saved (BTRFS-NOTES.md).
+can check against the list of snapshots. Show it before a policy is saved.
 
 Windows are calendar periods in UTC, counted back from `now`, as btrbk counts them: "daily 7"
 covers today and the 6 calendar days before it, whether or not those days hold a snapshot
@@ -108,7 +108,7 @@ class Policy:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> Policy:
-        """A policy from API.md's `retention` object; missing keys are 0 (min_age: none)."""
+        """A policy from the API's `retention` object; missing keys are 0 (min_age: none)."""
         if not isinstance(raw, Mapping):
             raise ValueError(f"retention must be an object, not {type(raw).__name__}")
         unknown = sorted(map(str, set(raw) - {*COUNT_KEYS, "min_age"}))
@@ -120,7 +120,7 @@ class Policy:
         return cls(**counts, min_age=min_age)
 
     def to_dict(self) -> dict[str, Any]:
-        """The policy as API.md's `retention` object (what `parse()` reads)."""
+        """The policy as the API's `retention` object (what `parse()` reads)."""
         counts: dict[str, Any] = {key: getattr(self, key) for key in COUNT_KEYS}
         return {**counts, "min_age": format_duration(self.min_age)}
 

@@ -5,7 +5,7 @@ output to a parser (`parse_*`, pure functions of the text, tested on output capt
 btrfs-progs 6.2); the rest read sysfs and /proc directly. Every answer is JSON-able: ints,
 strings, bools, None, lists and dicts.
 
-What comes from where (btrfs-progs 6.2, kernel 6.18; see /work/shared/BTRFS-NOTES.md):
+What comes from where (btrfs-progs 6.2, kernel 6.18):
 - filesystems: `btrfs filesystem show --raw` (text; the only source for unmounted filesystems).
 - device_stats: `btrfs --format json device stats`.
 - subvolumes: three `btrfs subvolume list` runs (all, read-only, snapshots with their time):

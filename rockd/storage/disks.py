@@ -51,7 +51,7 @@ def _transport(name: str, sysdir: Path) -> str:
 
 def stable_id(name: str, *, wwn: str | None, serial: str | None, model: str | None,
               backing_file: str | None) -> str:
-    """A disk id that survives reboots and renames (API.md's order: WWN, serial, backing file)."""
+    """A disk id that survives reboots and renames (by WWN, else serial, else backing file)."""
     if wwn:
         raw = f"wwn-{wwn}"
     elif serial:

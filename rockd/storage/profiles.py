@@ -33,9 +33,9 @@ Profile = Literal["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid
 """Every btrfs block-group profile."""
 DataProfile = Literal["single", "raid0", "raid1", "raid1c3", "raid1c4", "raid10", "raid5",
                       "raid6"]
-"""The profiles rockd offers for data (as API.md lists them)."""
+"""The profiles rockd offers for data (the API's list)."""
 MetadataProfile = Literal["single", "dup", "raid0", "raid1", "raid1c3", "raid1c4", "raid10"]
-"""The profiles rockd offers for metadata: never raid5/raid6 (write hole, BTRFS-NOTES.md)."""
+"""The profiles rockd offers for metadata: never raid5/raid6 (their write hole)."""
 
 
 @dataclass(frozen=True)
