@@ -43,6 +43,7 @@ from rockd.storage.shares import Shares
 from rockd.watchers.inotify import SubvolumeWatcher
 from rockd.watchers.mounts import MountWatcher
 from rockd.watchers.udev import UdevWatcher
+from rockd.watchers.usage import UsageSampler
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Daemon:
         self.runner: web.AppRunner | None = None
         self.context: Context | None = None
         self.rescanners: list[Rescanner] = []
-        self.watchers: list[UdevWatcher | MountWatcher | SubvolumeWatcher] = []
+        self.watchers: list[UdevWatcher | MountWatcher | SubvolumeWatcher | UsageSampler] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -124,7 +125,7 @@ class Daemon:
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
-                         subvolume_watcher]
+                         subvolume_watcher, UsageSampler(tree, self.bus)]
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
                        jobs, scheduler)
 

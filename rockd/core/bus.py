@@ -89,6 +89,8 @@ class Bus:
         self._groups: dict[Tokens, set[Subscription]] = {}
         self._next_id = 0
         self._durable_waiters: list[tuple[int, asyncio.Future]] = []
+        self.subscribed = asyncio.Event()
+        """Set whenever someone subscribes (samplers that run only while watched wait on it)."""
         tree.listen(self._on_revision)
 
     # -- revisions in ------------------------------------------------------------------------
@@ -162,9 +164,16 @@ class Bus:
         if since is not None and (epoch is None or epoch == self.epoch):
             self._replay(sub, since)
         self._groups.setdefault(tokens, set()).add(sub)
+        self.subscribed.set()
         if sub.ready:
             wake()
         return sub
+
+    def watching(self, path: str) -> bool:
+        """Whether any subscriber would see a change at `path`."""
+        tokens = pointer.parse(path)
+        return any(pointer.is_prefix(group, tokens) or pointer.is_prefix(tokens, group)
+                   for group in self._groups)
 
     def unsubscribe(self, sub: Subscription) -> None:
         group = self._groups.get(sub.tokens)

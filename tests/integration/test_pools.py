@@ -1,6 +1,7 @@
 """Pools on real loop devices: create, observe, change, grow, shrink, import, delete."""
 
 import asyncio
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -235,3 +236,24 @@ async def test_missing_disk_shows_degraded_and_mounts_degraded_on_request(storag
         False, True]
     status, answer = await api.call("POST", url + "/mount", {})
     assert (status, answer["error"]["code"]) == (409, "mounted")
+
+
+async def test_usage_follows_writes_while_watched(storage):
+    daemon, api, devices = await storage(1)
+    _, pool = await create(api, "filling", disk_ids(daemon, devices), "single")
+    ws = await api.stream()
+    await ws.send_str(f'{{"id": 1, "type": "subscribe", "path": "/pools/{pool["id"]}/usage"}}')
+    await receive(ws)
+    used = (await receive(ws))["value"]["used"]
+    with open(f"{pool['mount_point']}/blob", "wb") as f:
+        f.write(os.urandom(64 << 20))
+    subprocess.run(["sync"], check=True)
+    deadline = time.monotonic() + 5
+    while used < 64 << 20:
+        for op in (await receive(ws, timeout=max(0.1, deadline - time.monotonic())))["ops"]:
+            if op["path"].endswith("/usage/used"):
+                used = op["value"]
+            elif op["path"].endswith("/usage"):
+                used = op["value"]["used"]
+    assert used >= 64 << 20
+    await ws.close()

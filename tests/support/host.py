@@ -38,11 +38,16 @@ def stop(proc: subprocess.Popen | None) -> None:
         proc.wait(30)
 
 
-def release(device: str) -> None:
-    """Make the kernel forget a loop device's btrfs, then detach it (ours only)."""
+def release(device: str, timeout: float = 5.0) -> None:
+    """Make the kernel forget a loop device's btrfs, then detach it (ours only), and wait
+    until it is gone: one still open (a probe of it) is detached at its last close."""
     subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(["losetup", "--detach", device], check=False)
+    backing = Path("/sys/block") / Path(device).name / "loop" / "backing_file"
+    deadline = time.monotonic() + timeout
+    while backing.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def unmount_under(root: Path) -> None:
