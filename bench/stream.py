@@ -3,7 +3,8 @@
     python bench/stream.py [--subscribers 1,100,1000] [--rates 100,1000,5000] [--seconds 5]
 
 The daemon is a real rockd process (tests/support/loaded.py) making changes at the asked rate;
-the subscribers are real websocket clients spread over client processes of their own. Each
+the subscribers are real websocket clients spread over client processes of their own (2, or
+BENCH_CLIENT_PROCS). Each
 change carries the time it was made; a client's latency is its arrival time minus that. Prints
 one JSON object: p50/p99 latency per (subscribers, rate), resyncs, the daemon's RSS, and the
 highest rate (of a ladder) each subscriber count sustains with p99 under 50 ms and no resync.
@@ -134,7 +135,7 @@ async def token_for(url: str) -> str:
 
 def run_case(daemon: Daemon, token: str, subscribers: int, rate: int, seconds: float) -> dict:
     ctx = mp.get_context("spawn")
-    procs = min(int(os.environ.get("BENCH_CLIENT_PROCS", "1")), subscribers)
+    procs = min(int(os.environ.get("BENCH_CLIENT_PROCS", "2")), subscribers)
     out = ctx.Queue()
     go = ctx.Event()
     readies, workers = [], []
