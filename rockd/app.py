@@ -125,7 +125,7 @@ class Daemon:
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
-                         subvolume_watcher, UsageSampler(tree, self.bus)]
+                         subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
                        jobs, scheduler)
 

@@ -207,6 +207,19 @@ class Pools:
         for uuid in known:
             await self.rescan(uuid)
 
+    def refresh_usage(self) -> None:
+        """Read each mounted pool's usage again (sysfs, no process): writes raise no event."""
+        with self.tree.transaction():
+            for pool in (self.tree.get("/pools") or {}).values():
+                if not pool["mounted"]:
+                    continue
+                try:
+                    usage = btrfs.usage(pool["id"], mountpoint=pool["mount_point"])
+                except OSError as exc:  # unmounted a moment ago: the mount watcher says so
+                    log.debug("usage of %s: %s", pool["name"], exc)
+                    continue
+                self.tree.set(("pools", pool["id"], "usage"), usage)
+
     def mounts_changed(self) -> None:
         for uuid in self.intent:
             self.rescans.request(uuid)
