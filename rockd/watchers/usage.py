@@ -8,12 +8,9 @@ With nobody watching, the sampler waits for the next subscription and asks for n
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
 from rockd.core.bus import Bus
-
-log = logging.getLogger(__name__)
 
 INTERVAL = 1.0
 
