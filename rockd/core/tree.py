@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from rockd.core import pointer
+from rockd.core.errors import NotFound
 from rockd.core.pointer import MISSING, PointerError, Tokens
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,14 @@ class Tree:
         """The value at `path`, or None where there is none. Read-only: never mutate it."""
         value = pointer.lookup(self.root, _tokens(path))
         return None if value is MISSING else value
+
+    def resource(self, kind: str, item_id: str) -> Any:
+        """The entry /{kind}/{item_id}, or 404 naming what was looked for."""
+        value = pointer.lookup(self.root, (kind, item_id))
+        if value is MISSING:
+            raise NotFound(f"no {kind.removesuffix('s')} {item_id}",
+                           detail={kind.removesuffix("s"): item_id})
+        return value
 
     def exists(self, path: Path) -> bool:
         return pointer.lookup(self.root, _tokens(path)) is not MISSING

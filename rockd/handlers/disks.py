@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rockd.core.errors import NotFound, Unprocessable
+from rockd.core.errors import Unprocessable
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Model, Routes
 from rockd.storage import smart
@@ -17,11 +17,7 @@ class WipeRequest(Model):
 
 
 def _disk(request: web.Request) -> dict:
-    disk_id = request.match_info["id"]
-    disk = request.app[CONTEXT].tree.get(("disks", disk_id))
-    if disk is None:
-        raise NotFound(f"no disk {disk_id}")
-    return disk
+    return request.app[CONTEXT].tree.resource("disks", request.match_info["id"])
 
 
 @routes.get("/api/v1/disks", summary="Every disk, managed or not")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rockd.core.errors import NotFound
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
 
@@ -18,10 +17,7 @@ async def list_jobs(request: web.Request, principal) -> list:
 
 @routes.get("/api/v1/jobs/{id}", summary="One job")
 async def get_job(request: web.Request, principal) -> dict:
-    job = request.app[CONTEXT].tree.get(("jobs", request.match_info["id"]))
-    if job is None:
-        raise NotFound(f"no job {request.match_info['id']}")
-    return job
+    return request.app[CONTEXT].tree.resource("jobs", request.match_info["id"])
 
 
 @routes.post("/api/v1/jobs/{id}/cancel", summary="Cancel a job (409 where btrfs cannot)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field, model_validator
 
-from rockd.core.errors import BadRequest, NotFound
+from rockd.core.errors import BadRequest
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Model, Name, Routes, json_response
 from rockd.storage import profiles
@@ -110,12 +110,7 @@ async def capacity(request: web.Request, principal, body: Capacity) -> dict:
     sizes = body.sizes
     if body.disks is not None:
         tree = request.app[CONTEXT].tree
-        sizes = []
-        for disk_id in body.disks:
-            disk = tree.get(("disks", disk_id))
-            if disk is None:
-                raise NotFound(f"no disk {disk_id}")
-            sizes.append(disk["size"])
+        sizes = [tree.resource("disks", disk_id)["size"] for disk_id in body.disks]
     assert sizes is not None
     if any(size <= 0 for size in sizes):
         raise BadRequest("sizes must be positive", code="invalid_field")

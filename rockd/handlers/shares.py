@@ -13,22 +13,17 @@ routes = Routes()
 Quota = Field(default=None, ge=1 << 20, le=1 << 60)
 
 
-class ShareCreate(Model):
-    pool: str
-    name: Name
-    quota: int | None = Quota
-    compression: str | None = Field(default=None, max_length=16)
-    owner: Name | None = None
-    group: Name | None = None
-    mode: str | None = Field(default=None, max_length=5)
-
-
 class ShareUpdate(Model):
     quota: int | None = Quota
     compression: str | None = Field(default=None, max_length=16)
     owner: Name | None = None
     group: Name | None = None
     mode: str | None = Field(default=None, max_length=5)
+
+
+class ShareCreate(ShareUpdate):
+    pool: str
+    name: Name
 
 
 class CloneRequest(Model):

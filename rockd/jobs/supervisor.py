@@ -17,7 +17,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from rockd.core.errors import Conflict, NotFound
+from rockd.core.errors import Conflict
 from rockd.core.tree import Tree
 
 log = logging.getLogger(__name__)
@@ -188,8 +188,7 @@ class Jobs:
         return await kind.resume_run(job)
 
     def _live(self, job_id: str) -> Job:
-        if self.tree.get(("jobs", job_id)) is None:
-            raise NotFound(f"no job {job_id}")
+        self.tree.resource("jobs", job_id)  # 404 for an unknown one
         job = self._jobs.get(job_id)
         if job is None:
             raise Conflict(f"job {job_id} has ended", code="ended")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyudev
 
-from rockd.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from rockd.core.errors import Conflict, Forbidden, Unprocessable
 from rockd.core.tree import Tree
 from rockd.storage.commands import run
 from rockd.storage.devices import SYS_BLOCK, Allowlist
@@ -176,9 +176,7 @@ class DiskInventory:
 
     async def wipe(self, disk_id: str, confirm: str) -> dict[str, Any]:
         """Erase every filesystem signature of a managed disk that nothing has mounted."""
-        disk = self.tree.get(("disks", disk_id))
-        if disk is None:
-            raise NotFound(f"no disk {disk_id}")
+        disk = self.tree.resource("disks", disk_id)
         if confirm != disk_id:
             raise Unprocessable("confirm must repeat the disk's id", code="not_confirmed")
         if not disk["managed"]:

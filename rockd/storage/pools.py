@@ -19,7 +19,6 @@ from rockd.core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
-    NotFound,
     RockdError,
     Unprocessable,
 )
@@ -227,18 +226,12 @@ class Pools:
     async def settle(self, uuid: str) -> dict[str, Any]:
         self.rescans.request(uuid)
         await self.rescans.settle()
-        value = self.tree.get(("pools", uuid))
-        if value is None:
-            raise NotFound(f"no pool {uuid}")
-        return value
+        return self.tree.resource("pools", uuid)
 
     # -- helpers for actions ----------------------------------------------------------------
 
     def get(self, pool_id: str) -> dict[str, Any]:
-        pool = self.tree.get(("pools", pool_id))
-        if pool is None:
-            raise NotFound(f"no pool {pool_id}")
-        return pool
+        return self.tree.resource("pools", pool_id)
 
     def mounted(self, pool_id: str) -> dict[str, Any]:
         pool = self.get(pool_id)
@@ -259,9 +252,7 @@ class Pools:
             raise BadRequest("a disk is named twice", code="invalid_field")
         disks = []
         for disk_id in disk_ids:
-            disk = self.tree.get(("disks", disk_id))
-            if disk is None:
-                raise NotFound(f"no disk {disk_id}", detail={"disk": disk_id})
+            disk = self.tree.resource("disks", disk_id)
             if not disk["managed"]:
                 raise Forbidden(f"disk {disk_id} is not managed by rockd (see --devices)",
                                 code="unmanaged_device", detail={"disk": disk_id})
@@ -329,9 +320,7 @@ class Pools:
         return await self.settle(uuid)
 
     async def import_(self, disk_id: str) -> dict[str, Any]:
-        disk = self.tree.get(("disks", disk_id))
-        if disk is None:
-            raise NotFound(f"no disk {disk_id}")
+        disk = self.tree.resource("disks", disk_id)
         if not disk["managed"]:
             raise Forbidden(f"disk {disk_id} is not managed by rockd", code="unmanaged_device")
         fs = disk.get("filesystem")

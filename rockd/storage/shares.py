@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rockd.core.errors import BadRequest, Conflict, NotFound, Unprocessable
+from rockd.core.errors import BadRequest, Conflict, Unprocessable
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
@@ -173,16 +173,10 @@ class Shares:
         await self.rescans.settle()
 
     def get(self, share_id: str) -> dict[str, Any]:
-        share = self.tree.get(("shares", share_id))
-        if share is None:
-            raise NotFound(f"no share {share_id}")
-        return share
+        return self.tree.resource("shares", share_id)
 
     def get_snapshot(self, snapshot_id: str) -> dict[str, Any]:
-        snapshot = self.tree.get(("snapshots", snapshot_id))
-        if snapshot is None:
-            raise NotFound(f"no snapshot {snapshot_id}")
-        return snapshot
+        return self.tree.resource("snapshots", snapshot_id)
 
     def _by_path(self, kind: str, path: str) -> dict[str, Any]:
         for item in (self.tree.get(f"/{kind}") or {}).values():
