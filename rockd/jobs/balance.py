@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable
 
 from rockd.core.errors import BadRequest, Conflict
-from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind, Vanished
+from rockd.jobs.supervisor import Job, Kind, Vanished
 from rockd.storage import btrfs
-from rockd.storage.commands import CommandError, run, supervise
+from rockd.storage.commands import CommandError, run
 
 FILTER = re.compile(r"^-[dms](usage|devid|drange|vrange|limit|stripes|convert|profiles|soft)?"
                     r"(=[A-Za-z0-9.,:|]+)?$|^--force$")
@@ -39,9 +39,6 @@ class BalanceKind(Kind):
 
     name = "balance"
 
-    def __init__(self, ended: Callable[[Job], None] | None = None):
-        self._ended = ended
-
     def _tick(self, job: Job) -> Callable[[], None]:
         def tick() -> None:
             progress = btrfs.balance_progress(job.params["mount_point"])
@@ -50,18 +47,9 @@ class BalanceKind(Kind):
         return tick
 
     async def _follow(self, job: Job, argv: list[str]) -> str | None:
-        try:
-            result = await supervise(argv, self._tick(job))
-        finally:
-            if self._ended is not None:
-                self._ended(job)
-        job.output(result.stdout + result.stderr)
-        if job.requested == "pause":
+        result = await self.follow(job, argv, self._tick(job))
+        if result is None:
             return None
-        if job.requested == "cancel":
-            raise Cancelled
-        if result.returncode != 0:
-            raise JobFailed(result.stderr.strip() or f"exit status {result.returncode}")
         done = re.search(r"relocate (\d+) out of (\d+) chunks", result.stdout)
         return f"relocated {done[1]} of {done[2]} chunks" if done else "done"
 
@@ -85,8 +73,7 @@ class BalanceKind(Kind):
             job.progress(*_detail(progress))
             await asyncio.sleep(1.0)
             progress = await asyncio.to_thread(btrfs.balance_progress, point)
-        if self._ended is not None:
-            self._ended(job)
+        self.ended(job)
         return "done (followed after a restart)"
 
     async def pause(self, job: Job) -> None:

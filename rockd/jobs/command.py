@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind
-from rockd.storage.commands import run, supervise
+from rockd.jobs.supervisor import Job, Kind
+from rockd.storage.commands import run
 
 
 class CommandKind(Kind):
@@ -13,22 +13,13 @@ class CommandKind(Kind):
 
     def __init__(self, name: str, cancel_argv: Callable[[Job], list[str]] | None = None,
                  ended: Callable[[Job], None] | None = None):
+        super().__init__(ended)
         self.name = name
         self._cancel_argv = cancel_argv
-        self._ended = ended
 
     async def run(self, job: Job) -> str:
         job.update(detail=" ".join(job.params["argv"][:4]))
-        try:
-            result = await supervise(job.params["argv"], lambda: None)
-        finally:
-            if self._ended is not None:
-                self._ended(job)
-        job.output(result.stdout + result.stderr)
-        if job.requested == "cancel":
-            raise Cancelled
-        if result.returncode != 0:
-            raise JobFailed(result.stderr.strip() or f"exit status {result.returncode}")
+        await self.follow(job, job.params["argv"])
         return "done"
 
     async def cancel(self, job: Job) -> None:

@@ -7,8 +7,6 @@ so it never happens inside a request: each batch is one `btrfs subvolume delete
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind
 from rockd.storage.commands import run
 
@@ -18,9 +16,6 @@ BATCH = 25
 class PruneKind(Kind):
     name = "prune"
     exclusive = False
-
-    def __init__(self, ended: Callable[[Job], None] | None = None):
-        self._ended = ended
 
     async def run(self, job: Job) -> str:
         paths = job.params["paths"]
@@ -37,8 +32,7 @@ class PruneKind(Kind):
                 done = start + len(batch)
                 job.progress(done / len(paths), f"deleted {done} of {len(paths)} snapshots")
         finally:
-            if self._ended is not None:
-                self._ended(job)
+            self.ended(job)
         return f"deleted {len(paths)} snapshots"
 
     async def cancel(self, job: Job) -> None:

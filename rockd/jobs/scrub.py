@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 
 from rockd.core.errors import Conflict
-from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind, Vanished
+from rockd.jobs.supervisor import Job, JobFailed, Kind, Vanished
 from rockd.storage import btrfs
-from rockd.storage.commands import CommandError, run, supervise
+from rockd.storage.commands import CommandError, run
 
 ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors", "malloc_errors",
           "uncorrectable_errors", "corrected_errors", "unverified_errors")
@@ -50,9 +50,6 @@ class ScrubKind(Kind):
     name = "scrub"
     exclusive = False
 
-    def __init__(self, ended: Callable[[Job], None] | None = None):
-        self._ended = ended
-
     def _read(self, job: Job) -> list[dict[str, int]] | None:
         point = job.params["mount_point"]
         found = [btrfs.scrub_progress(point, devid) for devid in job.params["devids"]]
@@ -72,20 +69,14 @@ class ScrubKind(Kind):
         return describe(total, job.params["bytes"])[1]
 
     async def _follow(self, job: Job, argv: list[str]) -> str | None:
-        try:
-            result = await supervise([*argv, job.params["mount_point"]], self._tick(job))
-        finally:
-            if self._ended is not None:
-                self._ended(job)
-        job.output(result.stdout + result.stderr)
-        if job.requested == "pause":
-            return None  # cancelled to pause: btrfs keeps where it was for `scrub resume`
-        if job.requested == "cancel":
-            raise Cancelled
-        counters = parse_raw(result.stdout)
         # exit 3: it ran to the end and found errors it could not correct (a finding, shown)
-        if result.returncode not in (0, 3) or not counters:
-            raise JobFailed(result.stderr.strip() or f"exit status {result.returncode}")
+        result = await self.follow(job, [*argv, job.params["mount_point"]], self._tick(job),
+                                   ok=(0, 3))
+        if result is None:
+            return None  # cancelled to pause: btrfs keeps where it was for `scrub resume`
+        counters = parse_raw(result.stdout)
+        if not counters:
+            raise JobFailed(result.stderr.strip() or "scrub printed no counters")
         return self._result(job, counters)
 
     async def run(self, job: Job) -> str | None:
@@ -115,8 +106,7 @@ class ScrubKind(Kind):
             job.progress(*describe(totals(counters), job.params["bytes"]))
             await asyncio.sleep(1.0)
             counters = await asyncio.to_thread(self._read, job)
-        if self._ended is not None:
-            self._ended(job)
+        self.ended(job)
         return self._result(job, totals(last)) + " (followed after a restart)"
 
     async def cancel(self, job: Job) -> None:

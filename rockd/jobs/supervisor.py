@@ -14,11 +14,13 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from rockd.core.errors import Conflict
 from rockd.core.tree import Tree
+from rockd.storage.commands import Result, supervise
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,34 @@ class Kind:
     name = "kind"
     exclusive = True
     """Whether btrfs runs it exclusively per pool (balance, device add/remove/replace)."""
+
+    def __init__(self, ended: Callable[[Job], None] | None = None):
+        self._ended = ended
+
+    def ended(self, job: Job) -> None:
+        """The work is over (whatever its outcome): let the owner read back what it changed."""
+        if self._ended is not None:
+            self._ended(job)
+
+    async def follow(self, job: Job, argv: list[str], tick: Callable[[], None] | None = None,
+                     ok: tuple[int, ...] = (0,)) -> Result | None:
+        """Run the work's command to its end, reading progress with `tick` each second.
+
+        Answers None when the user paused it, raises Cancelled when they cancelled it and
+        JobFailed (with its stderr) for an exit status not in `ok`.
+        """
+        try:
+            result = await supervise(argv, tick or (lambda: None))
+        finally:
+            self.ended(job)
+        job.output(result.stdout + result.stderr)
+        if job.requested == "pause":
+            return None
+        if job.requested == "cancel":
+            raise Cancelled
+        if result.returncode not in ok:
+            raise JobFailed(result.stderr.strip() or f"exit status {result.returncode}")
+        return result
 
     async def run(self, job: Job) -> str | None:
         """Do the work; answer the final detail line, or None when the user paused it."""
