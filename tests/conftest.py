@@ -21,7 +21,7 @@ from rockd.app import Daemon
 from rockd.config import Settings
 from rockd.watchers.udev import udevd_running
 from tests.support.client import PASSWORD, Api, free_port
-from tests.support.host import release, unmount_under
+from tests.support.host import disk_ids, release, unmount_under
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -172,6 +172,26 @@ def udevd():
 
 
 @pytest.fixture
+async def managing(processes):
+    """Start `rockd serve` managing these devices and log in: `await managing(state, devices)`
+    answers (process, api); every api it made is closed at the end."""
+    clients: list[Api] = []
+
+    async def start(state: Path, devices: list[str]) -> tuple[Process, Api]:
+        proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
+        client = Api(proc.url)
+        await client.login()
+        clients.append(client)
+        return proc, client
+
+    try:
+        yield start
+    finally:
+        for client in clients:
+            await client.close()
+
+
+@pytest.fixture
 def loops(tmp_path, udevd):
     """Attach sparse files as loop devices; all of them are detached at the end."""
     if os.geteuid() != 0:
@@ -230,6 +250,16 @@ async def storage(tmp_path, loops, monkeypatch):
         for d in made:
             await d.stop()
         unmount_under(tmp_path)
+
+
+@pytest.fixture
+async def pool(storage):
+    """An in-process rockd with one single-disk pool, "tank": (daemon, api, pool)."""
+    daemon, api, devices = await storage(1, 512 << 20)
+    status, tank = await api.call("POST", "/api/v1/pools", {
+        "name": "tank", "disks": disk_ids(daemon, devices), "data": "single"})
+    assert status == 201, tank
+    return daemon, api, tank
 
 
 async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.support.client import Api, receive
+from tests.support.client import receive
 from tests.support.host import disk_ids, disk_ids_of
 
 FINAL = ("succeeded", "failed", "cancelled")
@@ -178,12 +178,10 @@ async def test_balance_pause_resume_cancel_and_a_queued_second_job(storage):
     await ws2.close()
 
 
-async def test_kill9_during_a_balance_reattaches_the_same_job(processes, tmp_path, loops):
+async def test_kill9_during_a_balance_reattaches_the_same_job(managing, tmp_path, loops):
     devices = [loops(3 << 30), loops(3 << 30)]
     state = tmp_path / "state"
-    proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
-    api = Api(proc.url)
-    await api.login()
+    proc, api = await managing(state, devices)
     ids = await disk_ids_of(api, devices)
     _, pool = await api.call("POST", "/api/v1/pools", {
         "name": "phoenix", "disks": ids, "data": "single", "metadata": "raid1"})
@@ -197,9 +195,7 @@ async def test_kill9_during_a_balance_reattaches_the_same_job(processes, tmp_pat
         await api.close()
         proc.proc.kill()
         proc.proc.wait()
-        proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
-        api = Api(proc.url)
-        await api.login()
+        proc, api = await managing(state, devices)
         ws, job = await watch(api, job_id)
         assert job["id"] == job_id
         job, _ = await follow(ws, job, timeout=120)

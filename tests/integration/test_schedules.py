@@ -5,14 +5,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rockd.jobs.schedules import snapshot_name
-from tests.support.host import disk_ids
 
 
-async def test_hourly_snapshots_with_retention_over_two_days(storage):
-    daemon, api, devices = await storage(1, 512 << 20)
-    disk = disk_ids(daemon, devices[:1])[0]
-    _, pool = await api.call("POST", "/api/v1/pools",
-                             {"name": "timed", "disks": [disk], "data": "single"})
+async def test_hourly_snapshots_with_retention_over_two_days(pool):
+    daemon, api, pool = pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "home"})
     _, manual = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
                                {"name": "manual"})
@@ -73,11 +69,8 @@ async def test_hourly_snapshots_with_retention_over_two_days(storage):
     assert daemon.tree.get("/schedules") == {}
 
 
-async def test_the_scheduler_runs_a_missed_slot_by_itself(storage):
-    daemon, api, devices = await storage(1, 512 << 20)
-    disk = disk_ids(daemon, devices[:1])[0]
-    _, pool = await api.call("POST", "/api/v1/pools",
-                             {"name": "clock", "disks": [disk], "data": "single"})
+async def test_the_scheduler_runs_a_missed_slot_by_itself(pool):
+    daemon, api, pool = pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "s"})
     _, schedule = await api.call("POST", "/api/v1/schedules", {
         "kind": "snapshot", "target": share["id"], "cron": "*/5 * * * *"})

@@ -10,17 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import receive
-from tests.support.host import disk_ids
-
-
-@pytest.fixture
-async def pool(storage):
-    daemon, api, devices = await storage(1, 512 << 20)
-    disk = disk_ids(daemon, devices[:1])[0]
-    status, pool = await api.call("POST", "/api/v1/pools",
-                                  {"name": "tank", "disks": [disk], "data": "single"})
-    assert status == 201, pool
-    return daemon, api, pool
 
 
 def is_subvolume(path) -> bool:

@@ -2,16 +2,14 @@
 
 import subprocess
 
-from tests.support.client import Api
 from tests.support.host import disk_ids_of, umount_by_hand
 
 
-async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, tmp_path, loops):
+async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, managing, tmp_path,
+                                                                loops):
     devices = [loops(512 << 20), loops(512 << 20)]
     state = tmp_path / "state"
-    proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
-    api = Api(proc.url)
-    await api.login()
+    proc, api = await managing(state, devices)
     ids = await disk_ids_of(api, devices)
     status, pool = await api.call("POST", "/api/v1/pools", {
         "name": "keep", "disks": ids, "data": "raid1", "compression": "zstd",
@@ -29,9 +27,7 @@ async def test_start_up_mounts_pools_and_puts_back_what_drifted(processes, tmp_p
         subprocess.run(["mount", "-o", "remount,compress=no", point], check=True)
         umount_by_hand(point)
 
-        proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
-        api = Api(proc.url)
-        await api.login()
+        proc, api = await managing(state, devices)
         pool = (await api.state(f"/pools/{pool['id']}"))["value"]
         assert pool["mounted"] and pool["compression"].startswith("zstd")
         assert "noatime" in pool["mount_options"].split(",")
