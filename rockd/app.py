@@ -15,6 +15,8 @@ from rockd.config import Settings
 from rockd.core import auth as auth_tables
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
+from rockd.core.history import SCHEMA as HISTORY_SCHEMA
+from rockd.core.history import History
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
@@ -24,6 +26,7 @@ from rockd.handlers import jobs as jobs_api
 from rockd.handlers import pools as pools_api
 from rockd.handlers import schedules as schedules_api
 from rockd.handlers import shares as shares_api
+from rockd.handlers import system as system_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
 from rockd.handlers.metrics import timing
@@ -40,6 +43,7 @@ from rockd.storage import disks
 from rockd.storage.devices import Allowlist
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
+from rockd.watchers import metrics as system_metrics
 from rockd.watchers.inotify import SubvolumeWatcher
 from rockd.watchers.mounts import MountWatcher
 from rockd.watchers.udev import UdevWatcher
@@ -64,11 +68,14 @@ class Daemon:
         self.context: Context | None = None
         self.rescanners: list[Rescanner] = []
         self.watchers: list[UdevWatcher | MountWatcher | SubvolumeWatcher | UsageSampler] = []
+        self.sampler: system_metrics.MetricsSampler | None = None
+        self.history: History | None = None
 
     async def start(self) -> None:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.store, self.tree, self.bus = await open_state(settings.database, auth_tables.SCHEMA)
+        self.store, self.tree, self.bus = await open_state(
+            settings.database, auth_tables.SCHEMA + HISTORY_SCHEMA)
         authn = Auth(self.store)
         await authn.load()
         await self._first_user(authn)
@@ -122,12 +129,16 @@ class Daemon:
         await pools.load()
         await shares.load()
         await scheduler.load()
+        self.history = History(self.store, tree, "/system/metrics", system_metrics.FIELDS)
+        await self.history.load()
+        self.history.start()
+        self.sampler = system_metrics.MetricsSampler(tree)
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
                          subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs, scheduler)
+                       jobs, scheduler, self.history)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
@@ -141,6 +152,8 @@ class Daemon:
                 if not isinstance(tree.get(f"/{key}"), dict):
                     tree.set(f"/{key}", {})
             tree.set("/system", facts)
+        assert self.sampler is not None
+        self.sampler.start()  # after the facts, which replace /system whole
         await ctx.disks.rescan_all()
         await ctx.pools.reconcile()
         await ctx.pools.rescan_all()
@@ -157,7 +170,7 @@ class Daemon:
         app[PRINCIPAL] = principal_of
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
-                       schedules_api, metrics):
+                       schedules_api, system_api, metrics):
             table.extend(module.routes)
         table.install(app)
         web_ui.install(app, self.settings.web_root or web_ui.default_web_root())
@@ -167,6 +180,8 @@ class Daemon:
         notify("STOPPING=1")
         for watcher in self.watchers:
             watcher.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
         if self.context is not None:
             await self.context.scheduler.stop()
             await self.context.jobs.stop()
@@ -181,6 +196,8 @@ class Daemon:
                      for ws in sockets], timeout=1.0)
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.history is not None:
+            await self.history.stop()  # the last samples, before the database closes
         if self.store is not None:
             await self.store.close()
         log.info("rockd stopped at revision %d", self.tree.rev if self.tree else 0)

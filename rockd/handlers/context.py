@@ -9,6 +9,7 @@ from aiohttp import web
 from rockd.config import Settings
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
+from rockd.core.history import History
 from rockd.core.store import Store
 from rockd.core.tree import Tree
 from rockd.jobs.schedules import Scheduler
@@ -30,6 +31,7 @@ class Context:
     shares: Shares
     jobs: Jobs
     scheduler: Scheduler
+    history: History
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

@@ -1,0 +1,43 @@
+"""The host: /system (hostname, versions, uptime, latest metrics) and the metrics' history."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field
+
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import Model, Routes
+
+routes = Routes()
+
+HOUR = 3600
+
+
+class HistoryQuery(Model):
+    seconds: int = Field(default=HOUR, ge=1, le=HOUR, strict=False,
+                         description="how far back, in seconds")
+
+
+class MetricsHistory(Model):
+    """The samples as columns, ascending by time: one list per field, all of one length."""
+
+    time: list[float] = Field(description="unix seconds")
+    cpu: list[float] = Field(description="busy fraction of all CPUs, 0..1")
+    memory_used: list[int] = Field(description="bytes")
+    memory_total: list[int] = Field(description="bytes")
+    net_rx: list[int] = Field(description="bytes per second, all interfaces but lo")
+    net_tx: list[int] = Field(description="bytes per second, all interfaces but lo")
+    disk_read: list[int] = Field(description="bytes per second, all whole disks")
+    disk_write: list[int] = Field(description="bytes per second, all whole disks")
+
+
+@routes.get("/api/v1/system", summary="The host: hostname, kernel, versions, uptime, metrics")
+async def get_system(request: web.Request, principal) -> dict:
+    return request.app[CONTEXT].tree.get("/system") or {}
+
+
+@routes.get("/api/v1/system/metrics/history", summary="The last hour of system metrics, "
+            "as columns for charts (the latest sample is /system/metrics)",
+            query=HistoryQuery, response=MetricsHistory)
+async def metrics_history(request: web.Request, principal, query: HistoryQuery) -> dict:
+    return request.app[CONTEXT].history.columns(query.seconds)
