@@ -214,10 +214,15 @@ class Pools:
                     continue
                 try:
                     usage = btrfs.usage(pool["id"], mountpoint=pool["mount_point"])
+                    allocated = {d["devid"]: d["used"]
+                                 for d in btrfs.device_info(pool["mount_point"])}
                 except OSError as exc:  # unmounted a moment ago: the mount watcher says so
                     log.debug("usage of %s: %s", pool["name"], exc)
                     continue
                 self.tree.set(("pools", pool["id"], "usage"), usage)
+                devices = [{**d, "used": allocated.get(d["devid"], d["used"])}
+                           for d in pool["devices"]]
+                self.tree.set(("pools", pool["id"], "devices"), devices)
 
     def mounts_changed(self) -> None:
         for uuid in self.intent:

@@ -29,8 +29,9 @@ async def test_an_idle_daemon_burns_no_cpu(storage):
     samples = [r for r in revisions if {op.tokens[:2] for op in r.ops} & SAMPLED]
     assert 1 <= len(samples) <= 3, len(samples)
     assert all(("system", "metrics", "time") in {op.tokens for op in r.ops} for r in samples)
-    # nothing else changes but, at most, what btrfs itself committed to the pool's usage
+    # nothing else changes but, at most, what btrfs itself committed to the pool's usage and
+    # to its devices' allocation
     paths = {op.tokens[:1] + op.tokens[2:3] for r in revisions for op in r.ops
              if op.tokens[:2] not in SAMPLED}
-    assert paths <= {("pools", "usage")}, paths
+    assert paths <= {("pools", "usage"), ("pools", "devices")}, paths
     await ws.close()

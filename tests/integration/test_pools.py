@@ -259,3 +259,24 @@ async def test_usage_follows_writes_while_watched(storage):
     assert used >= 64 << 20
     await ws.close()
 
+
+async def test_device_allocation_follows_writes_while_watched(storage):
+    daemon, api, devices = await storage(1)
+    _, pool = await create(api, "growing", disk_ids(daemon, devices), "single")
+    allocated = pool["devices"][0]["used"]
+    ws = await api.stream()
+    await ws.send_str(f'{{"id": 1, "type": "subscribe", "path": "/pools/{pool["id"]}"}}')
+    await receive(ws)
+    await receive(ws)
+    # more data than the chunks allocated so far hold: btrfs allocates new ones
+    with open(f"{pool['mount_point']}/blob", "wb") as f:
+        f.write(os.urandom(allocated + (64 << 20)))
+    subprocess.run(["sync"], check=True)
+    deadline = time.monotonic() + 5
+    grown = allocated
+    while grown <= allocated:
+        for op in (await receive(ws, timeout=max(0.1, deadline - time.monotonic())))["ops"]:
+            if op["path"] == f"/pools/{pool['id']}/devices/0/used":
+                grown = op["value"]
+    assert grown > allocated
+    await ws.close()
