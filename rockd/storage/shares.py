@@ -109,8 +109,15 @@ class Shares:
         snapshots: dict[str, dict] = {}
         if pool and pool["mounted"]:
             root = pool["mount_point"]
-            subvolumes = await btrfs.subvolumes(root)
-            qgroups = await btrfs.qgroups(root) if btrfs.quotas_enabled(pool_id) else None
+            try:
+                subvolumes = await btrfs.subvolumes(root)
+                qgroups = await btrfs.qgroups(root) if btrfs.quotas_enabled(pool_id) else None
+            except (OSError, CommandError):
+                if any(m["target"] == root for m in btrfs.mounts()):
+                    raise
+                # unmounted meanwhile: as for any unmounted pool, it shows no shares
+                log.debug("%s went away while its subvolumes were read", root)
+                subvolumes, qgroups = [], None
             by_name: dict[str, str] = {}
             held: list[tuple[dict, list[str]]] = []
             for sub in subvolumes:
