@@ -11,6 +11,7 @@ from aiohttp import web
 
 from rockd import __version__
 from rockd.handlers.context import CONTEXT
+from rockd.handlers.middleware import SESSION_COOKIE
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("rockd", "templates"),
@@ -26,6 +27,7 @@ IMPORTS = {
     "lit-element/": "/web/node_modules/lit-element/",
     "@lit/reactive-element": "/web/node_modules/@lit/reactive-element/reactive-element.js",
     "@lit/reactive-element/": "/web/node_modules/@lit/reactive-element/",
+    "uplot": "/web/node_modules/uplot/dist/uPlot.esm.js",
 }
 
 
@@ -36,11 +38,17 @@ def default_web_root() -> Path:
 async def shell(request: web.Request) -> web.Response:
     """The one HTML page; every screen is drawn by the ES modules it loads."""
     nonce = secrets.token_urlsafe(16)
+    auth = request.app[CONTEXT].auth
+    # a signed-in browser gets its CSRF token with the page, so it starts with the stream alone
+    cookie = request.cookies.get(SESSION_COOKIE)
+    principal = auth.by_session(cookie) if cookie else None
     html = TEMPLATES.get_template("index.html").render(
         nonce=nonce,
         version=__version__,
         import_map=orjson.dumps({"imports": IMPORTS}).decode(),
-        needs_setup=not request.app[CONTEXT].auth.has_users,
+        needs_setup=not auth.has_users,
+        user=principal.user if principal else "",
+        csrf=principal.csrf if principal else "",
     )
     response = web.Response(text=html, content_type="text/html")
     response.headers["Content-Security-Policy"] = (

@@ -27,11 +27,28 @@ async def test_shell_has_a_strict_csp_with_a_fresh_nonce(daemon):
 
 async def test_ui_modules_and_their_npm_libraries_are_served(daemon):
     async with aiohttp.ClientSession() as session:
-        for path in ("/web/app.js", "/web/store.js", "/web/api.js", "/web/style.css",
-                     "/web/node_modules/lit/index.js",
+        for path in ("/web/app.js", "/web/lib/store.js", "/web/lib/api.js", "/web/style.css",
+                     "/web/views/dashboard.js", "/web/node_modules/lit/index.js",
+                     "/web/node_modules/uplot/dist/uPlot.esm.js",
                      "/web/node_modules/@lit/reactive-element/reactive-element.js"):
             async with session.get(daemon.url + path) as response:
                 assert response.status == 200, path
                 assert len(await response.read()) > 100
         async with session.get(daemon.url + "/web/../rockd.sqlite3") as response:
             assert response.status == 404
+
+
+async def test_a_signed_in_page_carries_its_user_and_csrf_token(daemon, api):
+    async with api.session.get(daemon.url + "/") as response:
+        html = await response.text()
+    assert '<meta name="rockd-user" content="admin">' in html
+    assert f'<meta name="rockd-csrf" content="{api.csrf}">' in html
+    # a write with the token the page carried is accepted; the cookie alone is not enough
+    status, _ = await api.call("POST", "/api/v1/tokens", {"name": "page", "scopes": ["read"]})
+    assert status == 201
+    api.csrf = ""
+    status, body = await api.call("POST", "/api/v1/tokens", {"name": "page2", "scopes": ["read"]})
+    assert status == 403, body
+    async with aiohttp.ClientSession() as stranger, stranger.get(daemon.url + "/") as response:
+        html = await response.text()
+    assert "rockd-csrf" not in html and "rockd-user" not in html

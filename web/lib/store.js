@@ -38,6 +38,7 @@ export class Store extends EventTarget {
     this.rev = 0;
     this.epoch = null;
     this.connected = false;
+    this.ready = false; // true once the first snapshot has arrived
     this.nextId = 1;
     this.retry = 500;
   }
@@ -45,7 +46,9 @@ export class Store extends EventTarget {
   start() {
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.retry = 500;
       const message = { id: this.nextId++, type: 'subscribe', path: '' };
       if (this.epoch) Object.assign(message, { since: this.rev, epoch: this.epoch });
@@ -55,7 +58,9 @@ export class Store extends EventTarget {
     ws.onclose = (event) => {
       this.setConnected(false);
       if (event.code === 1008 || event.code === 4401) return;
-      setTimeout(() => this.start(), this.retry);
+      // a refused upgrade (a session that ended, say) never opens: let the app find out why
+      if (!opened) this.dispatchEvent(new Event('refused'));
+      this.timer = setTimeout(() => this.start(), this.retry);
       this.retry = Math.min(this.retry * 2, 10000);
     };
   }
@@ -65,6 +70,7 @@ export class Store extends EventTarget {
       this.tree = message.value ?? {};
       this.rev = message.rev;
       this.epoch = message.epoch;
+      this.ready = true;
       this.setConnected(true);
     } else if (message.type === 'patch') {
       for (const op of message.ops) {
@@ -86,6 +92,7 @@ export class Store extends EventTarget {
   }
 
   stop() {
+    clearTimeout(this.timer);
     if (this.ws) {
       this.ws.onclose = null;
       this.ws.close();

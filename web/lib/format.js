@@ -1,0 +1,48 @@
+// How numbers, sizes and times read on the page.
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+
+export function bytes(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return '—';
+  let i = 0;
+  let value = n;
+  while (Math.abs(value) >= 1024 && i < UNITS.length - 1) { value /= 1024; i += 1; }
+  return `${value.toFixed(i && value < 100 ? 1 : 0)} ${UNITS[i]}`;
+}
+
+export function rate(n) {
+  return typeof n === 'number' ? `${bytes(n)}/s` : '—';
+}
+
+export function percent(fraction, digits = 0) {
+  return typeof fraction === 'number' ? `${(fraction * 100).toFixed(digits)} %` : '—';
+}
+
+// "1.5 GiB", "500M", "2T" or a plain number of bytes to bytes; null when it does not read
+export function parseSize(text) {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgtpe]?)(?:i?b)?\s*$/i.exec(text ?? '');
+  if (!match) return null;
+  const power = ' kmgtpe'.indexOf(match[2].toLowerCase() || ' ');
+  return Math.round(Number(match[1]) * 1024 ** power);
+}
+
+export function when(stamp) {
+  if (!stamp) return '—';
+  const date = new Date(stamp);
+  return Number.isNaN(date.getTime()) ? stamp : date.toLocaleString();
+}
+
+export function duration(seconds) {
+  if (typeof seconds !== 'number') return '—';
+  const s = Math.floor(seconds);
+  const days = Math.floor(s / 86400);
+  const hours = Math.floor((s % 86400) / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  if (days) return `${days} d ${hours} h`;
+  if (hours) return `${hours} h ${minutes} min`;
+  return `${minutes} min ${s % 60} s`;
+}
+
+export function byName(a, b) {
+  return String(a.name ?? a.id).localeCompare(String(b.name ?? b.id));
+}

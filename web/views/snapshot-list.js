@@ -1,0 +1,167 @@
+// A share's snapshots, live from the tree (one made outside rockd shows up by itself): create,
+// show or hide, clone to a new share, roll the share back, delete.
+import { html } from 'lit';
+import { View } from '../lib/view.js';
+import { call } from '../lib/api.js';
+import { bytes, when } from '../lib/format.js';
+import { go } from '../lib/router.js';
+import { confirmAction } from '../components/confirm.js';
+import { NAME_PATTERN } from '../lib/names.js';
+
+// the share's snapshots, newest first
+export function snapshotsOf(tree, shareId) {
+  return Object.values(tree?.snapshots ?? {}).filter((s) => s.share === shareId)
+    .sort((a, b) => String(b.created ?? '').localeCompare(String(a.created ?? ''))
+      || String(b.name).localeCompare(String(a.name)));
+}
+
+// a snapshot name for when none is given: manual-20240131T235900Z (UTC)
+function defaultName() {
+  return `manual-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')}`;
+}
+
+// Ask, then make the share's content the snapshot's. Answers a line saying what happened,
+// or undefined when it was not done.
+export async function rollback(view, share, snapshot) {
+  const ok = await confirmAction({
+    title: `Roll ${share.name} back to ${snapshot.name}?`,
+    message: `The current content of share ${share.name} is replaced by snapshot `
+      + `${snapshot.name}'s (taken ${when(snapshot.created)}): whatever was written or changed `
+      + 'since then is lost, unless another snapshot holds it. The share keeps its id, quota '
+      + 'and exports; its snapshots are kept.',
+    action: 'Rollback',
+  });
+  if (!ok) return undefined;
+  const done = await view.act(() => call('POST', `/shares/${share.id}/rollback`,
+    { snapshot: snapshot.id }));
+  return done ? `${share.name} now holds the content of snapshot ${snapshot.name}.` : undefined;
+}
+
+customElements.define('rockd-snapshots', class extends View {
+  static properties = { ...View.properties, cloning: { state: true }, note: { state: true } };
+
+  constructor() {
+    super();
+    this.cloning = null; // the id of the snapshot whose clone form is open
+    this.note = '';
+  }
+
+  get share() {
+    return this.tree?.shares?.[this.id];
+  }
+
+  updated(changed) {
+    // the clone form just opened: its name field takes the focus
+    if (changed.has('cloning') && this.cloning) this.querySelector('.clone-form input')?.focus();
+  }
+
+  async create(event) {
+    event.preventDefault();
+    const form = event.target;
+    const data = new FormData(form);
+    const body = {
+      name: String(data.get('name') ?? '').trim() || defaultName(),
+      writable: !data.get('read_only'),
+      visible: Boolean(data.get('visible')),
+    };
+    this.note = '';
+    const made = await this.act(() => call('POST', `/shares/${this.id}/snapshots`, body));
+    if (made) {
+      form.reset();
+      this.note = `Snapshot ${made.name} is made.`;
+    }
+  }
+
+  async setVisible(snapshot, visible) {
+    this.note = '';
+    await this.act(() => call('PATCH', `/snapshots/${snapshot.id}`, { visible }));
+  }
+
+  async deleteSnapshot(snapshot) {
+    const ok = await confirmAction({
+      title: `Delete snapshot ${snapshot.name}?`,
+      message: `The snapshot of ${this.share?.name ?? 'the share'} taken ${when(snapshot.created)} `
+        + 'is deleted for good; the share itself is not touched.',
+      action: 'Delete snapshot',
+    });
+    if (!ok) return;
+    this.note = '';
+    if (await this.act(async () => { await call('DELETE', `/snapshots/${snapshot.id}`); return true; })) {
+      this.note = `Snapshot ${snapshot.name} is deleted.`;
+    }
+  }
+
+  async clone(event, snapshot) {
+    event.preventDefault();
+    const name = new FormData(event.target).get('name');
+    const made = await this.act(() => call('POST', `/snapshots/${snapshot.id}/clone`, { name }));
+    if (made) {
+      this.cloning = null;
+      go('shares', made.id);
+    }
+  }
+
+  async rollback(snapshot) {
+    this.note = (await rollback(this, this.share, snapshot)) ?? '';
+  }
+
+  render() {
+    const share = this.share;
+    if (!share) return '';
+    const snapshots = snapshotsOf(this.tree, share.id);
+    const cloning = snapshots.find((s) => s.id === this.cloning);
+    return html`
+      <section class="card">
+        <h2>Snapshots of ${share.name}</h2>
+        ${this.problem()}
+        ${this.note ? html`<p class="ok" role="status">${this.note}</p>` : ''}
+        ${snapshots.length ? html`
+          <table class="wide labelled snapshots">
+            <thead><tr><th>Name</th><th>Created</th><th>Read-only</th><th>Visible</th>
+              <th class="num">Referenced</th><th class="num">Exclusive</th><th>Actions</th></tr></thead>
+            <tbody>${snapshots.map((s) => this.row(s))}</tbody>
+          </table>`
+        : html`<p class="muted">No snapshots yet.</p>`}
+        ${cloning ? this.cloneForm(cloning) : ''}
+        <h3>Create snapshot</h3>
+        <form class="inline snapshot-create" @submit=${(e) => this.create(e)}>
+          <label>Snapshot name <small>optional</small>
+            <input name="name" pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"
+              placeholder="manual-{time}"></label>
+          <label class="check"><input type="checkbox" name="read_only" checked> Read-only</label>
+          <label class="check"><input type="checkbox" name="visible"> Visible</label>
+          <button class="primary" ?disabled=${this.busy}>Create snapshot</button>
+        </form>
+      </section>`;
+  }
+
+  row(snapshot) {
+    return html`
+      <tr data-snapshot=${snapshot.id}>
+        <td>${snapshot.name}</td>
+        <td data-label="Created">${when(snapshot.created)}</td>
+        <td data-label="Read-only">${snapshot.read_only ? 'yes' : 'no'}</td>
+        <td data-label="Visible">${snapshot.visible ? 'yes' : 'no'}</td>
+        <td class="num" data-label="Referenced">${bytes(snapshot.usage?.referenced)}</td>
+        <td class="num" data-label="Exclusive">${bytes(snapshot.usage?.exclusive)}</td>
+        <td><div class="actions">
+          <button ?disabled=${this.busy} @click=${() => this.setVisible(snapshot, !snapshot.visible)}>
+            ${snapshot.visible ? 'Hide' : 'Show'}</button>
+          <button ?disabled=${this.busy} aria-expanded=${this.cloning === snapshot.id ? 'true' : 'false'}
+            @click=${() => { this.cloning = this.cloning === snapshot.id ? null : snapshot.id; }}>Clone…</button>
+          <button ?disabled=${this.busy} @click=${() => this.rollback(snapshot)}>Rollback</button>
+          <button class="danger" ?disabled=${this.busy} @click=${() => this.deleteSnapshot(snapshot)}>Delete</button>
+        </div></td>
+      </tr>`;
+  }
+
+  cloneForm(snapshot) {
+    return html`
+      <form class="inline clone-form" @submit=${(e) => this.clone(e, snapshot)}>
+        <label>Name of the new share (from ${snapshot.name})
+          <input name="name" required pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"></label>
+        <button class="primary" ?disabled=${this.busy}>Clone</button>
+        <button type="button" @click=${() => { this.cloning = null; }}>Cancel</button>
+      </form>`;
+  }
+});
