@@ -15,8 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages: what rockd runs (btrfs-progs, udev, util-linux), what builds the virtualenv,
-# and Node.js/npm for the web UI's packages (skipped where another Node.js is installed).
-debs=(btrfs-progs udev util-linux smartmontools python3 python3-venv python3-dev gcc)
+# Chromium for the browser tests, and Node.js/npm for the web UI's packages (skipped where
+# another Node.js is installed).
+debs=(btrfs-progs udev util-linux smartmontools python3 python3-venv python3-dev gcc chromium)
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 missing=()
 for p in "${debs[@]}"; do

@@ -21,7 +21,7 @@ from rockd.app import Daemon
 from rockd.config import Settings
 from rockd.watchers.udev import udevd_running
 from tests.support.client import PASSWORD, Api, free_port
-from tests.support.host import disk_ids, release, unmount_under
+from tests.support.host import attach_loop, disk_ids, release, unmount_under
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -199,11 +199,7 @@ def loops(tmp_path, udevd):
     attached: list[str] = []
 
     def attach(size: int = 256 << 20, name: str | None = None) -> str:
-        image = tmp_path / (name or f"disk{len(attached)}.img")
-        with image.open("wb") as f:
-            f.truncate(size)
-        device = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                                capture_output=True, text=True).stdout.strip()
+        device = attach_loop(tmp_path / (name or f"disk{len(attached)}.img"), size)
         attached.append(device)
         return device
 

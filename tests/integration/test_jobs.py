@@ -2,7 +2,6 @@
 resume and cancel, a queued exclusive job, and re-attaching after kill -9."""
 
 import asyncio
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from tests.support.client import receive
-from tests.support.host import disk_ids, disk_ids_of
+from tests.support.host import disk_ids, disk_ids_of, throttle_scrub, write_pattern
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -38,20 +37,6 @@ async def follow(ws, job, until=FINAL, timeout=60.0):
                 job[field[0]] = op["value"]
         seen.append(job["progress"])
     return job, seen
-
-
-def write_pattern(path: Path, megabytes: int) -> bytes:
-    block = os.urandom(1 << 20)
-    with path.open("wb") as f:
-        for _ in range(megabytes):
-            f.write(block)
-    subprocess.run(["sync"], check=True)
-    return block
-
-
-def throttle_scrub(pool_id: str, bytes_per_second: int) -> None:
-    for devinfo in Path(f"/sys/fs/btrfs/{pool_id}/devinfo").iterdir():
-        (devinfo / "scrub_speed_max").write_text(str(bytes_per_second))
 
 
 async def test_scrub_shows_progress_and_ends_with_counts(storage):

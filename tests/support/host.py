@@ -82,3 +82,27 @@ def umount_by_hand(point: str | Path, tries: int = 20) -> None:
         if "busy" not in result.stderr or attempt == tries - 1:
             raise AssertionError(f"umount {point}: {result.stderr}")
         time.sleep(0.1)
+
+
+def attach_loop(image: Path, size: int) -> str:
+    """A new sparse file of `size` bytes attached as a loop device; answers the device."""
+    with image.open("wb") as f:
+        f.truncate(size)
+    return subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def write_pattern(path: Path, megabytes: int) -> bytes:
+    """Fill a file with a repeated random MiB, synced to disk; answers the block."""
+    block = os.urandom(1 << 20)
+    with path.open("wb") as f:
+        for _ in range(megabytes):
+            f.write(block)
+    subprocess.run(["sync"], check=True)
+    return block
+
+
+def throttle_scrub(pool_id: str, bytes_per_second: int) -> None:
+    """Cap a pool's scrub speed per device, so that progress has time to show."""
+    for devinfo in Path(f"/sys/fs/btrfs/{pool_id}/devinfo").iterdir():
+        (devinfo / "scrub_speed_max").write_text(str(bytes_per_second))
