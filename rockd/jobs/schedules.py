@@ -92,11 +92,10 @@ class Scheduler:
         self._changed.set()
         return self.tree.get(("schedules", schedule["id"]))
 
-    def _check(self, kind: str, target: str, expr: str, policy: dict | None) -> str:
-        if kind == "snapshot":
-            self.shares.get(target)  # 404 for an unknown share
-        else:
-            self.pools.get(target)
+    def _check(self, kind: str, target: str | None, expr: str, policy: dict | None) -> str:
+        """The cron expression, normalised; 404 for an unknown target (None: not checked)."""
+        if target is not None:
+            (self.shares if kind == "snapshot" else self.pools).get(target)
         try:
             expr = cron.validate(expr)
             if policy is not None:
@@ -123,7 +122,8 @@ class Scheduler:
 
     async def update(self, schedule_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         schedule = {**self.get(schedule_id), **changes}
-        schedule["cron"] = self._check(schedule["kind"], schedule["target"], schedule["cron"],
+        # the target cannot change: one whose share or pool is gone can still be disabled
+        schedule["cron"] = self._check(schedule["kind"], None, schedule["cron"],
                                        schedule["retention"])
         return await self._save(schedule)
 

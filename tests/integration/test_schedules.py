@@ -87,3 +87,18 @@ async def test_the_scheduler_runs_a_missed_slot_by_itself(pool):
         await asyncio.sleep(0.05)
     assert len(made) == 1
     assert daemon.tree.get(("schedules", schedule["id"], "last_run")) is not None
+
+
+async def test_a_schedule_whose_share_is_gone_can_still_be_changed(pool):
+    daemon, api, pool = pool
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "gone"})
+    _, schedule = await api.call("POST", "/api/v1/schedules", {
+        "kind": "snapshot", "target": share["id"], "cron": "0 * * * *"})
+    assert (await api.call("DELETE", f"/api/v1/shares/{share['id']}"))[0] == 204
+    status, changed = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
+                                     {"enabled": False})
+    assert status == 200 and changed["enabled"] is False, changed
+    status, answer = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
+                                    {"cron": "not cron"})
+    assert (status, answer["error"]["code"]) == (400, "invalid_field")
+    assert daemon.tree.get(("schedules", schedule["id"], "cron")) == "0 * * * *"
