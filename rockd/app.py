@@ -22,9 +22,11 @@ from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
 from rockd.handlers import auth, meta, metrics, state, stream
 from rockd.handlers import disks as disks_api
+from rockd.handlers import exports as exports_api
 from rockd.handlers import jobs as jobs_api
 from rockd.handlers import pools as pools_api
 from rockd.handlers import schedules as schedules_api
+from rockd.handlers import services as services_api
 from rockd.handlers import shares as shares_api
 from rockd.handlers import system as system_api
 from rockd.handlers import web as web_ui
@@ -39,6 +41,9 @@ from rockd.jobs.schedules import Scheduler
 from rockd.jobs.scrub import ScrubKind
 from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
+from rockd.services.backends import service_backend
+from rockd.services.exports import Exports
+from rockd.services.units import Services
 from rockd.storage import disks
 from rockd.storage.devices import Allowlist
 from rockd.storage.pools import Pools
@@ -52,8 +57,9 @@ from rockd.watchers.usage import UsageSampler
 log = logging.getLogger(__name__)
 
 TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "schedules", "services",
-             "system")
+             "exports", "configs", "system")
 STOP_SECONDS = 4.0
+EXPORT_KINDS: tuple = ()  # the ways shares are exported: Samba, NFS, SFTP
 
 
 class Daemon:
@@ -133,12 +139,18 @@ class Daemon:
         await self.history.load()
         self.history.start()
         self.sampler = system_metrics.MetricsSampler(tree)
+        services = Services(tree, service_backend(settings, self.store))
+        exports = Exports(tree, self.store, settings.mount_root,
+                          [kind(settings, services) for kind in EXPORT_KINDS])
+        await exports.load()
+        shares.referrers.append(("exports", lambda share: len(exports.of_share(share)),
+                                 exports.delete_of_share))
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
                          subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs, scheduler, self.history)
+                       jobs, scheduler, self.history, services, exports)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
@@ -158,6 +170,9 @@ class Daemon:
         await ctx.pools.reconcile()
         await ctx.pools.rescan_all()
         await ctx.shares.reconcile()
+        await ctx.services.open()
+        await ctx.exports.start(ctx)  # the configurations first, then what serves them
+        await ctx.services.start_enabled()
         ctx.jobs.reattach()
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
 
@@ -170,8 +185,9 @@ class Daemon:
         app[PRINCIPAL] = principal_of
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
-                       schedules_api, system_api, metrics):
+                       schedules_api, system_api, services_api, metrics):
             table.extend(module.routes)
+        table.extend(exports_api.routes_for(EXPORT_KINDS))
         table.install(app)
         web_ui.install(app, self.settings.web_root or web_ui.default_web_root())
         return app
@@ -185,6 +201,8 @@ class Daemon:
         if self.context is not None:
             await self.context.scheduler.stop()
             await self.context.jobs.stop()
+            await self.context.exports.stop()
+            await self.context.services.close()
         for rescanner in self.rescanners:
             await rescanner.stop()
         if self.context is not None:

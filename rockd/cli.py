@@ -51,6 +51,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="a TOML file of these same settings")
     serve.add_argument("--metrics-public", action="store_true", default=None,
                        help="serve /metrics without a token")
+    serve.add_argument("--samba-dir", type=Path, help="where smb.conf is (/etc/samba)")
+    serve.add_argument("--smb-port", type=int, help="the port smbd serves (445)")
+    serve.add_argument("--nfs-exports", type=Path,
+                       help="the exports file rockd writes (/etc/exports.d/rockd.exports)")
+    serve.add_argument("--sftp-dir", type=Path,
+                       help="the SFTP sshd's config, keys and chroots (STATE_DIR/sftp)")
+    serve.add_argument("--sftp-port", type=int, help="the port the SFTP sshd serves (2222)")
+    serve.add_argument("--services", choices=["auto", "systemd", "rockd"],
+                       help="who runs smbd, sshd and the rest: systemd, or rockd itself")
 
     demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
     demo.add_argument("--disks", type=int, default=4)
@@ -64,11 +73,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     values: dict = {}
     if getattr(args, "config", None):
         values.update(Settings.from_file(args.config))
-    for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public"):
+    for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public", "samba_dir",
+                 "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
-    for name in ("state_dir", "mount_root"):
+    for name in ("state_dir", "mount_root", "samba_dir", "nfs_exports", "sftp_dir"):
         if name in values:
             values[name] = Path(values[name])
     if isinstance(values.get("devices"), str):

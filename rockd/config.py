@@ -19,6 +19,17 @@ class Settings:
     web_root: Path | None = None  # the SPA's folder; default: web/ beside the package
     metrics_public: bool = False
     demo: bool = False
+    # sharing: where the service configurations rockd renders live, and the ports served
+    samba_dir: Path = Path("/etc/samba")
+    smb_port: int = 445
+    nfs_exports: Path = Path("/etc/exports.d/rockd.exports")
+    sftp_dir: Path | None = None  # sshd_config, host keys and chroots; default state_dir/sftp
+    sftp_port: int = 2222
+    services: str = "auto"  # who runs the services: auto, systemd (D-Bus) or rockd itself
+
+    @property
+    def sftp_root(self) -> Path:
+        return self.sftp_dir or self.state_dir / "sftp"
 
     @property
     def host(self) -> str:

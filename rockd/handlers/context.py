@@ -14,6 +14,8 @@ from rockd.core.store import Store
 from rockd.core.tree import Tree
 from rockd.jobs.schedules import Scheduler
 from rockd.jobs.supervisor import Jobs
+from rockd.services.exports import Exports
+from rockd.services.units import Services
 from rockd.storage.disks import DiskInventory
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
@@ -32,6 +34,8 @@ class Context:
     jobs: Jobs
     scheduler: Scheduler
     history: History
+    services: Services
+    exports: Exports
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

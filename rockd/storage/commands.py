@@ -26,14 +26,15 @@ class Result:
     stderr: str
 
 
-async def _spawn(argv: list[str]) -> asyncio.subprocess.Process:
-    """Start `argv` (a list, never a shell string) with its output piped back."""
+async def _spawn(argv: list[str], stdin: bool = False) -> asyncio.subprocess.Process:
+    """Start `argv` (a list, never a shell string) with its output piped back (and its input
+    piped in, with `stdin`)."""
     if isinstance(argv, str) or not argv:
         raise TypeError("commands are argv lists")
     log.debug("run %s", argv)
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL,
+            *argv, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     except OSError as exc:
         raise CommandError(argv, None, str(exc)) from exc
@@ -45,12 +46,13 @@ def _result(proc: asyncio.subprocess.Process, out: bytes, err: bytes) -> Result:
 
 
 async def run(argv: list[str], *, timeout: float = 60.0,  # noqa: ASYNC109
-              check: bool = True) -> Result:
-    """Run `argv` (a list, never a shell string) and collect its output."""
-    proc = await _spawn(argv)
+              check: bool = True, input: bytes | None = None) -> Result:
+    """Run `argv` (a list, never a shell string) and collect its output. `input` goes to its
+    standard input: the one way secrets reach a command (argv is visible to every process)."""
+    proc = await _spawn(argv, stdin=input is not None)
     try:
         async with asyncio.timeout(timeout):
-            out, err = await proc.communicate()
+            out, err = await proc.communicate(input)
     except TimeoutError:
         proc.kill()
         await proc.wait()

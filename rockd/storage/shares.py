@@ -16,6 +16,7 @@ import pwd
 import re
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ class Shares:
         self.visible: dict[str, dict] = {}
         self.quotas: dict[str, dict] = {}
         self.scan_ms: dict[str, float] = {}
+        # what else refers to a share (exports): how many, and what to end before it goes
+        self.referrers: list[tuple[str, Callable[[str], int], Callable[[str], Awaitable]]] = []
 
     async def load(self) -> None:
         self.visible = await self.store.intents("snapshot")
@@ -288,10 +291,15 @@ class Shares:
     async def delete(self, share_id: str, force: bool) -> None:
         share = self.get(share_id)
         snapshots = self._snapshots_of(share_id)
-        if snapshots and not force:
-            raise Conflict(f"share {share['name']} has {len(snapshots)} snapshots; delete them "
-                           "or ask with force=true", code="not_empty",
-                           detail={"snapshots": len(snapshots)})
+        held = {"snapshots": len(snapshots),
+                **{what: count(share_id) for what, count, _ in self.referrers}}
+        if any(held.values()) and not force:
+            said = " and ".join(f"{n} {what}" for what, n in held.items() if n)
+            raise Conflict(f"share {share['name']} has {said}; delete them or ask with "
+                           "force=true", code="not_empty", detail=held)
+        for _, count, end in self.referrers:
+            if count(share_id):
+                await end(share_id)
         paths = [s["path"] for s in snapshots] + [share["path"]]
         try:
             await run(["btrfs", "subvolume", "delete", "--commit-after", *paths], timeout=600)

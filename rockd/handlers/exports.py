@@ -1,0 +1,58 @@
+"""Exports of shares over Samba, NFS and SFTP: /api/v1/exports/{kind}[/{id}].
+
+Each kind brings its own request models, so its routes are declared from them: the same
+declaration validates, authenticates and documents (OpenAPI) as everywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import Routes
+from rockd.services.exports import ExportKind
+
+
+def _exports(request: web.Request):
+    return request.app[CONTEXT].exports
+
+
+def _declare(routes: Routes, kind: type[ExportKind]) -> None:
+    name = kind.kind
+    base = f"/api/v1/exports/{name}"
+
+    async def list_exports(request: web.Request, principal) -> list:
+        return _exports(request).list(name)
+
+    async def get_export(request: web.Request, principal) -> dict:
+        return _exports(request).get(name, request.match_info["id"])
+
+    async def create_export(request: web.Request, principal, body) -> dict:
+        return await _exports(request).create(name, body.model_dump())
+
+    async def update_export(request: web.Request, principal, body) -> dict:
+        changes = body.model_dump(exclude_unset=True)
+        return await _exports(request).update(name, request.match_info["id"], changes)
+
+    async def delete_export(request: web.Request, principal) -> None:
+        await _exports(request).delete(name, request.match_info["id"])
+
+    for handler in (list_exports, get_export, create_export, update_export, delete_export):
+        handler.__name__ = f"{handler.__name__}_{name}"
+    routes.get(base, summary=f"Every {name} export")(list_exports)
+    routes.get(f"{base}/{{id}}", summary=f"One {name} export")(get_export)
+    routes.post(base, summary=f"Export a share over {name}", body=kind.create_model,
+                status=201)(create_export)
+    routes.patch(f"{base}/{{id}}", summary=f"Change a {name} export",
+                 body=kind.update_model)(update_export)
+    routes.delete(f"{base}/{{id}}", summary=f"Stop exporting a share over {name}",
+                  status=204)(delete_export)
+
+
+def routes_for(kinds: Iterable[type[ExportKind]]) -> Routes:
+    routes = Routes()
+    for kind in kinds:
+        _declare(routes, kind)
+    return routes

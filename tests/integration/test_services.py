@@ -1,0 +1,146 @@
+"""Services rockd runs itself (no systemd as PID 1 here): real child processes started,
+watched, restarted with backoff after a crash, reloaded, stopped with their own children,
+and enabled across a restart; and the /api/v1/services endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rockd.core.errors import Unprocessable
+from rockd.services.supervise import SuperviseBackend
+from rockd.services.units import Service, Services
+from tests.conftest import wait_for
+
+# a real little daemon: it forks a child of its own, and notes each SIGHUP in a file
+DAEMON = textwrap.dedent("""
+    import os, signal, sys, time
+    marks = sys.argv[1]
+    def reload(*_):
+        with open(marks, "a") as f:
+            f.write("reload\\n")
+    signal.signal(signal.SIGHUP, reload)
+    child = os.fork()
+    if child == 0:
+        with open(marks + ".child", "w") as f:
+            f.write(str(os.getpid()))
+        while True:
+            time.sleep(1)
+    while True:
+        time.sleep(1)
+""")
+
+
+def catalogue(tmp_path: Path) -> tuple[Service, ...]:
+    script = tmp_path / "daemon.py"
+    script.write_text(DAEMON)
+    return (
+        Service("worker", "worker.service", sys.executable,
+                lambda settings: [str(script), str(tmp_path / "marks")]),
+        Service("broken", "broken.service", sys.executable,
+                lambda settings: ["-c", "import sys; print('no config here'); sys.exit(3)"]),
+        Service("kernel", "kernel.service", sys.executable, None),
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+async def until(check, timeout: float = 5.0):
+    async def probe():
+        return check()
+    return await wait_for(probe, timeout=timeout)
+
+
+@pytest.fixture
+async def services(daemon, tmp_path):
+    made = []
+
+    async def make() -> Services:
+        backend = SuperviseBackend(daemon.settings, daemon.store)
+        made.append(Services(daemon.tree, backend, catalogue(tmp_path)))
+        await made[-1].open()
+        return made[-1]
+
+    yield make
+    for one in made:
+        await one.close()
+
+
+async def test_a_child_is_started_restarted_after_a_crash_reloaded_and_stopped(
+        daemon, services, tmp_path):
+    units = await services()
+    assert daemon.tree.get("/services/worker")["active"] == "inactive"
+    state = await units.start("worker")
+    assert (state["active"], state["sub"]) == ("active", "running")
+    first = state["main_pid"]
+    assert alive(first)
+
+    await units.reload("worker")
+    await until(lambda: (tmp_path / "marks").exists())
+    assert (tmp_path / "marks").read_text() == "reload\n"
+
+    await until(lambda: (tmp_path / "marks.child").exists())
+    first_child = int((tmp_path / "marks.child").read_text())
+    (tmp_path / "marks.child").unlink()
+    os.kill(first, signal.SIGKILL)  # a crash: it is started again, with a new pid
+    await until(lambda: daemon.tree.get("/services/worker/sub") == "auto-restart", 2)
+    await until(lambda: daemon.tree.get("/services/worker/active") == "active")
+    second = daemon.tree.get("/services/worker/main_pid")
+    assert second != first and alive(second)
+    assert not alive(first_child)  # what the crashed one left behind was ended
+
+    await until(lambda: (tmp_path / "marks.child").exists())
+    grandchild = int((tmp_path / "marks.child").read_text())
+    state = await units.stop("worker")
+    assert (state["active"], state["sub"], state["main_pid"]) == ("inactive", "dead", None)
+    assert not alive(second)
+    await until(lambda: not alive(grandchild))  # its own children go with it
+
+
+async def test_a_service_that_dies_at_start_fails_with_its_last_words(daemon, services):
+    units = await services()
+    with pytest.raises(Unprocessable) as caught:
+        await units.start("broken")
+    assert "exited 3" in str(caught.value) and "no config here" in str(caught.value)
+    assert daemon.tree.get("/services/broken")["active"] == "failed"
+    with pytest.raises(Unprocessable):
+        await units.start("kernel")  # rockd cannot run the kernel's NFS server itself
+
+
+async def test_an_enabled_service_starts_with_rockd_again(daemon, services):
+    units = await services()
+    state = await units.enable("worker")
+    assert state["enabled"] is True and state["active"] == "inactive"
+    await units.close()
+    again = await services()  # as after a restart: the intent was kept in SQLite
+    assert daemon.tree.get("/services/worker/enabled") is True
+    await again.start_enabled()
+    assert daemon.tree.get("/services/worker/active") == "active"
+    await again.disable("worker")
+    assert daemon.tree.get("/services/worker/enabled") is False
+
+
+async def test_the_services_endpoints(daemon, api):
+    status, listed = await api.call("GET", "/api/v1/services")
+    assert status == 200
+    assert {s["name"] for s in listed} == {"smbd", "nmbd", "nfs-server", "sshd", "docker"}
+    assert all(s["backend"] == "rockd" and "available" in s for s in listed)
+    status, answer = await api.call("POST", "/api/v1/services/nfs-server/start")
+    assert (status, answer["error"]["code"]) == (422, "unavailable")
+    status, answer = await api.call("POST", "/api/v1/services/telnetd/start")
+    assert status == 404
+    status, answer = await api.call("GET", "/api/v1/services/sshd")
+    assert status == 200 and answer["unit"] == "rockd-sftp.service"
+    await asyncio.sleep(0)
