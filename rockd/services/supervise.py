@@ -220,3 +220,6 @@ class SuperviseBackend:
 
     def state(self, service: Service) -> dict[str, Any]:
         return self.children[service.name].state
+
+    def runs(self, service: Service) -> bool:
+        return service.args is not None

@@ -100,6 +100,7 @@ class Backend(Protocol):
     async def enable(self, service: Service) -> None: ...
     async def disable(self, service: Service) -> None: ...
     def state(self, service: Service) -> dict[str, Any]: ...
+    def runs(self, service: Service) -> bool: ...  # whether it can run this one at all
 
 
 class Services:
@@ -129,7 +130,10 @@ class Services:
         service = self.services[name]
         self.tree.set(("services", name), {
             "name": name, "unit": service.unit, "backend": self.backend.name,
-            "available": service.available(), **state})
+            "available": self._available(service), **state})
+
+    def _available(self, service: Service) -> bool:
+        return service.available() and self.backend.runs(service)
 
     def get(self, name: str) -> Service:
         service = self.services.get(name)
@@ -144,6 +148,9 @@ class Services:
         service = self.get(name)
         if not service.available():
             raise Unprocessable(f"{name} is not installed on this machine", code="unavailable")
+        if not self.backend.runs(service):
+            raise Unprocessable(f"{name} runs in the kernel; rockd cannot run it itself",
+                                code="unavailable")
         return service
 
     async def start(self, name: str) -> dict[str, Any]:
