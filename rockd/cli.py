@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
                        help="the exports file rockd writes (/etc/exports.d/rockd.exports)")
     serve.add_argument("--sftp-dir", type=Path,
                        help="the SFTP sshd's config, keys and chroots (STATE_DIR/sftp)")
-    serve.add_argument("--sftp-port", type=int, help="the port the SFTP sshd serves (2222)")
+    serve.add_argument("--sftp-port", type=int, help="the port the SFTP sshd serves (22)")
     serve.add_argument("--services", choices=["auto", "systemd", "rockd"],
                        help="who runs smbd, sshd and the rest: systemd, or rockd itself")
 

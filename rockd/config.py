@@ -24,7 +24,7 @@ class Settings:
     smb_port: int = 445
     nfs_exports: Path = Path("/etc/exports.d/rockd.exports")
     sftp_dir: Path | None = None  # sshd_config, host keys and chroots; default state_dir/sftp
-    sftp_port: int = 2222
+    sftp_port: int = 22
     services: str = "auto"  # who runs the services: auto, systemd (D-Bus) or rockd itself
 
     @property

@@ -67,7 +67,7 @@ CATALOGUE: tuple[Service, ...] = (
     Service("smbd", "smbd.service", "smbd", _samba),
     Service("nmbd", "nmbd.service", "nmbd", _samba),
     Service("nfs-server", "nfs-server.service", "rpc.nfsd", None),
-    Service("sshd", "rockd-sftp.service", "sshd", _sshd),
+    Service("sftp", "rockd-sftp.service", "sshd", _sshd),
     Service("docker", "docker.service", "dockerd", _dockerd),
 )
 

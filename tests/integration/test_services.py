@@ -135,12 +135,12 @@ async def test_an_enabled_service_starts_with_rockd_again(daemon, services):
 async def test_the_services_endpoints(daemon, api):
     status, listed = await api.call("GET", "/api/v1/services")
     assert status == 200
-    assert {s["name"] for s in listed} == {"smbd", "nmbd", "nfs-server", "sshd", "docker"}
+    assert {s["name"] for s in listed} == {"smbd", "nmbd", "nfs-server", "sftp", "docker"}
     assert all(s["backend"] == "rockd" and "available" in s for s in listed)
     status, answer = await api.call("POST", "/api/v1/services/nfs-server/start")
     assert (status, answer["error"]["code"]) == (422, "unavailable")
     status, answer = await api.call("POST", "/api/v1/services/telnetd/start")
     assert status == 404
-    status, answer = await api.call("GET", "/api/v1/services/sshd")
+    status, answer = await api.call("GET", "/api/v1/services/sftp")
     assert status == 200 and answer["unit"] == "rockd-sftp.service"
     await asyncio.sleep(0)
