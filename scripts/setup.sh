@@ -15,10 +15,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Debian packages: what rockd runs (btrfs-progs, udev, util-linux), what builds the virtualenv,
-# Chromium for the browser tests, and Node.js/npm for the web UI's packages (skipped where
-# another Node.js is installed).
-debs=(btrfs-progs udev util-linux smartmontools python3 python3-venv python3-dev gcc chromium)
+# Chromium for the browser tests, dbus (its dbus-daemon) for the systemd backend's tests, and
+# Node.js/npm for the web UI's packages (skipped where another Node.js is installed).
+debs=(btrfs-progs udev util-linux smartmontools python3 python3-venv python3-dev gcc chromium dbus)
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
+# OpenSSH's sshd and sftp (rockd's SFTP server, the tests' client) and exportfs (NFS exports):
+# rockd runs these daemons itself, so their installation must not start them (policy-rc.d).
+debs+=(openssh-server openssh-sftp-server openssh-client nfs-kernel-server)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -26,7 +29,14 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     apt-get update -qq
+    no_starts=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        no_starts=1
+    fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    [ -z "$no_starts" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # The virtualenv, on Debian's own Python 3.11 so that its system bindings fit.

@@ -13,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from rockd.app import Daemon
+from rockd.config import Settings
 from rockd.core.errors import Unprocessable
 from rockd.services.supervise import SuperviseBackend
-from rockd.services.units import Service, Services
+from rockd.services.units import CATALOGUE, Service, Services
 from tests.conftest import wait_for
+from tests.support.client import PASSWORD, Api, free_port
+from tests.support.fake_systemd import FakeSystemd, PrivateBus
 
 # a real little daemon: it forks a child of its own, and notes each SIGHUP in a file
 DAEMON = textwrap.dedent("""
@@ -144,3 +148,38 @@ async def test_the_services_endpoints(daemon, api):
     status, answer = await api.call("GET", "/api/v1/services/sftp")
     assert status == 200 and answer["unit"] == "rockd-sftp.service"
     await asyncio.sleep(0)
+
+
+async def test_the_api_drives_systemd_where_it_runs_the_services(tmp_path, monkeypatch):
+    """With systemd (here a stand-in on a private bus), the same endpoints act through it."""
+    bus = PrivateBus().start()
+    fake = None
+    try:
+        fake = await FakeSystemd({s.unit: {} for s in CATALOGUE}, delay=0.05).connect(
+            bus.address)
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
+        monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
+        settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
+                            mount_root=tmp_path / "mnt", services="systemd")
+        rockd = Daemon(settings)
+        await rockd.start()
+        api = Api(f"http://{settings.listen}")
+        try:
+            await api.login()
+            _, listed = await api.call("GET", "/api/v1/services")
+            assert {s["backend"] for s in listed} == {"systemd"}
+            status, state = await api.call("POST", "/api/v1/services/nfs-server/start")
+            assert (status, state["active"], state["sub"]) == (200, "active", "running"), state
+            assert ("StartUnit", ["nfs-server.service", "replace"]) in [
+                (member, body) for _, member, body in fake.calls]
+            status, state = await api.call("POST", "/api/v1/services/nfs-server/enable")
+            assert state["enabled"] is True
+            status, state = await api.call("POST", "/api/v1/services/nfs-server/stop")
+            assert state["active"] == "inactive"
+        finally:
+            await api.close()
+            await rockd.stop()
+    finally:
+        if fake is not None:
+            await fake.close()
+        bus.close()
