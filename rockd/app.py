@@ -11,6 +11,7 @@ from contextlib import suppress
 from aiohttp import WSCloseCode, web
 
 from rockd import system
+from rockd.accounts.users import Users
 from rockd.config import Settings
 from rockd.core import auth as auth_tables
 from rockd.core.auth import Auth
@@ -29,6 +30,7 @@ from rockd.handlers import schedules as schedules_api
 from rockd.handlers import services as services_api
 from rockd.handlers import shares as shares_api
 from rockd.handlers import system as system_api
+from rockd.handlers import users as users_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
 from rockd.handlers.metrics import timing
@@ -43,6 +45,7 @@ from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
 from rockd.services.backends import service_backend
 from rockd.services.exports import Exports
+from rockd.services.samba import SambaKind
 from rockd.services.units import Services
 from rockd.storage import disks
 from rockd.storage.devices import Allowlist
@@ -57,9 +60,9 @@ from rockd.watchers.usage import UsageSampler
 log = logging.getLogger(__name__)
 
 TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "schedules", "services",
-             "exports", "configs", "system")
+             "exports", "configs", "users", "groups", "system")
 STOP_SECONDS = 4.0
-EXPORT_KINDS: tuple = ()  # the ways shares are exported: Samba, NFS, SFTP
+EXPORT_KINDS = (SambaKind,)  # the ways shares are exported
 
 
 class Daemon:
@@ -145,12 +148,13 @@ class Daemon:
         await exports.load()
         shares.referrers.append(("exports", lambda share: len(exports.of_share(share)),
                                  exports.delete_of_share))
+        users = Users(tree, settings)
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
                          subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs, scheduler, self.history, services, exports)
+                       jobs, scheduler, self.history, services, exports, users)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
@@ -172,6 +176,7 @@ class Daemon:
         await ctx.shares.reconcile()
         await ctx.services.open()
         await ctx.exports.start(ctx)  # the configurations first, then what serves them
+        await ctx.users.start()  # after smb.conf is written: Samba passwords are read with it
         await ctx.services.start_enabled()
         ctx.jobs.reattach()
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
@@ -185,7 +190,7 @@ class Daemon:
         app[PRINCIPAL] = principal_of
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
-                       schedules_api, system_api, services_api, metrics):
+                       schedules_api, system_api, services_api, users_api, metrics):
             table.extend(module.routes)
         table.extend(exports_api.routes_for(EXPORT_KINDS))
         table.install(app)
@@ -202,6 +207,7 @@ class Daemon:
             await self.context.scheduler.stop()
             await self.context.jobs.stop()
             await self.context.exports.stop()
+            await self.context.users.stop()
             await self.context.services.close()
         for rescanner in self.rescanners:
             await rescanner.stop()

@@ -22,6 +22,9 @@ command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 # OpenSSH's sshd and sftp (rockd's SFTP server, the tests' client) and exportfs (NFS exports):
 # rockd runs these daemons itself, so their installation must not start them (policy-rc.d).
 debs+=(openssh-server openssh-sftp-server openssh-client nfs-kernel-server)
+# Samba: smbd, testparm, pdbedit/smbpasswd, the VFS modules (shadow_copy2 for previous
+# versions, btrfs), and smbclient for the tests.
+debs+=(samba samba-vfs-modules smbclient)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

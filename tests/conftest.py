@@ -27,12 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
+def private_services(root: Path) -> dict:
+    """Settings that keep a test's Samba, NFS and SFTP configuration and ports its own: never
+    /etc/samba, /etc/exports.d or a standard port."""
+    return {"samba_dir": root / "samba", "smb_port": free_port(),
+            "nfs_exports": root / "exports.d" / "rockd.exports", "sftp_port": free_port()}
+
+
 @pytest.fixture
 async def daemon(tmp_path, monkeypatch):
     """A rockd daemon in this process (for tests that also drive its tree directly)."""
     monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
     settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
-                        mount_root=tmp_path / "mnt")
+                        mount_root=tmp_path / "mnt", **private_services(tmp_path))
     d = Daemon(settings)
     await d.start()
     d.url = f"http://{settings.listen}"
@@ -134,6 +141,8 @@ def processes():
         if kind == "serve":
             argv = [str(VENV_BIN / "rockd"), "serve", "--listen", f"127.0.0.1:{port}",
                     "--state-dir", str(state_dir), "--mount-root", str(state_dir / "mnt")]
+            for name, value in private_services(state_dir).items():
+                argv += [f"--{name.replace('_', '-')}", str(value)]
             proc = Process(argv + (extra or []), state_dir, port, env)
         elif kind == "demo":
             argv = [str(VENV_BIN / "rockd"), "demo", "--listen", f"127.0.0.1:{port}",
@@ -228,7 +237,8 @@ async def storage(tmp_path, loops, monkeypatch):
     async def start(count: int = 2, size: int = 512 << 20):
         devices = [loops(size) for _ in range(count)]
         settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
-                            mount_root=tmp_path / "mnt", devices=devices)
+                            mount_root=tmp_path / "mnt", devices=devices,
+                            **private_services(tmp_path))
         d = Daemon(settings)
         await d.start()
         d.url = f"http://{settings.listen}"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from rockd.accounts.users import Users
 from rockd.config import Settings
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
@@ -36,6 +37,7 @@ class Context:
     history: History
     services: Services
     exports: Exports
+    users: Users
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

@@ -144,6 +144,10 @@ class Exports:
     async def create(self, kind_name: str, fields: dict[str, Any]) -> dict[str, Any]:
         kind = self.kind(kind_name)
         record = {"id": secrets.token_hex(4), "kind": kind_name, **fields}
+        defaults = getattr(kind, "defaults", None)  # what a kind derives from the share
+        share = self.tree.get(("shares", record["share"]))
+        if defaults is not None and share is not None:
+            record = defaults(record, share)
         self._checked(kind, record)
         async with self.lock:
             await self._commit(kind, {**self.records, record["id"]: record})

@@ -1,0 +1,474 @@
+"""Users and groups: /users/{name} and /groups/{name} in the tree, and the actions on them.
+
+The account databases are the fact: every user and group in them is listed, whoever made it,
+and a rescan follows any change to /etc/passwd, group, shadow or gshadow (inotify). System
+accounts (ids below 1000, and nobody's 65534 above 60000) are listed read-only.
+
+Actions are the shadow tools as argv lists (useradd, usermod, userdel, groupadd, groupdel). A
+password sets both the login hash (chpasswd) and the Samba password (smbpasswd), each fed
+through stdin: never argv, never a log, never the tree or an answer. SSH public keys for SFTP
+go to `authorized_keys_path(settings, name)`, which the SFTP sshd reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import grp
+import logging
+import os
+import pwd
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rockd.config import Settings
+from rockd.core.errors import BadRequest, Conflict, Forbidden, InvalidName, NotFound, Unprocessable
+from rockd.core.rescan import Rescanner
+from rockd.core.tree import Tree
+from rockd.storage.commands import CommandError, run
+from rockd.watchers.passwd import AccountsWatcher
+
+log = logging.getLogger(__name__)
+
+FIRST_ID = 1000  # below it: system accounts (login.defs UID_MIN/GID_MIN)
+LAST_ID = 60000  # above it: nobody/nogroup (65534) and other reserved ids (UID_MAX)
+NOLOGIN = "/usr/sbin/nologin"
+NO_LOGIN_SHELLS = frozenset({"/usr/sbin/nologin", "/sbin/nologin", "/bin/false",
+                             "/usr/bin/false"})
+NO_HOME = "/nonexistent"  # Debian's home of accounts that have none
+# rockd.core.names' rule, narrowed to what useradd and Samba take without surprises: lower
+# case (Samba matches user names case-insensitively), at most 32 characters, not all digits
+ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
+MAX_PASSWORD = 1024
+MAX_KEY = 16384
+KEY_TYPES = frozenset({
+    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+})
+ALL = "all"  # the one rescan key: users and groups are read together
+
+
+# -- pure rules -------------------------------------------------------------------------------
+
+def is_system(account_id: int) -> bool:
+    """A system account or group: listed, never changed through rockd."""
+    return account_id < FIRST_ID or account_id > LAST_ID
+
+
+def check_account_name(name: str, what: str = "user") -> str:
+    if not ACCOUNT_NAME.fullmatch(name) or name.isdigit():
+        raise InvalidName(f"{what} name {name!r} must be 1 to 32 lower-case letters, digits, "
+                          "'.', '_' or '-', start with a letter or digit and not be all "
+                          "digits", detail={"field": "name", "pattern": ACCOUNT_NAME.pattern})
+    return name
+
+
+def login_shells(path: Path = Path("/etc/shells")) -> set[str]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.strip() for line in lines if line.strip().startswith("/")}
+
+
+def check_shell(shell: str | None, shells: Iterable[str] | None = None) -> str:
+    """The shell to set: nologin by default; else one of /etc/shells or a no-login shell."""
+    if shell is None:
+        return NOLOGIN
+    allowed = set(login_shells() if shells is None else shells) | NO_LOGIN_SHELLS
+    if shell not in allowed:
+        raise BadRequest(f"shell {shell!r} is not in /etc/shells (nor a no-login shell)",
+                         code="invalid_field", detail={"field": "shell"})
+    return shell
+
+
+def check_password(password: str) -> str:
+    """A password that chpasswd and smbpasswd take as one line of their input."""
+    if not password or len(password) > MAX_PASSWORD:
+        raise BadRequest(f"a password has 1 to {MAX_PASSWORD} characters", code="invalid_field",
+                         detail={"field": "password"})
+    if any(c in password for c in "\n\r\0"):
+        raise BadRequest("a password cannot hold a line break or a NUL", code="invalid_field",
+                         detail={"field": "password"})
+    return password
+
+
+def _key_error(index: int | None, problem: str) -> BadRequest:
+    where = "ssh_keys" if index is None else f"ssh_keys.{index}"
+    return BadRequest(f"{where}: {problem}", code="invalid_field", detail={"field": where})
+
+
+def parse_ssh_key(line: str, index: int | None = None) -> str:
+    """One public key as `type base64 [comment]`, checked: a known type, base64 whose blob
+    names that same type, a printable comment. No options (`command=...`, `from=...`), no line
+    breaks: a key can grant nothing but itself."""
+    if len(line) > MAX_KEY:
+        raise _key_error(index, "too long")
+    if any(c in line for c in "\n\r\0"):
+        raise _key_error(index, "a key is one line")
+    parts = line.strip().split(None, 2)
+    if len(parts) < 2 or parts[0] not in KEY_TYPES:
+        raise _key_error(index, "must be 'TYPE BASE64 [comment]' with TYPE one of "
+                         + ", ".join(sorted(KEY_TYPES)) + " (options are not accepted)")
+    kind, data = parts[0], parts[1]
+    try:
+        blob = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _key_error(index, "the key is not base64") from None
+    size = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if size != len(kind) or blob[4:4 + size] != kind.encode():
+        raise _key_error(index, f"the key's data is not a {kind} key")
+    comment = parts[2].strip() if len(parts) == 3 else ""
+    if comment and not comment.isprintable():
+        raise _key_error(index, "the comment must be printable")
+    return " ".join(p for p in (kind, data, comment) if p)
+
+
+def authorized_keys_path(settings: Settings, name: str) -> Path:
+    """Where a user's SFTP public keys are: `{sftp root}/keys/{name}`, root-owned, 0644 (the
+    SFTP sshd's `AuthorizedKeysFile {sftp root}/keys/%u`)."""
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"not an account name: {name!r}")
+    return settings.sftp_root / "keys" / name
+
+
+def count_keys(path: Path) -> int:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def read_accounts(settings: Settings, samba: set[str]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Every user and group, as they appear in the tree."""
+    groups: dict[str, dict] = {}
+    group_of: dict[int, str] = {}
+    member_of: dict[str, set[str]] = {}
+    for g in grp.getgrall():
+        if g.gr_name in groups:
+            continue  # a name listed twice (files and another source): the first one counts
+        groups[g.gr_name] = {"name": g.gr_name, "gid": g.gr_gid,
+                             "members": sorted(set(g.gr_mem)), "system": is_system(g.gr_gid)}
+        group_of.setdefault(g.gr_gid, g.gr_name)
+        for member in g.gr_mem:
+            member_of.setdefault(member, set()).add(g.gr_name)
+    users: dict[str, dict] = {}
+    for p in pwd.getpwall():
+        if p.pw_name in users:
+            continue
+        try:
+            keys = count_keys(authorized_keys_path(settings, p.pw_name))
+        except ValueError:
+            keys = 0
+        users[p.pw_name] = {
+            "name": p.pw_name, "uid": p.pw_uid, "gid": p.pw_gid,
+            "group": group_of.get(p.pw_gid), "groups": sorted(member_of.get(p.pw_name, ())),
+            "shell": p.pw_shell, "home": p.pw_dir, "system": is_system(p.pw_uid),
+            "samba": p.pw_name in samba, "ssh_keys": keys,
+        }
+    return users, groups
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _uid_taken(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True
+
+
+def _gid_taken(gid: int) -> bool:
+    try:
+        grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return True
+
+
+# -- the inventory and its actions -------------------------------------------------------------
+
+class Users:
+    """/users and /groups in the tree, and the actions on them."""
+
+    def __init__(self, tree: Tree, settings: Settings, etc: Path = Path("/etc")):
+        self.tree = tree
+        self.settings = settings
+        self.rescans = Rescanner("accounts", self._scan)
+        self.watcher = AccountsWatcher(lambda: self.rescans.request(ALL), etc)
+        self.lock = asyncio.Lock()  # one change of the account databases at a time
+
+    @property
+    def smb_conf(self) -> Path:
+        return self.settings.samba_dir / "smb.conf"
+
+    async def start(self) -> None:
+        """Watch first (so no change is missed), then read everything."""
+        self.watcher.start()
+        self.rescans.start()
+        await self.settled()
+
+    async def stop(self) -> None:
+        self.watcher.stop()
+        await self.rescans.stop()
+
+    async def settled(self) -> None:
+        self.rescans.request(ALL)
+        await self.rescans.settle()
+
+    async def _scan(self, _key: str) -> None:
+        samba = await self._samba_users()
+        users, groups = read_accounts(self.settings, samba)
+        with self.tree.transaction():
+            self.tree.set("/users", users)
+            self.tree.set("/groups", groups)
+
+    def _samba_ready(self) -> bool:
+        return self.smb_conf.exists() and shutil.which("smbpasswd") is not None
+
+    async def _samba_users(self) -> set[str]:
+        """Who has a Samba password (in the passdb of rockd's smb.conf)."""
+        if not self.smb_conf.exists() or shutil.which("pdbedit") is None:
+            return set()
+        result = await run(["pdbedit", "-s", str(self.smb_conf), "-L"], check=False,
+                           timeout=30)
+        if result.returncode != 0:
+            log.warning("pdbedit -L failed: %s", result.stderr.strip())
+            return set()
+        return {line.split(":", 1)[0] for line in result.stdout.splitlines() if ":" in line}
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.tree.resource("users", name)
+
+    def get_group(self, name: str) -> dict[str, Any]:
+        return self.tree.resource("groups", name)
+
+    @staticmethod
+    def _changeable(name: str) -> pwd.struct_passwd:
+        """The account, if rockd may change it: 404 for none, 403 for a system account."""
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise NotFound(f"no user {name}", detail={"user": name}) from None
+        if is_system(entry.pw_uid):
+            raise Forbidden(f"{name} is a system account (uid {entry.pw_uid}): read-only here",
+                            code="system_account", detail={"user": name})
+        return entry
+
+    @staticmethod
+    def _require_groups(names: Iterable[str]) -> None:
+        for name in names:
+            if not _group_exists(name):
+                raise Unprocessable(f"no group {name}", code="unknown_group",
+                                    detail={"group": name})
+
+    # -- users ---------------------------------------------------------------------------------
+
+    async def create(self, name: str, password: str | None = None, uid: int | None = None,
+                     group: str | None = None, groups: Iterable[str] = (),
+                     shell: str | None = None, ssh_keys: Iterable[str] = ()) -> dict[str, Any]:
+        check_account_name(name)
+        shell = check_shell(shell)
+        keys = [parse_ssh_key(k, i) for i, k in enumerate(ssh_keys)]
+        groups = list(dict.fromkeys(groups))
+        if password is not None:
+            check_password(password)
+        if uid is not None and is_system(uid):
+            raise BadRequest(f"uid must be from {FIRST_ID} to {LAST_ID}", code="invalid_field",
+                             detail={"field": "uid"})
+        async with self.lock:
+            if _user_exists(name):
+                raise Conflict(f"user {name} exists", code="exists", detail={"user": name})
+            self._require_groups(([group] if group else []) + groups)
+            if uid is not None and _uid_taken(uid):
+                raise Conflict(f"uid {uid} is taken", code="exists", detail={"uid": uid})
+            argv = ["useradd", "--shell", shell]
+            if shell in NO_LOGIN_SHELLS:
+                argv += ["--no-create-home", "--home-dir", NO_HOME]
+            else:
+                argv += ["--create-home"]
+            if uid is not None:
+                argv += ["--uid", str(uid)]
+            argv += ["--gid", group] if group else ["--user-group"]
+            if groups:
+                argv += ["--groups", ",".join(groups)]
+            try:
+                await run([*argv, name], timeout=60)
+            except CommandError as exc:
+                raise _account_error(exc, name) from None
+            try:
+                if password is not None:
+                    await self._set_password(name, password)
+                self._write_keys(name, keys)
+            except BaseException:
+                log.warning("user %s could not be set up; removing it again", name)
+                await self._remove(name)
+                raise
+        log.info("created user %s", name)
+        await self.settled()
+        return self.get(name)
+
+    async def update(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change password, primary group, extra groups (replaced), shell or SSH keys
+        (replaced); a field left out (or null) stays as it is."""
+        self._changeable(name)  # 404 and 403 before any 400
+        shell = changes.get("shell")
+        if shell is not None:
+            check_shell(shell)
+        keys = changes.get("ssh_keys")
+        if keys is not None:
+            keys = [parse_ssh_key(k, i) for i, k in enumerate(keys)]
+        password = changes.get("password")
+        if password is not None:
+            check_password(password)
+        group, groups = changes.get("group"), changes.get("groups")
+        if groups is not None:
+            groups = list(dict.fromkeys(groups))
+        async with self.lock:
+            self._changeable(name)
+            self._require_groups(([group] if group else []) + (groups or []))
+            argv = ["usermod"]
+            if shell is not None:
+                argv += ["--shell", shell]
+            if group is not None:
+                argv += ["--gid", group]
+            if groups is not None:
+                argv += ["--groups", ",".join(groups)]  # "" leaves no extra group
+            if len(argv) > 1:
+                try:
+                    await run([*argv, name], timeout=60)
+                except CommandError as exc:
+                    raise _account_error(exc, name) from None
+            if password is not None:
+                await self._set_password(name, password)
+            if keys is not None:
+                self._write_keys(name, keys)
+        await self.settled()
+        return self.get(name)
+
+    async def delete(self, name: str) -> None:
+        """Remove the user (and its own group, when no one else is in it), its Samba password
+        and SSH keys. A home directory is left in place: it may hold someone's files."""
+        async with self.lock:
+            self._changeable(name)
+            try:
+                await run(["userdel", name], timeout=60)
+            except CommandError as exc:
+                raise _account_error(exc, name) from None
+            await self._forget(name)
+        log.info("deleted user %s", name)
+        await self.settled()
+
+    async def _remove(self, name: str) -> None:
+        """Undo a half-made user (never raises)."""
+        with contextlib.suppress(CommandError):
+            await run(["userdel", name], timeout=60)
+        await self._forget(name)
+
+    async def _forget(self, name: str) -> None:
+        if self._samba_ready():
+            await run(["smbpasswd", "-c", str(self.smb_conf), "-x", name], check=False,
+                      timeout=30)
+        with contextlib.suppress(OSError):
+            authorized_keys_path(self.settings, name).unlink()
+
+    async def _set_password(self, name: str, password: str) -> None:
+        """The login hash and the Samba password, both through stdin."""
+        await run(["chpasswd"], input=f"{name}:{password}\n".encode(), timeout=30)
+        if not self._samba_ready():
+            log.warning("no Samba configuration at %s: %s has no Samba password",
+                        self.smb_conf, name)
+            return
+        await run(["smbpasswd", "-c", str(self.smb_conf), "-s", "-a", name],
+                  input=f"{password}\n{password}\n".encode(), timeout=30)
+
+    def _write_keys(self, name: str, keys: list[str]) -> None:
+        path = authorized_keys_path(self.settings, name)
+        if not keys:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o755)  # noqa: S103 -- sshd reads it as the user
+        temp = path.with_name(f".{name}.new")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(fd, "".join(f"{key}\n" for key in keys).encode())
+            os.fchmod(fd, 0o644)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+
+    # -- groups --------------------------------------------------------------------------------
+
+    async def create_group(self, name: str, gid: int | None = None) -> dict[str, Any]:
+        check_account_name(name, "group")
+        if gid is not None and is_system(gid):
+            raise BadRequest(f"gid must be from {FIRST_ID} to {LAST_ID}", code="invalid_field",
+                             detail={"field": "gid"})
+        async with self.lock:
+            if _group_exists(name):
+                raise Conflict(f"group {name} exists", code="exists", detail={"group": name})
+            if gid is not None and _gid_taken(gid):
+                raise Conflict(f"gid {gid} is taken", code="exists", detail={"gid": gid})
+            argv = ["groupadd"] + (["--gid", str(gid)] if gid is not None else [])
+            try:
+                await run([*argv, name], timeout=60)
+            except CommandError as exc:
+                raise _account_error(exc, name) from None
+        log.info("created group %s", name)
+        await self.settled()
+        return self.get_group(name)
+
+    async def delete_group(self, name: str) -> None:
+        async with self.lock:
+            try:
+                entry = grp.getgrnam(name)
+            except KeyError:
+                raise NotFound(f"no group {name}", detail={"group": name}) from None
+            if is_system(entry.gr_gid):
+                raise Forbidden(f"{name} is a system group (gid {entry.gr_gid}): read-only "
+                                "here", code="system_account", detail={"group": name})
+            try:
+                await run(["groupdel", name], timeout=60)
+            except CommandError as exc:
+                raise _account_error(exc, name) from None
+        log.info("deleted group %s", name)
+        await self.settled()
+
+
+def _account_error(exc: CommandError, name: str) -> Exception:
+    """A shadow tool's exit status as the API's error (see useradd(8), userdel(8)...)."""
+    tool = exc.argv[0]
+    if tool in ("useradd", "usermod", "groupadd") and exc.returncode in (4, 9):
+        return Conflict(f"{name}: {exc.stderr}", code="exists")
+    if tool in ("useradd", "usermod") and exc.returncode == 6:
+        return Unprocessable(f"{name}: {exc.stderr}", code="unknown_group")
+    if tool == "userdel" and exc.returncode == 8:
+        return Conflict(f"user {name} is logged in or runs processes", code="busy")
+    if tool == "usermod" and exc.returncode == 8:
+        return Conflict(f"user {name} is logged in or runs processes", code="busy")
+    if tool == "groupdel" and exc.returncode == 8:
+        return Conflict(f"group {name} is a user's primary group", code="in_use")
+    return exc

@@ -1,0 +1,99 @@
+"""Users and groups of the box (Unix accounts, with their Samba password and SFTP keys).
+
+System accounts (uid < 1000) are listed but read-only: changing or deleting one is 403. A
+password is write-only: no answer, log or tree entry ever holds it or its hash.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field, SecretStr
+
+from rockd.accounts.users import FIRST_ID, LAST_ID, MAX_PASSWORD
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import Model, Name, Routes
+
+routes = Routes()
+
+Password = Field(default=None, min_length=1, max_length=MAX_PASSWORD)
+Keys = Field(default=None, max_length=256)
+Groups = Field(default=None, max_length=256)
+
+
+class UserUpdate(Model):
+    password: SecretStr | None = Password
+    group: Name | None = None
+    groups: list[Name] | None = Groups
+    shell: str | None = Field(default=None, max_length=256)
+    ssh_keys: list[str] | None = Keys
+
+
+class UserCreate(UserUpdate):
+    name: Name
+    uid: int | None = Field(default=None, ge=FIRST_ID, le=LAST_ID)
+
+
+class GroupCreate(Model):
+    name: Name
+    gid: int | None = Field(default=None, ge=FIRST_ID, le=LAST_ID)
+
+
+def _users(request: web.Request):
+    return request.app[CONTEXT].users
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+@routes.get("/api/v1/users", summary="Every user (system accounts read-only)")
+async def list_users(request: web.Request, principal) -> list:
+    return list((request.app[CONTEXT].tree.get("/users") or {}).values())
+
+
+@routes.get("/api/v1/users/{name}", summary="One user")
+async def get_user(request: web.Request, principal) -> dict:
+    return _users(request).get(request.match_info["name"])
+
+
+@routes.post("/api/v1/users", summary="Create a user (its password also for Samba)",
+             body=UserCreate, status=201)
+async def create_user(request: web.Request, principal, body: UserCreate) -> dict:
+    return await _users(request).create(body.name, _secret(body.password), body.uid,
+                                        body.group, body.groups or [], body.shell,
+                                        body.ssh_keys or [])
+
+
+@routes.patch("/api/v1/users/{name}",
+              summary="Change a user's password, group, groups, shell or SSH keys",
+              body=UserUpdate)
+async def update_user(request: web.Request, principal, body: UserUpdate) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    if "password" in changes:
+        changes["password"] = _secret(body.password)
+    return await _users(request).update(request.match_info["name"], changes)
+
+
+@routes.delete("/api/v1/users/{name}", summary="Delete a user (its home is kept)", status=204)
+async def delete_user(request: web.Request, principal) -> None:
+    await _users(request).delete(request.match_info["name"])
+
+
+@routes.get("/api/v1/groups", summary="Every group (system groups read-only)")
+async def list_groups(request: web.Request, principal) -> list:
+    return list((request.app[CONTEXT].tree.get("/groups") or {}).values())
+
+
+@routes.get("/api/v1/groups/{name}", summary="One group")
+async def get_group(request: web.Request, principal) -> dict:
+    return _users(request).get_group(request.match_info["name"])
+
+
+@routes.post("/api/v1/groups", summary="Create a group", body=GroupCreate, status=201)
+async def create_group(request: web.Request, principal, body: GroupCreate) -> dict:
+    return await _users(request).create_group(body.name, body.gid)
+
+
+@routes.delete("/api/v1/groups/{name}", summary="Delete a group", status=204)
+async def delete_group(request: web.Request, principal) -> None:
+    await _users(request).delete_group(request.match_info["name"])
