@@ -34,6 +34,12 @@ def private_services(root: Path) -> dict:
             "nfs_exports": root / "exports.d" / "rockd.exports", "sftp_port": free_port()}
 
 
+def private_service_args(root: Path) -> list[str]:
+    """The same as `rockd serve` options."""
+    return [arg for name, value in private_services(root).items()
+            for arg in (f"--{name.replace('_', '-')}", str(value))]
+
+
 @pytest.fixture
 async def daemon(tmp_path, monkeypatch):
     """A rockd daemon in this process (for tests that also drive its tree directly)."""
@@ -140,9 +146,8 @@ def processes():
         assert state_dir is not None
         if kind == "serve":
             argv = [str(VENV_BIN / "rockd"), "serve", "--listen", f"127.0.0.1:{port}",
-                    "--state-dir", str(state_dir), "--mount-root", str(state_dir / "mnt")]
-            for name, value in private_services(state_dir).items():
-                argv += [f"--{name.replace('_', '-')}", str(value)]
+                    "--state-dir", str(state_dir), "--mount-root", str(state_dir / "mnt"),
+                    *private_service_args(state_dir)]
             proc = Process(argv + (extra or []), state_dir, port, env)
         elif kind == "demo":
             argv = [str(VENV_BIN / "rockd"), "demo", "--listen", f"127.0.0.1:{port}",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from tests.conftest import ROOT, Process, private_services
+from tests.conftest import ROOT, Process, private_service_args
 from tests.support.client import free_port
 from tests.support.host import attach_loop, release, unmount_under
 
@@ -65,9 +65,7 @@ def box(tmp_path_factory, udevd):
         state, port = root / "state", free_port()
         argv = [str(Path(sys.executable).parent / "rockd"), "serve", "--listen",
                 f"127.0.0.1:{port}", "--state-dir", str(state), "--mount-root",
-                str(state / "mnt"), "--devices", ",".join(devices)]
-        for name, value in private_services(root).items():
-            argv += [f"--{name.replace('_', '-')}", str(value)]
+                str(state / "mnt"), "--devices", ",".join(devices), *private_service_args(root)]
         # no ROCKD_ADMIN_PASSWORD: the browser makes the administrator at first run
         process = Process(argv, state, port, env={"ROCKD_ADMIN_PASSWORD": ""}).start()
         yield Box(process, devices, root)
