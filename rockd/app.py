@@ -45,7 +45,9 @@ from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
 from rockd.services.backends import service_backend
 from rockd.services.exports import Exports
+from rockd.services.nfs import NfsExports
 from rockd.services.samba import SambaKind
+from rockd.services.sftp import SftpExports
 from rockd.services.units import Services
 from rockd.storage import disks
 from rockd.storage.devices import Allowlist
@@ -62,7 +64,7 @@ log = logging.getLogger(__name__)
 TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "schedules", "services",
              "exports", "configs", "users", "groups", "system")
 STOP_SECONDS = 4.0
-EXPORT_KINDS = (SambaKind,)  # the ways shares are exported
+EXPORT_KINDS = (SambaKind, NfsExports, SftpExports)  # the ways shares are exported
 
 
 class Daemon:

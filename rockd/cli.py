@@ -56,10 +56,16 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--nfs-exports", type=Path,
                        help="the exports file rockd writes (/etc/exports.d/rockd.exports)")
     serve.add_argument("--sftp-dir", type=Path,
-                       help="the SFTP sshd's config, keys and chroots (STATE_DIR/sftp)")
+                       help="the SFTP sshd's config, keys and chroots (STATE_DIR-sftp)")
     serve.add_argument("--sftp-port", type=int, help="the port the SFTP sshd serves (22)")
     serve.add_argument("--services", choices=["auto", "systemd", "rockd"],
                        help="who runs smbd, sshd and the rest: systemd, or rockd itself")
+    serve.add_argument("--zmq-listen", type=listen,
+                       help="where replication peers connect (0.0.0.0:8471)")
+    serve.add_argument("--docker-socket", type=Path,
+                       help="the Docker engine's API socket (/var/run/docker.sock)")
+    serve.add_argument("--apps-catalog", type=Path,
+                       help="a folder of app definitions read beside the built-in catalog")
 
     demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
     demo.add_argument("--disks", type=int, default=4)
@@ -74,11 +80,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if getattr(args, "config", None):
         values.update(Settings.from_file(args.config))
     for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public", "samba_dir",
-                 "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services"):
+                 "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services", "docker_socket",
+                 "apps_catalog", "zmq_listen"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
-    for name in ("state_dir", "mount_root", "samba_dir", "nfs_exports", "sftp_dir"):
+    for name in ("state_dir", "mount_root", "samba_dir", "nfs_exports", "sftp_dir",
+                 "docker_socket", "apps_catalog"):
         if name in values:
             values[name] = Path(values[name])
     if isinstance(values.get("devices"), str):

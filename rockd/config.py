@@ -23,13 +23,19 @@ class Settings:
     samba_dir: Path = Path("/etc/samba")
     smb_port: int = 445
     nfs_exports: Path = Path("/etc/exports.d/rockd.exports")
-    sftp_dir: Path | None = None  # sshd_config, host keys and chroots; default state_dir/sftp
+    sftp_dir: Path | None = None  # sshd_config, host keys, keys and chroots (sftp_root)
     sftp_port: int = 22
     services: str = "auto"  # who runs the services: auto, systemd (D-Bus) or rockd itself
+    zmq_listen: str = "0.0.0.0:8471"  # where replication peers connect (CurveZMQ)
+    # apps (Rock-ons): the Docker engine's API socket, and a folder of the user's own definitions
+    docker_socket: Path = Path("/var/run/docker.sock")
+    apps_catalog: Path | None = None
 
     @property
     def sftp_root(self) -> Path:
-        return self.sftp_dir or self.state_dir / "sftp"
+        """Beside the state dir, not in it: sshd reads a user's keys as that user, and the
+        state dir (0700) is root's alone."""
+        return self.sftp_dir or self.state_dir.with_name(f"{self.state_dir.name}-sftp")
 
     @property
     def host(self) -> str:

@@ -33,7 +33,8 @@ def _declare(routes: Routes, kind: type[ExportKind]) -> None:
         return await _exports(request).create(name, body.model_dump())
 
     async def update_export(request: web.Request, principal, body) -> dict:
-        changes = body.model_dump(exclude_unset=True)
+        # the fields given, each whole (with its own nested defaults, e.g. an NFS client's)
+        changes = {k: v for k, v in body.model_dump().items() if k in body.model_fields_set}
         return await _exports(request).update(name, request.match_info["id"], changes)
 
     async def delete_export(request: web.Request, principal) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rockd.core.errors import NotFound, Unprocessable
+from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
-from rockd.core.tree import Tree
+from rockd.core.tree import Revision, Tree
 
 if TYPE_CHECKING:
     from rockd.handlers.context import Context
@@ -52,6 +53,9 @@ class Exports:
         self.records: dict[str, dict[str, Any]] = {}
         self.lock = asyncio.Lock()  # one configuration change at a time
         self.ctx: Context | None = None
+        # shares come and go with their pools: each kind then serves what is there
+        self.served: frozenset[str] = frozenset()
+        self.reapply = Rescanner("exports", self._reapply)
 
     async def load(self) -> None:
         self.records = await self.store.intents(INTENT)
@@ -62,12 +66,35 @@ class Exports:
         for kind in self.kinds.values():
             try:
                 await kind.start(ctx)
-                await kind.apply(self._resolved_of(kind.kind))
             except Exception:
-                log.exception("the %s exports could not be applied at start-up", kind.kind)
+                log.exception("the %s exports could not be started", kind.kind)
+        await self._reapply(None)
+        self.tree.listen(self._on_revision)
+        self.reapply.start()
+
+    def _present(self) -> frozenset[str]:
+        """The exported shares that are there to serve now."""
+        return frozenset(r["share"] for r in self.records.values()
+                         if self.tree.get(("shares", r["share"])) is not None)
+
+    def _on_revision(self, revision: Revision) -> None:
+        if (any(op.tokens[:1] == ("shares",) for op in revision.ops)
+                and self._present() != self.served):
+            self.reapply.request(None)
+
+    async def _reapply(self, _key: object) -> None:
+        """Each kind serves the exports whose shares are there (all of them, at start-up)."""
+        async with self.lock:
+            self.served = self._present()
+            for kind in self.kinds.values():
+                try:
+                    await kind.apply(self._resolved_of(kind.kind))
+                except Exception:
+                    log.exception("the %s exports could not be applied", kind.kind)
         self._publish_all()
 
     async def stop(self) -> None:
+        await self.reapply.stop()
         for kind in self.kinds.values():
             try:
                 await kind.stop()
@@ -153,6 +180,7 @@ class Exports:
             await self._commit(kind, {**self.records, record["id"]: record})
             await self.store.set_intent(INTENT, record["id"], record)
             self.records[record["id"]] = record
+            self.served = self._present()
         view = self._view(record)
         self.tree.set(("exports", kind_name, record["id"]), view)
         return view
@@ -166,6 +194,7 @@ class Exports:
             await self._commit(kind, {**self.records, export_id: record})
             await self.store.set_intent(INTENT, export_id, record)
             self.records[export_id] = record
+            self.served = self._present()
         view = self._view(record)
         self.tree.set(("exports", kind_name, export_id), view)
         return view
@@ -178,6 +207,7 @@ class Exports:
             await self._commit(kind, remaining)
             await self.store.delete_intent(INTENT, export_id)
             del self.records[export_id]
+            self.served = self._present()
         self.tree.delete(("exports", kind_name, export_id))
 
     async def delete_of_share(self, share_id: str) -> None:

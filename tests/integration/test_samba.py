@@ -288,3 +288,20 @@ async def test_exports_are_served_again_after_a_restart(nas, running, accounts):
     assert daemon.tree.get(("exports", "smb", export["id"], "share")) == share["id"]
     said = await smb(settings, "keep", alice, alice_pw, "allinfo kept.txt")
     assert gmt_token(snapshot["created"]) in said, said
+
+
+async def test_exports_follow_their_pool_out_and_back(nas):
+    daemon, api, tank = nas
+    conf = daemon.settings.samba_dir / "smb.conf"
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "away"})
+    status, export = await api.call("POST", "/api/v1/exports/smb", {"share": share["id"]})
+    assert status == 201 and "[away]" in conf.read_text()
+    status, _ = await api.call("POST", f"/api/v1/pools/{tank['id']}/unmount")
+    assert status == 200
+    # the share went with its pool: the export stays (intent) but is no longer served
+    await wait_for(lambda: asyncio.sleep(0, "[away]" not in conf.read_text()))
+    assert daemon.tree.get(("exports", "smb", export["id"], "active")) is False
+    status, _ = await api.call("POST", f"/api/v1/pools/{tank['id']}/mount", {})
+    assert status == 200
+    await wait_for(lambda: asyncio.sleep(0, "[away]" in conf.read_text()))
+    assert daemon.tree.get(("exports", "smb", export["id"], "active")) is True
