@@ -13,6 +13,9 @@ import './views/pools.js';
 import './views/shares.js';
 import './views/jobs.js';
 import './views/schedules.js';
+import './views/users.js';
+import './views/exports.js';
+import './views/services.js';
 import './views/tokens.js';
 
 const SCREENS = [
@@ -22,6 +25,9 @@ const SCREENS = [
   ['shares', 'Shares'],
   ['jobs', 'Jobs'],
   ['schedules', 'Schedules'],
+  ['users', 'Users'],
+  ['exports', 'Exports'],
+  ['services', 'Services'],
   ['tokens', 'API tokens'],
 ];
 
@@ -91,6 +97,9 @@ class RockdApp extends LitElement {
       case 'jobs': return html`<rockd-jobs .tree=${tree} .rev=${rev} .id=${id}></rockd-jobs>`;
       case 'schedules':
         return html`<rockd-schedules .tree=${tree} .rev=${rev} .id=${id}></rockd-schedules>`;
+      case 'users': return html`<rockd-users .tree=${tree} .rev=${rev} .id=${id}></rockd-users>`;
+      case 'exports': return html`<rockd-exports .tree=${tree} .rev=${rev}></rockd-exports>`;
+      case 'services': return html`<rockd-services .tree=${tree} .rev=${rev}></rockd-services>`;
       case 'tokens': return html`<rockd-tokens .tree=${tree} .rev=${rev}></rockd-tokens>`;
       default: return html`<rockd-dashboard .tree=${tree} .rev=${rev}></rockd-dashboard>`;
     }

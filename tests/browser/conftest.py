@@ -98,7 +98,7 @@ def page(browser: Browser, box: Box, traffic: Traffic):
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.on("request", lambda request: traffic.requests.append(request))
-    tab.on("pageerror", lambda error: traffic.errors.append(str(error)))
+    tab.on("pageerror", lambda error: traffic.errors.append(f"{error}: {error.stack}"))
     tab.on("console", traffic.console)
     tab.on("response", lambda r: r.status >= 400 and traffic.failures.append(
         f"{r.status} {r.request.method} {r.url}"))

@@ -8,12 +8,15 @@ The tests share one browser page and run in order; each starts where the previou
 from __future__ import annotations
 
 import json
+import pwd
+import secrets
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Box, Traffic, screenshot
@@ -198,7 +201,8 @@ def test_deleting_a_share_asks_for_its_name_typed(page: Page, box: Box):
 def test_the_screens_fit_a_phone_and_work_from_the_keyboard(page: Page, box: Box):
     page.set_viewport_size({"width": 390, "height": 844})
     try:
-        for screen in ("dashboard", "disks", "pools", "shares", "jobs", "schedules", "tokens"):
+        for screen in ("dashboard", "disks", "pools", "shares", "jobs", "schedules", "users",
+                       "exports", "services", "tokens"):
             page.goto(f"/#/{screen}")
             expect(page.get_by_role("heading", level=1)).to_be_visible()
             width = page.evaluate("document.documentElement.scrollWidth")
@@ -229,6 +233,50 @@ def test_a_restart_shows_reconnecting_then_carries_on(page: Page, box: Box, traf
                     str(mount(box) / ".snapshots" / "photos" / "after-restart")], check=True)
     expect(page.locator("tr[data-snapshot]", has_text="after-restart")).to_be_visible()
 
+
+def test_a_user_and_a_samba_export_made_from_the_page(page: Page, box: Box):
+    name = f"rt-{secrets.token_hex(3)}"
+    try:
+        page.get_by_role("navigation").get_by_role("link", name="Users").click()
+        page.get_by_label("User name").fill(name)
+        page.get_by_label("Password").fill("a long secret")
+        page.get_by_role("button", name="Create user").click()
+        expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+        assert pwd.getpwnam(name).pw_shell == "/usr/sbin/nologin"
+
+        page.get_by_role("navigation").get_by_role("link", name="Exports").click()
+        smb = page.locator('section[data-kind="smb"]')
+        smb.locator("select[name=share]").select_option(label="photos (mirror)")
+        smb.get_by_label("Valid users").fill(name)
+        smb.get_by_role("button", name="Export over SMB").click()
+        expect(smb.locator("tr[data-export]", has_text="photos")).to_be_visible()
+        conf = (box.root / "samba" / "smb.conf").read_text()
+        assert "[photos]" in conf and f"valid users = {name}" in conf
+
+        page.get_by_role("navigation").get_by_role("link", name="Services").click()
+        expect(page.locator('tr[data-service="smbd"]')).to_have_attribute("data-active",
+                                                                          "active")
+        smb_pid = int(page.locator('tr[data-service="smbd"] td.num').inner_text())
+        assert Path(f"/proc/{smb_pid}").exists()
+
+        page.get_by_role("navigation").get_by_role("link", name="Exports").click()
+        smb.locator("tr[data-export]", has_text="photos").get_by_role(
+            "button", name="Stop exporting").click()
+        page.get_by_role("dialog").get_by_role("button", name="Stop exporting").click()
+        expect(smb.locator("tr[data-export]")).to_have_count(0)
+        assert "[photos]" not in (box.root / "samba" / "smb.conf").read_text()
+
+        page.goto(f"/#/users/{name}")
+        page.get_by_role("button", name="Delete user").click()
+        page.get_by_role("dialog").get_by_role("textbox").fill(name)
+        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+        expect(page.get_by_role("heading", name="Users")).to_be_visible()
+        with pytest.raises(KeyError):
+            pwd.getpwnam(name)
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+        subprocess.run(["groupdel", name], capture_output=True, check=False)
+
 def test_an_idle_page_makes_no_requests_and_stays_current(page: Page, box: Box,
                                                           traffic: Traffic):
     page.get_by_role("navigation").get_by_role("link", name="Dashboard").click()
@@ -252,4 +300,5 @@ def test_screenshots_of_the_dashboard_and_a_pool(page: Page, box: Box, traffic: 
     page.set_viewport_size({"width": 1280, "height": 900})
     for shot in shots:
         assert shot.stat().st_size > 10_000
-    assert traffic.errors == [] and traffic.failures == []
+    assert traffic.errors == [], "\n".join(traffic.errors)
+    assert traffic.failures == []

@@ -2,6 +2,8 @@
 // the mirrored state tree by the app, and runs API calls with their errors shown in words.
 import { LitElement, html } from 'lit';
 
+// A screen's methods must not take the names of the DOM's own (remove, before, after...):
+// Lit calls those on the element itself when it takes it off the page.
 export class View extends LitElement {
   static properties = {
     tree: { attribute: false },

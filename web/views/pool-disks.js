@@ -36,7 +36,7 @@ class PoolDisks extends View {
     return '';
   }
 
-  async remove(pool, device) {
+  async removeDevice(pool, device) {
     const ok = await confirmAction({
       title: `Remove ${device.path} from ${pool.name}?`,
       message: `btrfs first moves every chunk on ${device.path} to the other disks of the pool
@@ -106,7 +106,7 @@ class PoolDisks extends View {
         <td data-label="Used" class="num">${bytes(device.used)}</td>
         <td data-label="Errors">${this.errors(device)}</td>
         <td>${device.disk ? html`<button ?disabled=${this.busy || !pool.mounted || blocked}
-          title=${blocked || ''} @click=${() => this.remove(pool, device)}>Remove</button>` : ''}</td>
+          title=${blocked || ''} @click=${() => this.removeDevice(pool, device)}>Remove</button>` : ''}</td>
       </tr>`;
   }
 

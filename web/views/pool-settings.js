@@ -73,7 +73,7 @@ class PoolSettings extends View {
     if (ok) await this.act(() => call('POST', `/pools/${pool.id}/unmount`));
   }
 
-  async remove() {
+  async deletePool() {
     const pool = this.pool;
     const shares = this.branch('shares').filter((s) => s.pool === pool.id).length;
     const ok = await confirmAction({
@@ -169,7 +169,7 @@ class PoolSettings extends View {
         <p class="pool-explain">Unmounts the pool and frees its disks. Nothing is erased: the
           disks keep their data until wiped, and the filesystem can be imported again.</p>
         <div class="actions">
-          <button class="danger" ?disabled=${this.busy} @click=${() => this.remove()}>Delete</button>
+          <button class="danger" ?disabled=${this.busy} @click=${() => this.deletePool()}>Delete</button>
         </div>
       </div>`;
   }

@@ -1,0 +1,225 @@
+"""The Apps screen in headless Chromium, against a real rockd process (with the apps wired in)
+and the test Docker engine and registry (tests/support/docker.py): the engine's state, the
+catalog, an install form generated from a definition, the install job's progress, the installed
+app with its state and a working link to its own UI, a `docker stop` by hand showing without a
+reload, and uninstall asking for the name typed, leaving the share's files.
+
+Where web/app.js has no Apps screen yet, the page is served from a copy of web/ with the
+screen added exactly as the wiring notes say (the same three lines).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Traffic, screenshot
+from tests.conftest import ROOT, Process, private_service_args
+from tests.support.client import PASSWORD, free_port
+from tests.support.docker import DockerHarness
+from tests.support.host import attach_loop, release, unmount_under
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+WIRING = (  # (anchor in web/app.js, line put before it)
+    ("import './views/tokens.js';", "import './views/apps.js';\n"),
+    ("  ['tokens', 'API tokens'],", "  ['apps', 'Apps'],\n"),
+    ("      case 'tokens':",
+     "      case 'apps': return html`<rockd-apps .tree=${tree} .rev=${rev} .id=${id}>"
+     "</rockd-apps>`;\n"),
+)
+
+
+def web_root_with_apps(folder: Path) -> Path | None:
+    """None where web/app.js shows the Apps screen; else a copy of web/ that does."""
+    source = ROOT / "web"
+    app_js = (source / "app.js").read_text()
+    if "rockd-apps" in app_js:
+        return None
+    shutil.copytree(source, folder, symlinks=False)
+    for anchor, line in WIRING:
+        assert anchor in app_js, f"web/app.js changed: no {anchor!r} to wire the Apps screen at"
+        app_js = app_js.replace(anchor, line + anchor, 1)
+    (folder / "app.js").write_text(app_js)
+    return folder
+
+
+class Session:
+    """REST calls as the administrator (cookie + CSRF), for what the test sets up by hand."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        self.csrf = self.call("POST", "/api/v1/auth/login",
+                              {"username": "admin", "password": PASSWORD})["csrf"]
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(self.url + path, method=method,
+                                         data=json.dumps(body).encode() if body else None)
+        request.add_header("Content-Type", "application/json")
+        if getattr(self, "csrf", None):
+            request.add_header("X-CSRF-Token", self.csrf)
+        with self.opener.open(request, timeout=30) as response:
+            raw = response.read()
+            return json.loads(raw) if raw else {}
+
+
+@pytest.fixture(scope="module")
+def apps_box(tmp_path_factory, udevd):
+    root = tmp_path_factory.mktemp("apps-ui")
+    harness = DockerHarness()
+    device = None
+    process = None
+    try:
+        harness.start()
+        image = harness.push_image("rtest/web", "1")
+        device = attach_loop(root / "disk.img", 512 << 20)
+        catalog = root / "catalog"
+        catalog.mkdir()
+        port = free_port()
+        catalog.joinpath("web.json").write_text(json.dumps({
+            "name": "web", "title": "Test web site", "website": "https://busybox.net",
+            "description": "BusyBox httpd serving a share.",
+            "containers": [{
+                "name": "httpd", "image": image, "tag": "1", "init": True,
+                "command": ["/bin/httpd", "-f", "-p", "80", "-h", "/www"],
+                "ports": [{"container": 80, "host": port, "label": "Site", "ui": True,
+                           "ui_path": "/hello.txt"}],
+                "volumes": [{"container": "/www", "label": "Files to serve"}],
+                "env": [{"name": "GREETING", "label": "Greeting", "default": "hello",
+                         "pattern": "[a-z]+"}],
+            }],
+        }))
+        state, listen = root / "state", free_port()
+        env = {"ROCKD_TEST_WEB_ROOT": str(web_root_with_apps(root / "web") or "")}
+        argv = [sys.executable, "-m", "tests.support.docker", "--listen",
+                f"127.0.0.1:{listen}", "--state-dir", str(state), "--mount-root",
+                str(state / "mnt"), "--devices", device, "--docker-socket",
+                str(harness.socket), "--apps-catalog", str(catalog),
+                *private_service_args(root)]
+        process = Process(argv, state, listen, env=env).start()
+        session = Session(process.url)
+        disks = session.call("GET", "/api/v1/disks")
+        disk = next(d["id"] for d in disks if d["managed"])
+        pool = session.call("POST", "/api/v1/pools",
+                            {"name": "tank", "disks": [disk], "data": "single"})
+        share = session.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "site"})
+        Path(share["path"], "hello.txt").write_text("served from the share\n")
+        yield process, harness, share, port
+    finally:
+        harness.remove_all_containers()
+        if process is not None:
+            process.stop()
+        harness.close()
+        unmount_under(root)
+        if device is not None:
+            release(device)
+
+
+@pytest.fixture(scope="module")
+def page(apps_box):
+    from playwright.sync_api import sync_playwright
+
+    process = apps_box[0]
+    traffic = Traffic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=process.url,
+                                      viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(20_000)
+        tab = context.new_page()
+        tab.on("pageerror", lambda error: traffic.errors.append(str(error)))
+        tab.on("console", traffic.console)
+        tab.traffic = traffic
+        try:
+            yield tab
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_install_from_the_catalog_open_stop_by_hand_and_uninstall(page: Page, apps_box):
+    _, harness, share, port = apps_box
+    page.goto("/")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Apps", exact=True).click()
+    expect(page.get_by_role("heading", name="Apps", exact=True)).to_be_visible()
+    expect(page.locator(".engine-state[data-engine='up']")).to_contain_text("Docker 20.10")
+    expect(page.get_by_text("No apps installed yet")).to_be_visible()
+
+    # the catalog: built-in definitions and the test's own, each with an install form
+    card = page.locator("[data-catalog-app='web']")
+    expect(page.locator("[data-catalog-app='syncthing']")).to_be_visible()
+    card.get_by_role("button", name="Install…").click()
+    card.get_by_label("Files to serve").select_option(label="site (tank)")
+    expect(card.get_by_role("spinbutton", name="Site")).to_have_value(str(port))
+    expect(card.get_by_label("Greeting")).to_have_value("hello")
+    card.get_by_label("Greeting").fill("Not Lower")  # the pattern: the browser refuses it
+    card.get_by_role("button", name="Install Test web site").click()
+    assert harness.containers() == []
+    card.get_by_label("Greeting").fill("hi")
+    screenshot(page, "apps-install-form")
+    card.get_by_role("button", name="Install Test web site").click()
+    expect(card.locator(".job[data-state='succeeded']")).to_be_visible(timeout=60_000)
+    card.get_by_role("button", name="Open Test web site").click()
+
+    # the installed app: live state, containers, the share mapped, the link to its UI
+    detail = page.locator(".app-detail[data-app='web']")
+    expect(detail).to_have_attribute("data-state", "running")
+    expect(page.locator("tr[data-container='httpd']")).to_have_attribute("data-state",
+                                                                        "running")
+    expect(page.get_by_role("link", name="site", exact=True)).to_be_visible()
+    link = page.get_by_role("link", name="Open Test web site")
+    assert link.get_attribute("href") == f"http://127.0.0.1:{port}/hello.txt"
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=5) as response:
+        assert response.read() == b"served from the share\n"
+    screenshot(page, "apps-detail")
+
+    # stopped by hand: the page shows it without a reload
+    harness.docker("stop", "-t", "1", "rockd-web-httpd")
+    expect(page.locator("tr[data-container='httpd']")).to_have_attribute("data-state",
+                                                                        "exited")
+    expect(detail).to_have_attribute("data-state", "stopped")
+    page.get_by_role("button", name="Start", exact=True).click()
+    expect(detail).to_have_attribute("data-state", "running")
+
+    # the list shows it with its UI link
+    page.get_by_role("link", name="Apps", exact=True).first.click()
+    row = page.locator("tr[data-app='web']")
+    expect(row).to_have_attribute("data-state", "running")
+    expect(row.get_by_role("link", name="Open Test web site")).to_be_visible()
+    screenshot(page, "apps-list")
+
+    # uninstall asks for the name typed; the share's file stays
+    row.get_by_role("link", name="Test web site", exact=True).click()
+    page.get_by_role("button", name="Uninstall…").click()
+    dialog = page.locator("dialog.confirm")
+    dialog.get_by_label("Type web to confirm").fill("web")
+    dialog.get_by_role("button", name="Uninstall").click()
+    expect(page.get_by_text("No apps installed yet")).to_be_visible(timeout=30_000)
+    assert harness.containers() == []
+    assert Path(share["path"], "hello.txt").read_text() == "served from the share\n"
+    assert page.traffic.errors == []
+
+
+def test_the_engine_going_away_is_shown(page: Page, apps_box):
+    harness = apps_box[1]
+    harness.stop_engine()
+    try:
+        expect(page.locator(".engine-state.engine-down")).to_contain_text(
+            "The Docker engine is not running", timeout=15_000)
+        screenshot(page, "apps-engine-down")
+    finally:
+        harness.start_engine()
+    expect(page.locator(".engine-state[data-engine='up']")).to_be_visible(timeout=20_000)
+    assert page.traffic.errors == []

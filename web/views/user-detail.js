@@ -1,0 +1,104 @@
+// One user (#/users/{name}): facts, a new password, groups, shell and SSH keys, and delete.
+// System accounts (uid < 1000) are only shown.
+import { html } from 'lit';
+import { confirmAction } from '../components/confirm.js';
+import { call } from '../lib/api.js';
+import { go, href } from '../lib/router.js';
+import { View, fields } from '../lib/view.js';
+import { SHELLS, keyLines, words } from './users.js';
+
+customElements.define('rockd-user-detail', class extends View {
+  static properties = { ...View.properties, note: { state: true } };
+
+  get user() {
+    return this.tree?.users?.[this.id];
+  }
+
+  async save(event, user) {
+    event.preventDefault();
+    const form = event.target;
+    const data = fields(form);
+    const body = {};
+    if (data.password) body.password = data.password;
+    if (data.group && data.group !== user.group) body.group = data.group;
+    const groups = words(data.groups);
+    if (groups.join(' ') !== (user.groups ?? []).join(' ')) body.groups = groups;
+    if (data.shell && data.shell !== user.shell) body.shell = data.shell;
+    if (form.elements.replace_keys.checked) body.ssh_keys = keyLines(data.ssh_keys);
+    if (!Object.keys(body).length) {
+      this.note = 'Nothing to change.';
+      return;
+    }
+    this.note = '';
+    if (await this.act(() => call('PATCH', `/users/${encodeURIComponent(user.name)}`, body))) {
+      form.elements.password.value = '';
+      this.note = 'Saved.';
+    }
+  }
+
+  async deleteUser(user) {
+    const sure = await confirmAction({
+      title: `Delete user ${user.name}?`,
+      message: 'The account, its Samba password and its SSH keys go; the files it owns in '
+        + 'shares stay, owned by its old uid.',
+      action: 'Delete',
+      typed: user.name,
+    });
+    if (sure && await this.act(() => call('DELETE', `/users/${encodeURIComponent(user.name)}`))
+        !== undefined) {
+      go('users');
+    }
+  }
+
+  render() {
+    const user = this.user;
+    if (!user) {
+      return html`<section class="card"><h1>User not found</h1>
+        <p><a href=${href('users')}>All users</a></p></section>`;
+    }
+    const exports = Object.values(this.tree?.exports?.sftp ?? {})
+      .filter((e) => (e.users ?? []).includes(user.name));
+    return html`
+      <section class="card">
+        <p><a href=${href('users')}>← Users</a></p>
+        <h1>${user.name}</h1>
+        <dl>
+          <dt>UID</dt><dd>${user.uid}</dd>
+          <dt>Primary group</dt><dd>${user.group}</dd>
+          <dt>Other groups</dt><dd>${(user.groups ?? []).join(', ') || '—'}</dd>
+          <dt>Shell</dt><dd>${user.shell}</dd>
+          <dt>Home</dt><dd>${user.home ?? '—'}</dd>
+          <dt>Samba password</dt><dd>${user.samba ? 'set' : 'not set'}</dd>
+          <dt>SSH keys</dt><dd>${user.ssh_keys ?? 0}</dd>
+          <dt>SFTP</dt><dd>${exports.length ? exports.map((e) => html`
+            <a href=${href('shares', e.share)}>${e.share_name ?? e.share}</a> `) : 'no share'}</dd>
+        </dl>
+      </section>
+      ${user.system ? html`<section class="card"><p class="muted">A system account: rockd shows
+        it but does not change it.</p></section>` : html`
+      <section class="card">
+        <h2>Change</h2>
+        <form class="form-grid" @submit=${(e) => this.save(e, user)}>
+          <label>New password <small>login and Samba</small>
+            <input name="password" type="password" minlength="8" autocomplete="new-password"></label>
+          <label>Primary group <input name="group" .value=${user.group ?? ''} autocomplete="off"></label>
+          <label>Other groups <input name="groups" .value=${(user.groups ?? []).join(' ')}
+            autocomplete="off"></label>
+          <label>Shell <select name="shell">${[...new Set([user.shell, ...SHELLS])].map((s) => html`
+            <option ?selected=${s === user.shell}>${s}</option>`)}</select></label>
+          <label class="wide-field">SSH public keys <small>one a line</small>
+            <textarea name="ssh_keys" rows="3"></textarea></label>
+          <label class="check"><input type="checkbox" name="replace_keys"> Replace the SSH keys
+            with these</label>
+          <div class="actions"><button class="primary" ?disabled=${this.busy}>Save changes</button>
+            ${this.note ? html`<span role="status">${this.note}</span>` : ''}</div>
+        </form>
+        ${this.problem()}
+      </section>
+      <section class="card">
+        <h2>Delete</h2>
+        <button class="danger" ?disabled=${this.busy} @click=${() => this.deleteUser(user)}>
+          Delete user</button>
+      </section>`}`;
+  }
+});
