@@ -26,6 +26,7 @@ from rockd.handlers import disks as disks_api
 from rockd.handlers import exports as exports_api
 from rockd.handlers import jobs as jobs_api
 from rockd.handlers import pools as pools_api
+from rockd.handlers import replication as replication_api
 from rockd.handlers import schedules as schedules_api
 from rockd.handlers import services as services_api
 from rockd.handlers import shares as shares_api
@@ -53,6 +54,7 @@ from rockd.storage import disks
 from rockd.storage.devices import Allowlist
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
+from rockd.transfer.service import Replication
 from rockd.watchers import metrics as system_metrics
 from rockd.watchers.inotify import SubvolumeWatcher
 from rockd.watchers.mounts import MountWatcher
@@ -155,8 +157,10 @@ class Daemon:
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
                          subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
+        replication = Replication(settings, tree, self.store, jobs, pools, shares)
+        await replication.load()
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs, scheduler, self.history, services, exports, users)
+                       jobs, scheduler, self.history, services, exports, users, replication)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
@@ -176,6 +180,7 @@ class Daemon:
         await ctx.pools.reconcile()
         await ctx.pools.rescan_all()
         await ctx.shares.reconcile()
+        await ctx.replication.start()  # after the shares: it cleans up half-made receives
         await ctx.services.open()
         await ctx.exports.start(ctx)  # the configurations first, then what serves them
         await ctx.users.start()  # after smb.conf is written: Samba passwords are read with it
@@ -192,7 +197,8 @@ class Daemon:
         app[PRINCIPAL] = principal_of
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
-                       schedules_api, system_api, services_api, users_api, metrics):
+                       schedules_api, system_api, services_api, replication_api,
+                       users_api, metrics):
             table.extend(module.routes)
         table.extend(exports_api.routes_for(EXPORT_KINDS))
         table.install(app)
@@ -207,6 +213,7 @@ class Daemon:
             self.sampler.stop()
         if self.context is not None:
             await self.context.scheduler.stop()
+            await self.context.replication.stop()
             await self.context.jobs.stop()
             await self.context.exports.stop()
             await self.context.users.stop()

@@ -20,6 +20,7 @@ from rockd.services.units import Services
 from rockd.storage.disks import DiskInventory
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
+from rockd.transfer.service import Replication
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Context:
     services: Services
     exports: Exports
     users: Users
+    replication: Replication
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

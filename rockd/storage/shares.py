@@ -77,6 +77,8 @@ class Shares:
         self.scan_ms: dict[str, float] = {}
         # what else refers to a share (exports): how many, and what to end before it goes
         self.referrers: list[tuple[str, Callable[[str], int], Callable[[str], Awaitable]]] = []
+        # which shares are replicas received from another rockd: (pool id, name) -> source
+        self.replica_of: Callable[[str, str], dict | None] = lambda pool_id, name: None
 
     async def load(self) -> None:
         self.visible = await self.store.intents("snapshot")
@@ -164,7 +166,7 @@ class Shares:
             "subvolume_id": sub["id"], "quota": quota, "usage": usage,
             "compression": _compression(path), "owner": owner, "group": group, "mode": mode,
             "read_only": sub["read_only"], "received_uuid": sub["received_uuid"],
-            "created": sub["created"],
+            "created": sub["created"], "replica": self.replica_of(pool_id, sub["path"]),
         }
 
     def _snapshot(self, pool_id: str, root: str, sub: dict, qgroups: dict | None,

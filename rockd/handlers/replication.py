@@ -1,0 +1,130 @@
+"""Replication: this box's identity, paired peers, replication tasks and their runs, and the
+promotion of a replica to a writable share."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field
+
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import Model, Name, Routes
+from rockd.handlers.schedules import Retention
+
+routes = Routes()
+
+
+class PeerCreate(Model):
+    name: Name
+    address: str = Field(max_length=300, description="host:port of the peer's --zmq-listen")
+    public_key: str = Field(min_length=40, max_length=40,
+                            description="the peer's CurveZMQ public key, Z85")
+
+
+class Target(Model):
+    peer: Name
+    pool: Name = Field(description="the name of a pool on the peer")
+    name: Name | None = Field(default=None,
+                              description="the replica's name there (default: the share's)")
+
+
+class TaskRetention(Model):
+    source: Retention | None = None
+    target: Retention | None = None
+
+
+class TaskCreate(Model):
+    share: str = Field(max_length=64)
+    targets: list[Target] = Field(min_length=1, max_length=16)
+    cron: str | None = Field(default=None, max_length=128)
+    retention: TaskRetention | None = None
+    enabled: bool = True
+
+
+class TaskUpdate(Model):
+    targets: list[Target] | None = Field(default=None, min_length=1, max_length=16)
+    cron: str | None = Field(default=None, max_length=128)
+    retention: TaskRetention | None = None
+    enabled: bool | None = None
+
+
+def _replication(request: web.Request):
+    return request.app[CONTEXT].replication
+
+
+@routes.get("/api/v1/replication/identity",
+            summary="This box's public key and address: what a peer needs to pair with it")
+async def identity(request: web.Request, principal) -> dict:
+    return _replication(request).identity(request.url.host)
+
+
+@routes.get("/api/v1/replication/peers", summary="Paired peers")
+async def list_peers(request: web.Request, principal) -> list:
+    return list((request.app[CONTEXT].tree.get("/replication/peers") or {}).values())
+
+
+@routes.post("/api/v1/replication/peers", summary="Pair with a peer (both boxes must pair)",
+             body=PeerCreate, status=201)
+async def add_peer(request: web.Request, principal, body: PeerCreate) -> dict:
+    return await _replication(request).add_peer(body.name, body.address, body.public_key)
+
+
+@routes.delete("/api/v1/replication/peers/{name}", summary="Unpair a peer", status=204)
+async def delete_peer(request: web.Request, principal) -> None:
+    await _replication(request).delete_peer(request.match_info["name"])
+
+
+@routes.get("/api/v1/replication/tasks", summary="Replication tasks, with each target's last run")
+async def list_tasks(request: web.Request, principal) -> list:
+    return list((request.app[CONTEXT].tree.get("/replication/tasks") or {}).values())
+
+
+@routes.get("/api/v1/replication/tasks/{id}", summary="One replication task")
+async def get_task(request: web.Request, principal) -> dict:
+    replication = _replication(request)
+    replication.get_task(request.match_info["id"])
+    return request.app[CONTEXT].tree.get(("replication", "tasks", request.match_info["id"]))
+
+
+def _retention(body: TaskCreate | TaskUpdate) -> dict | None:
+    if body.retention is None:
+        return None
+    return {side: (policy.model_dump() if policy is not None else None)
+            for side, policy in (("source", body.retention.source),
+                                 ("target", body.retention.target))}
+
+
+@routes.post("/api/v1/replication/tasks", summary="Replicate a share to peers, on cron",
+             body=TaskCreate, status=201)
+async def create_task(request: web.Request, principal, body: TaskCreate) -> dict:
+    targets = [t.model_dump(exclude_none=True) for t in body.targets]
+    return await _replication(request).create_task(body.share, targets, body.cron,
+                                                   _retention(body), body.enabled)
+
+
+@routes.patch("/api/v1/replication/tasks/{id}", summary="Change a replication task",
+              body=TaskUpdate)
+async def update_task(request: web.Request, principal, body: TaskUpdate) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    if "targets" in changes:
+        changes["targets"] = [t.model_dump(exclude_none=True) for t in body.targets or []]
+    if "retention" in changes:
+        changes["retention"] = _retention(body)
+    return await _replication(request).update_task(request.match_info["id"], changes)
+
+
+@routes.delete("/api/v1/replication/tasks/{id}",
+               summary="Delete a replication task (snapshots and replicas stay)", status=204)
+async def delete_task(request: web.Request, principal) -> None:
+    await _replication(request).delete_task(request.match_info["id"])
+
+
+@routes.post("/api/v1/replication/tasks/{id}/run", summary="Run a replication task now",
+             status=202)
+async def run_task(request: web.Request, principal) -> dict:
+    return {"job": _replication(request).run(request.match_info["id"])}
+
+
+@routes.post("/api/v1/shares/{id}/promote",
+             summary="Make a replica a normal writable share (ends its replication chain)")
+async def promote(request: web.Request, principal) -> dict:
+    return await _replication(request).promote(request.match_info["id"])

@@ -1,0 +1,341 @@
+"""Replication between two rockd daemons in this process (each with its own loop device, state
+dir and ZeroMQ port): pairing, full then incremental sends, checksums, refusals, promotion."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rockd.app import Daemon
+from rockd.config import Settings
+from tests.conftest import private_services, wait_for
+from tests.support.client import PASSWORD, Api, free_port
+from tests.support.host import disk_ids, unmount_under
+from tests.support.replication import checksums, write_files
+
+
+@dataclass
+class Box:
+    daemon: Daemon
+    api: Api
+    pool: dict
+    name: str
+
+    @property
+    def replication(self):
+        return self.daemon.context.replication
+
+    async def identity(self) -> dict:
+        status, body = await self.api.call("GET", "/api/v1/replication/identity")
+        assert status == 200, body
+        return body
+
+    async def job(self, job_id: str, timeout: float = 60.0) -> dict:
+        async def ended():
+            job = self.daemon.tree.get(("jobs", job_id))
+            return job if job["state"] not in ("queued", "running") else None
+        return await wait_for(ended, timeout=timeout)
+
+
+@pytest.fixture
+async def boxes(tmp_path, loops, monkeypatch):
+    """`await boxes("a")`: a daemon with replication, one 1 GiB pool "tank", its own port."""
+    made: list[Box] = []
+
+    async def start(name: str, size: int = 1 << 30) -> Box:
+        device = loops(size, name=f"{name}.img")
+        monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
+        settings = Settings(listen=f"127.0.0.1:{free_port()}",
+                            state_dir=tmp_path / name / "state",
+                            mount_root=tmp_path / name / "mnt", devices=[device],
+                            zmq_listen=f"127.0.0.1:{free_port()}",
+                            **private_services(tmp_path / name))
+        daemon = Daemon(settings)
+        await daemon.start()
+        api = Api(f"http://{settings.listen}")
+        box = Box(daemon, api, {}, name)
+        made.append(box)
+        await api.login()
+        status, pool = await api.call("POST", "/api/v1/pools", {
+            "name": "tank", "disks": disk_ids(daemon, [device]), "data": "single"})
+        assert status == 201, pool
+        box.pool = pool
+        return box
+
+    try:
+        yield start
+    finally:
+        for box in made:
+            await box.api.close()
+        for box in made:
+            await box.daemon.stop()
+        unmount_under(tmp_path)
+
+
+async def pair(a: Box, b: Box) -> None:
+    """Each box pairs the other, as two admins would."""
+    for one, other in ((a, b), (b, a)):
+        ident = await other.identity()
+        status, peer = await one.api.call("POST", "/api/v1/replication/peers", {
+            "name": other.name, "address": ident["address"],
+            "public_key": ident["public_key"]})
+        assert status == 201, peer
+
+
+async def share_with_files(box: Box, name: str = "home", count: int = 12,
+                           size: int = 2 << 20) -> dict:
+    status, share = await box.api.call("POST", "/api/v1/shares",
+                                       {"pool": box.pool["id"], "name": name})
+    assert status == 201, share
+    write_files(Path(share["path"]), count, size)
+    return share
+
+
+async def run(box: Box, task_id: str) -> dict:
+    status, body = await box.api.call("POST", f"/api/v1/replication/tasks/{task_id}/run")
+    assert status == 202, body
+    return await box.job(body["job"]["id"])
+
+
+def replica_of(box: Box, name: str) -> dict | None:
+    for share in (box.daemon.tree.get("/shares") or {}).values():
+        if share["pool"] == box.pool["id"] and share["name"] == name:
+            return share
+    return None
+
+
+def subvolumes(box: Box, *options: str) -> list[str]:
+    out = subprocess.run(["btrfs", "subvolume", "list", *options, box.pool["mount_point"]],
+                         capture_output=True, text=True, check=True).stdout
+    return sorted(line.split(" path ", 1)[1] for line in out.splitlines())
+
+
+def half_made(box: Box, name: str = "home") -> list[str]:
+    """Writable subvolumes among a replica's: what an unfinished receive leaves."""
+    read_only = set(subvolumes(box, "-r"))
+    return [p for p in subvolumes(box) if (p == name or p.startswith(f".snapshots/{name}/"))
+            and p not in read_only]
+
+
+async def test_full_then_incremental_replication_with_equal_content(boxes):
+    a, b = await boxes("a"), await boxes("b")
+    ident = await a.identity()
+    assert len(ident["public_key"]) == 40 and ident["address"].endswith(
+        a.daemon.settings.zmq_listen.rsplit(":", 1)[1])
+    secret = a.daemon.settings.state_dir / "replication" / "curve.secret"
+    assert oct(secret.stat().st_mode & 0o777) == "0o600"
+    assert secret.read_text().strip() not in (a.daemon.settings.state_dir.parent /
+                                               "nothing").as_posix()
+    await pair(a, b)
+    share = await share_with_files(a, count=12, size=4 << 20)  # 48 MiB
+    status, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
+    assert status == 201, task
+
+    job = await run(a, task["id"])
+    assert job["state"] == "succeeded", job
+    assert job["bytes"] > 48 << 20 and "in full" in job["detail"], job
+    replica = replica_of(b, "home")
+    assert replica is not None and replica["read_only"] and replica["received_uuid"]
+    assert replica["replica"]["peer"] == "a" and replica["replica"]["share"] == "home"
+    assert checksums(Path(replica["path"])) == checksums(Path(share["path"]))
+
+    # change files: one rewritten, one new, one deleted
+    root = Path(share["path"])
+    (root / "d0" / "f0").write_bytes(os.urandom(1 << 20))
+    (root / "new").write_bytes(os.urandom(2 << 20))
+    (root / "d1" / "f1").unlink()
+    os.sync()
+    job = await run(a, task["id"])
+    assert job["state"] == "succeeded", job
+    assert "incremental" in job["detail"], job
+    assert job["bytes"] < 8 << 20, job  # far below the share's 48 MiB
+    replica = replica_of(b, "home")
+    assert checksums(Path(replica["path"])) == checksums(root)
+    # both received snapshots are the replica share's snapshots, nothing half-made
+    snaps = [s for s in b.daemon.tree.get("/snapshots").values() if s["share"] == replica["id"]]
+    assert len(snaps) == 2 and all(s["read_only"] for s in snaps), snaps
+    assert replica["replica"]["snapshot"] == max(s["name"] for s in snaps)
+    assert half_made(b) == []
+    last = a.daemon.tree.get(("replication", "tasks", task["id"], "targets", "b/tank", "last"))
+    assert last["state"] == "succeeded" and last["incremental"], last
+
+
+async def test_an_unpaired_key_is_refused_and_logged(boxes, caplog):
+    a, b = await boxes("a"), await boxes("b")
+    # a knows b, b does not know a
+    ident = await b.identity()
+    status, _ = await a.api.call("POST", "/api/v1/replication/peers", {
+        "name": "b", "address": ident["address"], "public_key": ident["public_key"]})
+    assert status == 201
+    share = await share_with_files(a, count=2, size=1 << 20)
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
+    job = await run(a, task["id"])
+    assert job["state"] == "failed" and "refused this box's key" in job["error"], job
+    assert replica_of(b, "home") is None
+    assert b.replication.receiver.gate.refusals >= 1
+    assert any("refused a connection" in r.getMessage() for r in caplog.records)
+    assert not any(b.daemon.settings.state_dir.joinpath("replication", "curve.secret")
+                   .read_text().strip() in r.getMessage() for r in caplog.records)
+
+    # a peer paired with a key that is not that box's: the handshake fails, nothing is sent
+    import zmq
+
+    status, _ = await a.api.call("POST", "/api/v1/replication/peers", {
+        "name": "impostor", "address": ident["address"],
+        "public_key": zmq.curve_keypair()[0].decode()})
+    assert status == 201
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "impostor", "pool": "tank"}]})
+    job = await run(a, task["id"])
+    assert job["state"] == "failed", job
+    assert "handshake" in job["error"] or "did not answer" in job["error"], job
+    assert replica_of(b, "home") is None
+    status, busy = await a.api.call("DELETE", "/api/v1/replication/peers/impostor")
+    assert status == 409 and busy["error"]["code"] == "in_use", busy
+    assert (await a.api.call("DELETE", f"/api/v1/replication/tasks/{task['id']}"))[0] == 204
+    assert (await a.api.call("DELETE", "/api/v1/replication/peers/impostor"))[0] == 204
+
+
+async def test_two_destinations_at_once_and_promotion(boxes):
+    a, b, c = await boxes("a"), await boxes("b"), await boxes("c")
+    await pair(a, b)
+    await pair(a, c)
+    share = await share_with_files(a, count=6, size=2 << 20)
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"},
+                                          {"peer": "c", "pool": "tank", "name": "home-a"}]})
+    job = await run(a, task["id"])
+    assert job["state"] == "succeeded", job
+    want = checksums(Path(share["path"]))
+    assert checksums(Path(replica_of(b, "home")["path"])) == want
+    assert checksums(Path(replica_of(c, "home-a")["path"])) == want
+
+    # promote the replica on c: a writable share, no longer a replica; the chain ends there
+    replica = replica_of(c, "home-a")
+    status, promoted = await c.api.call("POST", f"/api/v1/shares/{replica['id']}/promote")
+    assert status == 200, promoted
+    assert not promoted["read_only"] and promoted["replica"] is None
+    (Path(promoted["path"]) / "written-after-promotion").write_text("mine now")
+    status, again = await c.api.call("POST", f"/api/v1/shares/{promoted['id']}/promote")
+    assert status == 422 and again["error"]["code"] == "not_a_replica"
+    job = await run(a, task["id"])
+    assert job["state"] == "failed" and "promoted" in job["error"], job
+    last = a.daemon.tree.get(("replication", "tasks", task["id"], "targets"))
+    assert last["b/tank"]["last"]["state"] == "succeeded"
+    assert last["c/tank"]["last"]["state"] == "failed"
+
+
+async def test_a_corrupted_stream_is_discarded_and_nothing_is_left(boxes, monkeypatch):
+    a, b = await boxes("a"), await boxes("b")
+    await pair(a, b)
+    share = await share_with_files(a, count=4, size=1 << 20)
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
+    from rockd.transfer import sender
+
+    real = sender.checksum
+
+    class Lying:
+        """The sender's checksum of the stream, off by one bit."""
+
+        def __init__(self):
+            self.inner = real()
+
+        def update(self, data):
+            self.inner.update(data)
+
+        def digest(self):
+            good = self.inner.digest()
+            return bytes([good[0] ^ 1]) + good[1:]
+
+    monkeypatch.setattr(sender, "checksum", Lying)
+    job = await run(a, task["id"])
+    assert job["state"] == "failed" and "checksum" in job["error"], job
+    await asyncio.sleep(0.2)
+    assert replica_of(b, "home") is None
+    assert subvolumes(b) == [], subvolumes(b)
+
+
+async def test_hourly_runs_with_retention_on_both_sides(boxes):
+    from datetime import UTC, datetime, timedelta
+
+    a, b = await boxes("a"), await boxes("b")
+    await pair(a, b)
+    share = await share_with_files(a, count=2, size=1 << 20)
+    start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    now = [start - timedelta(minutes=30)]
+    for box in (a, b):
+        box.replication.clock = lambda: now[0]
+    status, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}], "cron": "0 * * * *",
+        "retention": {"source": {"hourly": 2}, "target": {"hourly": 3}}})
+    assert status == 201 and task["next_run"], task
+    status, bad = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "nobody", "pool": "tank"}]})
+    assert status == 404, bad
+    status, bad = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}], "cron": "61 * * * *"})
+    assert status == 400 and bad["error"]["code"] == "invalid_field", bad
+    for hour in range(5):
+        now[0] = start + timedelta(hours=hour, minutes=1)
+        (Path(share["path"]) / f"hour{hour}").write_bytes(os.urandom(64 << 10))
+        os.sync()
+        (job,) = await a.replication.run_due(now[0])
+        job = await a.job(job["id"])
+        assert job["state"] == "succeeded", job
+        await a.daemon.context.jobs.wait()
+        await b.daemon.context.jobs.wait()
+    await a.daemon.context.shares.settled(a.pool["id"])
+    await b.daemon.context.shares.settled(b.pool["id"])
+
+    def names(box: Box, share_name: str) -> list[str]:
+        return sorted(s["name"] for s in box.daemon.tree.get("/snapshots").values()
+                      if s["share_name"] == share_name)
+
+    stamp = [(start + timedelta(hours=h, minutes=1)).strftime("%Y%m%dT%H%M%SZ")
+             for h in range(5)]
+    assert names(a, "home") == [f"repl-{task['id']}-{s}" for s in stamp[3:]]
+    assert names(b, "home") == [f"repl-{task['id']}-{s}" for s in stamp[2:]]
+    replica = replica_of(b, "home")
+    assert replica["replica"]["snapshot"] == f"repl-{task['id']}-{stamp[4]}"
+    assert checksums(Path(replica["path"])) == checksums(Path(share["path"]))
+    assert half_made(b) == []
+    # a run while one runs is refused; a missed slot runs once
+    assert a.daemon.tree.get(("replication", "tasks", task["id"], "running")) is None
+
+
+async def test_a_cancelled_run_leaves_nothing_half_made(boxes):
+    a, b = await boxes("a", size=2 << 30), await boxes("b", size=2 << 30)
+    await pair(a, b)
+    share = await share_with_files(a, count=6, size=100 << 20)
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
+    status, body = await a.api.call("POST", f"/api/v1/replication/tasks/{task['id']}/run")
+    assert status == 202
+    job_id = body["job"]["id"]
+    status, again = await a.api.call("POST", f"/api/v1/replication/tasks/{task['id']}/run")
+    assert status == 409 and again["error"]["code"] == "busy", again
+
+    async def sending():
+        return b.replication.receiver.incoming and b.replication.receiver.incoming[
+            next(iter(b.replication.receiver.incoming))].bytes > 0
+    await wait_for(sending, timeout=30)
+    status, _ = await a.api.call("POST", f"/api/v1/jobs/{job_id}/cancel")
+    assert status == 200
+    job = await a.job(job_id)
+    assert job["state"] == "cancelled", job
+    await wait_for(lambda: asyncio.sleep(0, not b.replication.receiver.incoming), timeout=10)
+    await b.daemon.context.shares.settled(b.pool["id"])
+    assert replica_of(b, "home") is None
+    assert subvolumes(b) == [], subvolumes(b)
+    # and the next run goes through
+    job = await run(a, task["id"])
+    assert job["state"] == "succeeded", job
+    assert checksums(Path(replica_of(b, "home")["path"])) == checksums(Path(share["path"]))

@@ -1,0 +1,49 @@
+"""Replication test support: file trees to send, their checksums, and the `rockd serve`
+command of a replicating box."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from tests.conftest import private_service_args
+
+
+def checksums(root: Path) -> dict[str, str]:
+    """Every file under `root` (relative path -> sha256), and every folder and link."""
+    found: dict[str, str] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                found[rel] = "link:" + os.readlink(path)
+                continue
+            digest = hashlib.sha256()
+            with path.open("rb") as f:
+                while block := f.read(1 << 20):
+                    digest.update(block)
+            found[rel] = digest.hexdigest()
+        for name in dirs:
+            found[str((Path(folder) / name).relative_to(root)) + "/"] = "dir"
+    return found
+
+
+def write_files(root: Path, count: int, size: int, seed: str = "") -> None:
+    """`count` files of `size` random bytes in a few folders under `root`."""
+    for i in range(count):
+        folder = root / f"d{i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{seed}{i}").write_bytes(os.urandom(size))
+    os.sync()
+
+
+def command(state: Path, port: int, zmq_port: int, devices: list[str]) -> list[str]:
+    """`rockd serve` replicating from `zmq_port`, with its own Samba, NFS and SFTP settings."""
+    return [str(Path(sys.executable).parent / "rockd"), "serve",
+            "--listen", f"127.0.0.1:{port}", "--state-dir", str(state),
+            "--mount-root", str(state / "mnt"), "--devices", ",".join(devices),
+            "--zmq-listen", f"127.0.0.1:{zmq_port}", *private_service_args(state)]

@@ -1,0 +1,97 @@
+"""Replication's pure parts: the credit window, names, endpoints, keys, source retention."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import zmq
+
+from rockd.transfer import keys, protocol
+from rockd.transfer.service import source_plan
+
+
+def test_credit_never_lets_more_than_the_window_be_outstanding():
+    credit = protocol.Credit(window=4, every=2)
+    sender_credit = 4
+    in_flight = []
+    written = 0
+    for step in range(1000):
+        # the sender sends whenever it has credit; the receiver writes one chunk in three
+        while sender_credit:
+            assert credit.received()
+            in_flight.append(step)
+            sender_credit -= 1
+        assert credit.queued + credit.freed <= 4
+        if step % 3 == 0 and credit.queued:
+            sender_credit += credit.written()
+            written += 1
+    assert written > 300
+    assert not credit.received() or credit.queued <= 4
+
+
+def test_a_chunk_sent_without_credit_is_noticed():
+    credit = protocol.Credit(window=2, every=1)
+    assert credit.received() and credit.received()
+    assert not credit.received()
+    assert credit.written() == 1
+    assert credit.received()
+
+
+def test_snapshot_names_carry_their_time_and_never_collide():
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    name = protocol.snapshot_name("0123abcd", when)
+    assert name == "repl-0123abcd-20260102T030405Z"
+    assert protocol.snapshot_name("0123abcd", when, {name}) == name + "-2"
+    assert protocol.snapshot_name("0123abcd", when, {name, name + "-2"}) == name + "-3"
+    assert protocol.snapshot_time(name + "-2") == when
+    assert protocol.snapshot_time("manual") is None
+
+
+def test_endpoints():
+    assert protocol.endpoint("10.0.0.2:8471") == "tcp://10.0.0.2:8471"
+    assert protocol.endpoint("0.0.0.0:8471") == "tcp://*:8471"
+    assert protocol.endpoint("[::1]:8471") == "tcp://[::1]:8471"
+    assert protocol.is_ipv6("[::1]:8471") and not protocol.is_ipv6("nas.lan:8471")
+    for bad in ("8471", "host:", ":8471", "host:0", "host:70000", "host:x"):
+        with pytest.raises(ValueError):
+            protocol.endpoint(bad)
+
+
+def test_keys_are_made_once_secret_0600(tmp_path):
+    public, secret = keys.load_or_create(tmp_path / "r")
+    path = tmp_path / "r" / keys.SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keys.load_or_create(tmp_path / "r") == (public, secret)
+    assert zmq.curve_public(secret) == public
+    path.chmod(0o644)
+    keys.load_or_create(tmp_path / "r")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keys.check_public_key(public.decode()) == public.decode()
+    for bad in ("", "x" * 39, "x" * 41, "~" * 40, None):
+        with pytest.raises(ValueError):
+            keys.check_public_key(bad)
+
+
+def _snap(ident: str, name: str, created: datetime) -> dict:
+    return {"id": ident, "name": name,
+            "created": created.isoformat().replace("+00:00", "Z")}
+
+
+def test_source_retention_keeps_the_last_common_snapshot_whatever_the_policy():
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    snaps = [_snap(f"s{h}", protocol.snapshot_name("aaaaaaaa", now - timedelta(hours=h)),
+                   now - timedelta(hours=h)) for h in range(6)]
+    snaps.append(_snap("hand", "manual", now - timedelta(days=3)))
+    snaps.append(_snap("other", protocol.snapshot_name("bbbbbbbb", now - timedelta(days=2)),
+                       now - timedelta(days=2)))
+    # a target that has been down for five hours still holds s5 as its newest
+    decisions = {d.id: d for d in source_plan(snaps, "aaaaaaaa", {"hourly": 2},
+                                              {"s5": "c/tank", "s0": "b/tank"}, now)}
+    kept = sorted(i for i, d in decisions.items() if d.keep)
+    assert kept == ["hand", "other", "s0", "s1", "s5"]
+    assert "last snapshot common with c/tank" in decisions["s5"].reason
+    assert not decisions["s3"].keep
+    # no policy: nothing is deleted
+    assert all(d.keep for d in source_plan(snaps, "aaaaaaaa", None, {}, now))
