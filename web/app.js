@@ -16,6 +16,7 @@ import './views/schedules.js';
 import './views/users.js';
 import './views/exports.js';
 import './views/services.js';
+import './views/replication.js';
 import './views/tokens.js';
 
 const SCREENS = [
@@ -28,6 +29,7 @@ const SCREENS = [
   ['users', 'Users'],
   ['exports', 'Exports'],
   ['services', 'Services'],
+  ['replication', 'Replication'],
   ['tokens', 'API tokens'],
 ];
 
@@ -100,6 +102,8 @@ class RockdApp extends LitElement {
       case 'users': return html`<rockd-users .tree=${tree} .rev=${rev} .id=${id}></rockd-users>`;
       case 'exports': return html`<rockd-exports .tree=${tree} .rev=${rev}></rockd-exports>`;
       case 'services': return html`<rockd-services .tree=${tree} .rev=${rev}></rockd-services>`;
+      case 'replication':
+        return html`<rockd-replication .tree=${tree} .rev=${rev}></rockd-replication>`;
       case 'tokens': return html`<rockd-tokens .tree=${tree} .rev=${rev}></rockd-tokens>`;
       default: return html`<rockd-dashboard .tree=${tree} .rev=${rev}></rockd-dashboard>`;
     }

@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import zmq
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Box, Traffic, screenshot
@@ -202,7 +203,7 @@ def test_the_screens_fit_a_phone_and_work_from_the_keyboard(page: Page, box: Box
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         for screen in ("dashboard", "disks", "pools", "shares", "jobs", "schedules", "users",
-                       "exports", "services", "tokens"):
+                       "exports", "services", "replication", "tokens"):
             page.goto(f"/#/{screen}")
             expect(page.get_by_role("heading", level=1)).to_be_visible()
             width = page.evaluate("document.documentElement.scrollWidth")
@@ -276,6 +277,22 @@ def test_a_user_and_a_samba_export_made_from_the_page(page: Page, box: Box):
     finally:
         subprocess.run(["userdel", name], capture_output=True, check=False)
         subprocess.run(["groupdel", name], capture_output=True, check=False)
+
+
+def test_pairing_a_replication_peer_from_the_page(page: Page, box: Box):
+    page.get_by_role("navigation").get_by_role("link", name="Replication").click()
+    own = page.locator("dd.secret").inner_text().strip()
+    assert len(own) == 40  # this box's CurveZMQ public key, for the peer to pair with
+    public, _secret = zmq.curve_keypair()
+    page.get_by_label("Peer name").fill("offsite")
+    page.get_by_label("Address").fill("192.0.2.7:8471")
+    page.get_by_label("Public key").fill(public.decode())
+    page.get_by_role("button", name="Pair").click()
+    row = page.locator('tr[data-peer="offsite"]')
+    expect(row).to_contain_text(public.decode())
+    row.get_by_role("button", name="Unpair").click()
+    page.get_by_role("dialog").get_by_role("button", name="Unpair").click()
+    expect(row).to_have_count(0)
 
 def test_an_idle_page_makes_no_requests_and_stays_current(page: Page, box: Box,
                                                           traffic: Traffic):
