@@ -24,3 +24,4 @@ bench: setup
 	$(VENV)/python bench/stream.py
 	$(VENV)/python bench/scale.py
 	$(VENV)/python bench/latency.py
+	$(VENV)/python bench/replication.py
