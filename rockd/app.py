@@ -153,6 +153,7 @@ class Daemon:
         shares.referrers.append(("exports", lambda share: len(exports.of_share(share)),
                                  exports.delete_of_share))
         users = Users(tree, settings)
+        users.deleted.append(exports.forget_user)
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),

@@ -22,7 +22,7 @@ import os
 import pwd
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,8 @@ class Users:
         self.rescans = Rescanner("accounts", self._scan)
         self.watcher = AccountsWatcher(lambda: self.rescans.request(ALL), etc)
         self.lock = asyncio.Lock()  # one change of the account databases at a time
+        # what else names users (exports): told when one is deleted through rockd
+        self.deleted: list[Callable[[str], Awaitable[None]]] = []
 
     @property
     def smb_conf(self) -> Path:
@@ -379,6 +381,8 @@ class Users:
             await self._forget(name)
         log.info("deleted user %s", name)
         await self.settled()
+        for forget in self.deleted:
+            await forget(name)
 
     async def _remove(self, name: str) -> None:
         """Undo a half-made user (never raises)."""

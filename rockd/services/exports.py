@@ -210,6 +210,21 @@ class Exports:
             self.served = self._present()
         self.tree.delete(("exports", kind_name, export_id))
 
+    async def forget_user(self, user: str) -> None:
+        """A deleted user leaves the exports that named it; an export left with no one (an
+        SFTP export of that user alone) goes."""
+        for record in list(self.records.values()):
+            without = getattr(self.kinds[record["kind"]], "without_user", None)
+            if without is None:
+                continue
+            changes = without(record, user)
+            if changes == {}:
+                continue
+            if changes is None:
+                await self.delete(record["kind"], record["id"])
+            else:
+                await self.update(record["kind"], record["id"], changes)
+
     async def delete_of_share(self, share_id: str) -> None:
         """A share deleted with force takes its exports with it."""
         for record in self.of_share(share_id):

@@ -354,6 +354,16 @@ class SambaKind:
                                     detail={"group": group}) from None
 
     @staticmethod
+    def without_user(record: dict[str, Any], user: str) -> dict[str, Any] | None:
+        """The changes that take a deleted user out of the export's valid users; None (the
+        export goes) where no one would be left, since no valid users means everyone."""
+        users = record.get("valid_users") or []
+        if user not in users:
+            return {}
+        left = [u for u in users if u != user]
+        return {"valid_users": left} if left or record.get("valid_groups") else None
+
+    @staticmethod
     def defaults(record: dict[str, Any], share: dict[str, Any]) -> dict[str, Any]:
         """The record with the defaults that depend on its share filled in (the SMB name is
         the share's name unless one is given), for the facade to save and show."""

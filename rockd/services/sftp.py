@@ -223,6 +223,14 @@ class SftpExports:
     create_model = SftpCreate
     update_model = SftpUpdate
 
+    @staticmethod
+    def without_user(record: dict[str, Any], user: str) -> dict[str, Any] | None:
+        """The changes that take a deleted user out of the export; None: the export goes."""
+        if user not in record["users"]:
+            return {}
+        left = [u for u in record["users"] if u != user]
+        return {"users": left} if left else None
+
     def __init__(self, settings: Settings, services: Services | None = None):
         self.settings = settings
         self.services = services

@@ -305,3 +305,22 @@ async def test_exports_follow_their_pool_out_and_back(nas):
     assert status == 200
     await wait_for(lambda: asyncio.sleep(0, "[away]" in conf.read_text()))
     assert daemon.tree.get(("exports", "smb", export["id"], "active")) is True
+
+
+async def test_a_deleted_user_leaves_the_exports_that_named_it(nas, accounts):
+    daemon, api, tank = nas
+    conf = daemon.settings.samba_dir / "smb.conf"
+    alice, _ = await user_with_password(api, accounts)
+    bob, _ = await user_with_password(api, accounts)
+    _, both = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "both"})
+    _, hers = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "hers"})
+    _, shared = await api.call("POST", "/api/v1/exports/smb", {
+        "share": both["id"], "valid_users": [alice, bob]})
+    _, private = await api.call("POST", "/api/v1/exports/smb", {
+        "share": hers["id"], "valid_users": [alice]})
+    assert (await api.call("DELETE", f"/api/v1/users/{alice}"))[0] == 204
+    assert daemon.tree.get(("exports", "smb", shared["id"], "valid_users")) == [bob]
+    # no valid users would mean everyone: the export that was hers alone goes instead
+    assert daemon.tree.get(("exports", "smb", private["id"])) is None
+    text = conf.read_text()
+    assert alice not in text and "[hers]" not in text and f"valid users = {bob}" in text

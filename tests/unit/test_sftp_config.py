@@ -14,6 +14,7 @@ from rockd.core.errors import BadRequest, InvalidName, Unprocessable
 from rockd.handlers.routes import validate
 from rockd.services.sftp import (
     SftpCreate,
+    SftpExports,
     SftpUpdate,
     account_problem,
     listen_address,
@@ -131,3 +132,10 @@ def test_sshd_itself_takes_the_configuration(tmp_path, users):
         assert "forcecommand internal-sftp" in effective
         assert "allowtcpforwarding no" in effective
         assert "permittty no" in effective
+
+
+def test_a_deleted_user_leaves_an_export_or_ends_it():
+    record = {"users": ["alice", "bob"]}
+    assert SftpExports.without_user(record, "carol") == {}
+    assert SftpExports.without_user(record, "alice") == {"users": ["bob"]}
+    assert SftpExports.without_user({"users": ["alice"]}, "alice") is None
