@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 
 from rockd import system
 from rockd.accounts.users import Users
+from rockd.apps.apps import Apps
 from rockd.config import Settings
 from rockd.core import auth as auth_tables
 from rockd.core.auth import Auth
@@ -21,6 +22,7 @@ from rockd.core.history import History
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
+from rockd.handlers import apps as apps_api
 from rockd.handlers import auth, meta, metrics, state, stream
 from rockd.handlers import disks as disks_api
 from rockd.handlers import exports as exports_api
@@ -154,6 +156,8 @@ class Daemon:
                                  exports.delete_of_share))
         users = Users(tree, settings)
         users.deleted.append(exports.forget_user)
+        apps = Apps(tree, self.store, jobs, settings)
+        await apps.load()
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
@@ -161,7 +165,8 @@ class Daemon:
         replication = Replication(settings, tree, self.store, jobs, pools, shares)
         await replication.load()
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs, scheduler, self.history, services, exports, users, replication)
+                       jobs, scheduler, self.history, services, exports, users, replication,
+                       apps)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
@@ -186,6 +191,7 @@ class Daemon:
         await ctx.exports.start(ctx)  # the configurations first, then what serves them
         await ctx.users.start()  # after smb.conf is written: Samba passwords are read with it
         await ctx.services.start_enabled()
+        await ctx.apps.start(ctx)
         ctx.jobs.reattach()
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
 
@@ -199,7 +205,7 @@ class Daemon:
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
                        schedules_api, system_api, services_api, replication_api,
-                       users_api, metrics):
+                       users_api, metrics, apps_api):
             table.extend(module.routes)
         table.extend(exports_api.routes_for(EXPORT_KINDS))
         table.install(app)
@@ -216,6 +222,7 @@ class Daemon:
             await self.context.scheduler.stop()
             await self.context.replication.stop()
             await self.context.jobs.stop()
+            await self.context.apps.stop()
             await self.context.exports.stop()
             await self.context.users.stop()
             await self.context.services.close()

@@ -25,6 +25,10 @@ debs+=(openssh-server openssh-sftp-server openssh-client nfs-kernel-server)
 # Samba: smbd, testparm, pdbedit/smbpasswd, the VFS modules (shadow_copy2 for previous
 # versions, btrfs), and smbclient for the tests.
 debs+=(samba samba-vfs-modules smbclient)
+# Apps: the Docker engine (rockd talks to its API; the policy-rc.d guard below keeps the
+# installation from starting a system dockerd), and for the apps tests a local registry and
+# busybox-static, from which they make their image.
+debs+=(docker.io docker-registry busybox-static)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

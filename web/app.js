@@ -17,6 +17,7 @@ import './views/users.js';
 import './views/exports.js';
 import './views/services.js';
 import './views/replication.js';
+import './views/apps.js';
 import './views/tokens.js';
 
 const SCREENS = [
@@ -30,6 +31,7 @@ const SCREENS = [
   ['exports', 'Exports'],
   ['services', 'Services'],
   ['replication', 'Replication'],
+  ['apps', 'Apps'],
   ['tokens', 'API tokens'],
 ];
 
@@ -104,6 +106,7 @@ class RockdApp extends LitElement {
       case 'services': return html`<rockd-services .tree=${tree} .rev=${rev}></rockd-services>`;
       case 'replication':
         return html`<rockd-replication .tree=${tree} .rev=${rev}></rockd-replication>`;
+      case 'apps': return html`<rockd-apps .tree=${tree} .rev=${rev} .id=${id}></rockd-apps>`;
       case 'tokens': return html`<rockd-tokens .tree=${tree} .rev=${rev}></rockd-tokens>`;
       default: return html`<rockd-dashboard .tree=${tree} .rev=${rev}></rockd-dashboard>`;
     }

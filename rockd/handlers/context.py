@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from rockd.accounts.users import Users
+from rockd.apps.apps import Apps
 from rockd.config import Settings
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
@@ -40,6 +41,7 @@ class Context:
     exports: Exports
     users: Users
     replication: Replication
+    apps: Apps
     websockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 

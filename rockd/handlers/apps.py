@@ -1,0 +1,102 @@
+"""Apps (Rock-ons): the catalog, installing, the verbs on an installed app, uninstalling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import Field, StringConstraints
+
+from rockd.apps.definitions import APP_NAME, Definition
+from rockd.handlers.context import CONTEXT
+from rockd.handlers.routes import Model, Routes, json_response
+
+routes = Routes()
+
+AppName = Annotated[str, StringConstraints(pattern=APP_NAME)]
+ContainerPath = Annotated[str, StringConstraints(pattern=r"^/[^\x00:,]{0,255}$")]
+PortKey = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}(/(tcp|udp))?$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class AppInstall(Model):
+    app: AppName = Field(description="the catalog name of the app")
+    volumes: dict[ContainerPath, str] = Field(
+        default_factory=dict, description="container path -> share id, for every volume")
+    ports: dict[PortKey, Annotated[int, Field(ge=1, le=65535)]] = Field(
+        default_factory=dict, description='container port ("80" or "53/udp") -> host port; '
+        "the definition's default host port where left out")
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=dict, description="values of the variables the definition asks for")
+
+
+def _apps(request: web.Request):
+    apps = getattr(request.app[CONTEXT], "apps", None)
+    assert apps is not None, "the apps are not wired into this daemon"
+    return apps
+
+
+@routes.get("/api/v1/apps/catalog", summary="The app definitions that can be installed")
+async def list_catalog(request: web.Request, principal) -> list:
+    return _apps(request).catalog_list()
+
+
+@routes.get("/api/v1/apps/catalog/problems",
+            summary="Definition files left out of the catalog, each with the reason")
+async def catalog_problems(request: web.Request, principal) -> list:
+    apps = _apps(request)
+    apps.catalog_list()  # read the folders again
+    return apps.catalog.problems
+
+
+@routes.post("/api/v1/apps/catalog/check", summary="Check an app definition against the schema "
+             "(nothing is stored): 200 with it as read, or 400 with every problem",
+             body=Definition)
+async def check_definition(request: web.Request, principal, body: Definition) -> dict:
+    return body.public()
+
+
+@routes.get("/api/v1/apps", summary="The installed apps, with their containers' states")
+async def list_apps(request: web.Request, principal) -> list:
+    return _apps(request).installed()
+
+
+@routes.get("/api/v1/apps/{name}", summary="One installed app")
+async def get_app(request: web.Request, principal) -> dict:
+    return _apps(request).get(request.match_info["name"])
+
+
+@routes.post("/api/v1/apps", summary="Install an app from the catalog (a job)", body=AppInstall,
+             status=202)
+async def install_app(request: web.Request, principal, body: AppInstall) -> dict:
+    job = _apps(request).install(body.app, body.volumes, body.ports, body.env)
+    return {"job": job}
+
+
+@routes.post("/api/v1/apps/{name}/start", summary="Start an app's containers, in order")
+async def start_app(request: web.Request, principal) -> dict:
+    return await _apps(request).act(request.match_info["name"], "start")
+
+
+@routes.post("/api/v1/apps/{name}/stop", summary="Stop an app's containers, in reverse order")
+async def stop_app(request: web.Request, principal) -> dict:
+    return await _apps(request).act(request.match_info["name"], "stop")
+
+
+@routes.post("/api/v1/apps/{name}/restart", summary="Restart an app's containers")
+async def restart_app(request: web.Request, principal) -> dict:
+    return await _apps(request).act(request.match_info["name"], "restart")
+
+
+@routes.post("/api/v1/apps/{name}/update", summary="Pull the catalog's images for the app and "
+             "recreate its containers, keeping its shares and values (a job)", status=202)
+async def update_app(request: web.Request, principal) -> web.Response:
+    return json_response({"job": _apps(request).update(request.match_info["name"])},
+                         status=202)
+
+
+@routes.delete("/api/v1/apps/{name}", summary="Uninstall an app: its containers are removed, "
+               "its shares and their data are kept (a job)", status=202)
+async def uninstall_app(request: web.Request, principal) -> web.Response:
+    return json_response({"job": _apps(request).uninstall(request.match_info["name"])},
+                         status=202)
