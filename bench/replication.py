@@ -203,7 +203,7 @@ async def run(size_mib: int, files: int) -> dict:
             "rss_bytes": {name: {"idle": idle[name], "peak": max(samples[name])}
                           for name in pids},
             "chunk_bytes": protocol.CHUNK, "window_chunks": protocol.WINDOW,
-            "encryption": "CurveZMQ", "checksum": "sha256",
+            "encryption": "CurveZMQ", "checksum": "xxh3-128",
             "target": {"ratio_min": 0.9, "rss_max_bytes": 200 << 20},
         }
     finally:

@@ -16,13 +16,13 @@ The ROUTER tells the two apart by the empty delimiter frame that REQ puts first.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import struct
 from datetime import UTC, datetime
 
 import orjson
+import xxhash
 
 DOMAIN = b"rockd"
 """The ZAP domain every receiving socket uses."""
@@ -65,9 +65,12 @@ def transfer_id() -> str:
 
 
 def checksum():
-    """The end-to-end checksum of a stream, computed on both sides: SHA-256 (1.8 GB/s here
-    with the CPU's SHA extensions, against 0.7 GB/s for BLAKE2b)."""
-    return hashlib.sha256()
+    """The end-to-end checksum of a stream, computed on both sides: XXH3-128, made for
+    exactly this (about 29 GB/s here, against 1.8 for SHA-256, which cost a replication
+    a sixth of its speed on two cores). CurveZMQ already authenticates every message: this
+    catches what goes wrong between `btrfs send` and `btrfs receive` (lost, repeated or
+    reordered chunks, a bug), not an attacker."""
+    return xxhash.xxh3_128()
 
 
 def snapshot_name(task_id: str, when: datetime, taken: set[str] | frozenset = frozenset()

@@ -389,9 +389,8 @@ class Receiver:
                     break
                 view = chunk.buffer
                 proc.stdin.write(view)
-                # the checksum in a thread (hashlib lets go of the GIL) while the pipe drains
-                await asyncio.gather(asyncio.to_thread(incoming.hash.update, view),
-                                     proc.stdin.drain())
+                incoming.hash.update(view)
+                await proc.stdin.drain()
                 incoming.bytes += len(view)
                 grant = incoming.credit.written()
                 if grant and incoming.route is not None:

@@ -156,7 +156,6 @@ class Link:
         await dealer.send_multipart([OPEN, key])
         credit, seq, total = 0, 0, 0
         digest = checksum()
-        hashing: asyncio.Future | None = None
         while True:
             check()
             chunk = await stream.read()
@@ -170,11 +169,7 @@ class Link:
                 check()
                 credit += self._credit(tid, await self._first(
                     dealer.recv_multipart(), CREDIT_SECONDS, "with credit for more data"))
-            # the checksum is computed in a thread (hashlib lets go of the GIL) while the
-            # chunk goes out: the next chunk waits for both
-            if hashing is not None:
-                await hashing
-            hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, chunk))
+            digest.update(chunk)
             await dealer.send_multipart([DATA, key, protocol.u64(seq), chunk])
             credit -= 1
             seq += 1
@@ -182,8 +177,6 @@ class Link:
             sent(len(chunk))
             if len(chunk) < protocol.CHUNK:
                 break
-        if hashing is not None:
-            await hashing
         await dealer.send_multipart([END, key, protocol.u64(total), digest.digest()])
         return total, digest.digest()
 
