@@ -6,17 +6,13 @@ import platform
 import socket
 import sys
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from rockd import __version__
+from rockd.core.times import rfc3339
 from rockd.storage.commands import CommandError, run
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def boot_time() -> float:

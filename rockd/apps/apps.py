@@ -21,7 +21,6 @@ import logging
 import os
 import secrets
 import socket
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
+from rockd.core.times import now
 from rockd.core.tree import Tree
 from rockd.jobs.supervisor import Jobs
 from rockd.watchers.docker import DockerWatcher
@@ -52,9 +52,6 @@ LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"
 STOP_SECONDS = 10
 HEALTH_ORDER = ("unhealthy", "starting", "healthy")
 
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def container_name(app: str, container: str) -> str:

@@ -12,13 +12,13 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from rockd.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from rockd.core.store import Store
+from rockd.core.times import now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -86,9 +86,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
 
 class Auth:
     """Authentication state: the tables in SQLite, with sessions and tokens cached in memory."""
@@ -134,7 +131,7 @@ class Auth:
         hashed = await self._hash(password)
         async with self.store.lock:
             cur = await self.store.db.execute(
-                "INSERT OR IGNORE INTO users VALUES (?, ?, ?)", (name, hashed, _now()))
+                "INSERT OR IGNORE INTO users VALUES (?, ?, ?)", (name, hashed, now()))
             await self.store.db.commit()
         if cur.rowcount == 0:
             raise Conflict(f"user {name} exists", code="exists")
@@ -205,7 +202,7 @@ class Auth:
         async with self.store.lock:
             await self.store.db.execute(
                 "INSERT INTO tokens VALUES (?, ?, ?, ?, ?, ?)",
-                (token_id, digest, name, user, ",".join(sorted(scope_set)), _now()))
+                (token_id, digest, name, user, ",".join(sorted(scope_set)), now()))
             await self.store.db.commit()
         self._tokens[digest] = Principal(user, scope_set, "token", credential=token_id)
         return {"id": token_id, "name": name, "scopes": sorted(scope_set), "token": secret}

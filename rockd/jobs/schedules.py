@@ -19,6 +19,7 @@ from typing import Any
 
 from rockd.core.errors import BadRequest, NotFound
 from rockd.core.store import Store
+from rockd.core.times import iso, parse_iso, utcnow
 from rockd.core.tree import Tree
 from rockd.jobs import cron, retention
 from rockd.jobs.supervisor import Jobs
@@ -32,16 +33,7 @@ LONGEST_SLEEP = 3600.0
 NO_POLICY = "no retention policy: nothing is deleted"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
-
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else None
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def snapshot_name(schedule_id: str, when: datetime) -> str:
@@ -83,7 +75,7 @@ class Scheduler:
     def _publish(self, schedule: dict[str, Any]) -> None:
         after = self.clock()
         next_run = cron.next_run(schedule["cron"], after) if schedule["enabled"] else None
-        self.tree.set(("schedules", schedule["id"]), {**schedule, "next_run": _iso(next_run)})
+        self.tree.set(("schedules", schedule["id"]), {**schedule, "next_run": iso(next_run)})
 
     async def _save(self, schedule: dict[str, Any]) -> dict[str, Any]:
         await self.store.set_intent("schedule", schedule["id"], schedule)
@@ -111,7 +103,7 @@ class Scheduler:
         expr = self._check(kind, target, expr, policy)
         schedule = {"id": secrets.token_hex(4), "kind": kind, "target": target, "cron": expr,
                     "retention": policy, "enabled": enabled,
-                    "created": _iso(self.clock()), "last_run": None}
+                    "created": iso(self.clock()), "last_run": None}
         return await self._save(schedule)
 
     def get(self, schedule_id: str) -> dict[str, Any]:
@@ -156,7 +148,7 @@ class Scheduler:
     async def run_due(self, now: datetime) -> None:
         """Run, once each, the schedules with a slot since their last run (or creation)."""
         for schedule in list(self.schedules.values()):
-            since = _parse(schedule["last_run"]) or _parse(schedule["created"])
+            since = parse_iso(schedule["last_run"]) or parse_iso(schedule["created"])
             if not schedule["enabled"] or not cron.missed(schedule["cron"], since, now):
                 continue
             try:
@@ -164,7 +156,7 @@ class Scheduler:
             except Exception as exc:
                 log.warning("schedule %s (%s of %s) failed: %s", schedule["id"],
                             schedule["kind"], schedule["target"], exc)
-            await self._save({**schedule, "last_run": _iso(now)})
+            await self._save({**schedule, "last_run": iso(now)})
 
     async def _run(self, schedule: dict[str, Any], now: datetime) -> None:
         if schedule["kind"] == "scrub":
@@ -190,7 +182,7 @@ class Scheduler:
             match = AUTO_NAME.match(snap["name"])
             mine = match is not None and match["schedule"] == schedule["id"]
             when = (datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC) if mine
-                    else _parse(snap["created"]) or now)
+                    else parse_iso(snap["created"]) or now)
             items.append((snap["id"], when, mine))
         return retention.plan(items, retention.Policy.parse(schedule["retention"]), now)
 

@@ -15,10 +15,10 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from rockd.core.errors import Conflict
+from rockd.core.times import now
 from rockd.core.tree import Tree
 from rockd.storage.commands import Result, supervise
 
@@ -29,9 +29,6 @@ PROGRESS_INTERVAL = 1.0
 UNFINISHED = ("queued", "running", "paused")
 KEEP_ENDED = 200
 
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class JobFailed(Exception):

@@ -20,7 +20,8 @@ from typing import Any
 from rockd.config import Settings
 from rockd.core.errors import Unprocessable
 from rockd.core.store import Store
-from rockd.services.units import Service, idle_state, rfc3339
+from rockd.core.times import rfc3339
+from rockd.services.units import Service, idle_state
 
 log = logging.getLogger(__name__)
 

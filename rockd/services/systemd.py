@@ -18,7 +18,8 @@ from typing import Any
 from dbus_fast import DBusError
 
 from rockd.core.errors import NotFound, RockdError, Unprocessable
-from rockd.services.units import Service, rfc3339
+from rockd.core.times import rfc3339
+from rockd.services.units import Service
 from rockd.watchers.systemd import SystemdWatcher, Unavailable
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rockd.config import Settings
@@ -73,11 +72,6 @@ CATALOGUE: tuple[Service, ...] = (
 
 UNIT_STATES = ("active", "inactive", "failed", "activating", "deactivating", "reloading")
 
-
-def rfc3339(ts: float | None) -> str | None:
-    if not ts:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def idle_state(enabled: bool = False) -> dict[str, Any]:

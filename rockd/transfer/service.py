@@ -19,7 +19,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import zmq
@@ -28,6 +28,7 @@ import zmq.asyncio
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, NotFound
 from rockd.core.store import Store
+from rockd.core.times import iso, parse_iso, utcnow
 from rockd.core.tree import Tree
 from rockd.jobs import cron, retention
 from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Jobs, Kind
@@ -44,16 +45,7 @@ LONGEST_SLEEP = 3600.0
 REPORT_INTERVAL = 1.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
-
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else None
-
-
-def _parse(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
 def _mib(n: int) -> str:
@@ -72,7 +64,7 @@ def source_plan(snapshots: list[dict[str, Any]], task_id: str, policy: dict | No
     for snap in snapshots:
         when = protocol.snapshot_time(snap["name"])
         mine = when is not None and snap["name"].startswith(f"repl-{task_id}-")
-        items.append((snap["id"], when if mine else (_parse(snap["created"]) or now), mine))
+        items.append((snap["id"], when if mine else (parse_iso(snap["created"]) or now), mine))
     if not policy:
         decisions = [retention.Decision(i, w, True, ("no retention policy: nothing is deleted",))
                      for i, w, _ in items]
@@ -202,7 +194,7 @@ class Replication:
         if self.peer_name(public_key) is not None:
             raise Conflict(f"peer {self.peer_name(public_key)} has that key", code="exists")
         peer = {"name": name, "address": address, "public_key": public_key,
-                "created": _iso(self.clock())}
+                "created": iso(self.clock())}
         await self.store.set_intent("replication_peer", name, peer)
         self.peers[name] = peer
         self.tree.set(("replication", "peers", name), self._peer_view(peer))
@@ -245,7 +237,7 @@ class Replication:
         next_run = (cron.next_run(task["cron"], self.clock())
                     if task["enabled"] and task["cron"] else None)
         self.tree.set(("replication", "tasks", task["id"]), {
-            **task, "next_run": _iso(next_run), "running": self.running.get(task["id"]),
+            **task, "next_run": iso(next_run), "running": self.running.get(task["id"]),
             "targets": {k: {**t, "last": last[k]} for t, k in
                         ((t, f"{t['peer']}/{t['pool']}") for t in task["targets"])}})
 
@@ -282,7 +274,7 @@ class Replication:
         expr = self._check(targets, expr, policy)
         task = {"id": secrets.token_hex(4), "share": share_id, "share_name": share["name"],
                 "targets": targets, "cron": expr, "retention": policy, "enabled": enabled,
-                "created": _iso(self.clock()), "last_run": None}
+                "created": iso(self.clock()), "last_run": None}
         return await self._save(task)
 
     async def update_task(self, task_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +324,7 @@ class Replication:
         """Start, once each, the tasks with a cron slot since their last run (or creation)."""
         started = []
         for task in list(self.tasks.values()):
-            since = _parse(task["last_run"]) or _parse(task["created"])
+            since = parse_iso(task["last_run"]) or parse_iso(task["created"])
             if (not task["enabled"] or not task["cron"]
                     or not cron.missed(task["cron"], since, now)):
                 continue
@@ -340,7 +332,7 @@ class Replication:
                 started.append(self.run(task["id"]))
             except Exception as exc:
                 log.warning("replication task %s did not start: %s", task["id"], exc)
-            await self._save({**task, "last_run": _iso(now)})
+            await self._save({**task, "last_run": iso(now)})
         return started
 
     # -- a run -------------------------------------------------------------------------------
@@ -392,7 +384,7 @@ class Replication:
         failures, lines = [], []
         for target, outcome in zip(task["targets"], outcomes, strict=True):
             where = f"{target['peer']}/{target['pool']}"
-            last: dict[str, Any] = {"at": _iso(self.clock()), "snapshot": name}
+            last: dict[str, Any] = {"at": iso(self.clock()), "snapshot": name}
             if isinstance(outcome, BaseException):
                 if isinstance(outcome, Cancelled | asyncio.CancelledError):
                     last.update(state="cancelled", error="cancelled")

@@ -19,22 +19,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from inotify_simple import INotify
 from inotify_simple import flags as f
 
 from rockd.apps.engine import LABEL_APP, Engine, EngineError
+from rockd.core.times import now
 
 log = logging.getLogger(__name__)
 
 FIRST_DELAY = 0.5
 MAX_DELAY = 30.0
 
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class DockerWatcher:
@@ -49,7 +46,7 @@ class DockerWatcher:
         self.report = state
         self.connected = connected
         self.state: dict[str, Any] = {"state": "connecting", "socket": str(engine.socket),
-                                      "version": None, "api_version": None, "since": _now(),
+                                      "version": None, "api_version": None, "since": now(),
                                       "error": None, "reconnects": 0}
         self._task: asyncio.Task | None = None
         self._appeared = asyncio.Event()
@@ -104,7 +101,7 @@ class DockerWatcher:
 
     def _set(self, **fields: Any) -> None:
         changed = fields.get("state") != self.state["state"]
-        self.state = {**self.state, **fields, "since": _now() if changed else
+        self.state = {**self.state, **fields, "since": now() if changed else
                       self.state["since"]}
         self.report(dict(self.state))
 
