@@ -22,6 +22,7 @@ from rockd.config import Settings
 from rockd.watchers.udev import udevd_running
 from tests.support.client import PASSWORD, Api, free_port
 from tests.support.host import attach_loop, disk_ids, release, unmount_under
+from tests.support.samba import Accounts
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -271,6 +272,17 @@ async def pool(storage):
         "name": "tank", "disks": disk_ids(daemon, devices), "data": "single"})
     assert status == 201, tank
     return daemon, api, tank
+
+
+@pytest.fixture
+def accounts():
+    """Unique names for the Unix users and groups a test makes (`rt-<hex>`), every one of
+    them deleted at the end, failed or not."""
+    made = Accounts()
+    try:
+        yield made
+    finally:
+        made.cleanup()
 
 
 async def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import urllib.request
 from http.cookiejar import CookieJar
@@ -22,34 +21,13 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Traffic, screenshot
-from tests.conftest import ROOT, Process, private_service_args
+from tests.conftest import Process, private_service_args
 from tests.support.client import PASSWORD, free_port
 from tests.support.docker import DockerHarness
 from tests.support.host import attach_loop, release, unmount_under
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
-WIRING = (  # (anchor in web/app.js, line put before it)
-    ("import './views/tokens.js';", "import './views/apps.js';\n"),
-    ("  ['tokens', 'API tokens'],", "  ['apps', 'Apps'],\n"),
-    ("      case 'tokens':",
-     "      case 'apps': return html`<rockd-apps .tree=${tree} .rev=${rev} .id=${id}>"
-     "</rockd-apps>`;\n"),
-)
-
-
-def web_root_with_apps(folder: Path) -> Path | None:
-    """None where web/app.js shows the Apps screen; else a copy of web/ that does."""
-    source = ROOT / "web"
-    app_js = (source / "app.js").read_text()
-    if "rockd-apps" in app_js:
-        return None
-    shutil.copytree(source, folder, symlinks=False)
-    for anchor, line in WIRING:
-        assert anchor in app_js, f"web/app.js changed: no {anchor!r} to wire the Apps screen at"
-        app_js = app_js.replace(anchor, line + anchor, 1)
-    (folder / "app.js").write_text(app_js)
-    return folder
 
 
 class Session:
@@ -99,13 +77,12 @@ def apps_box(tmp_path_factory, udevd):
             }],
         }))
         state, listen = root / "state", free_port()
-        env = {"ROCKD_TEST_WEB_ROOT": str(web_root_with_apps(root / "web") or "")}
-        argv = [sys.executable, "-m", "tests.support.docker", "--listen",
+        argv = [str(Path(sys.executable).parent / "rockd"), "serve", "--listen",
                 f"127.0.0.1:{listen}", "--state-dir", str(state), "--mount-root",
                 str(state / "mnt"), "--devices", device, "--docker-socket",
                 str(harness.socket), "--apps-catalog", str(catalog),
                 *private_service_args(root)]
-        process = Process(argv, state, listen, env=env).start()
+        process = Process(argv, state, listen).start()
         session = Session(process.url)
         disks = session.call("GET", "/api/v1/disks")
         disk = next(d["id"] for d in disks if d["managed"])

@@ -22,10 +22,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from rockd.app import Daemon
 from rockd.config import Settings
 from tests.conftest import private_services, wait_for
 from tests.support.client import Api, free_port, receive
-from tests.support.docker import AppsDaemon, DockerHarness
+from tests.support.docker import DockerHarness
 from tests.support.host import disk_ids, unmount_under
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -73,12 +74,12 @@ def definition(image: str, tag: str = "1", port: int | None = None, name: str = 
 class Env:
     def __init__(self, settings: Settings, catalog: Path, engine: DockerHarness):
         self.settings, self.catalog, self.engine = settings, catalog, engine
-        self.daemon: AppsDaemon | None = None
+        self.daemon: Daemon | None = None
         self.api: Api | None = None
         self.share: dict = {}
 
     async def start(self) -> None:
-        self.daemon = AppsDaemon(self.settings)
+        self.daemon = Daemon(self.settings)
         await self.daemon.start()
         self.api = Api(f"http://{self.settings.listen}")
         await self.api.login()

@@ -24,7 +24,6 @@ from tests.conftest import wait_for
 from tests.support.client import PASSWORD, Api
 from tests.support.host import disk_ids, unmount_under
 from tests.support.samba import (
-    Accounts,
     remove_scratch,
     scratch,
     sharing_settings,
@@ -32,15 +31,6 @@ from tests.support.samba import (
 )
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-@pytest.fixture
-async def accounts():
-    made = Accounts()
-    try:
-        yield made
-    finally:
-        made.cleanup()
 
 
 class Running:

@@ -24,7 +24,6 @@ from rockd.app import Daemon
 from tests.conftest import wait_for
 from tests.support.client import PASSWORD, Api
 from tests.support.samba import (
-    Accounts,
     remove_scratch,
     scratch,
     sharing_settings,
@@ -37,15 +36,6 @@ def ed25519_key(comment: str = "someone@laptop") -> str:
     blob = b"".join(len(p).to_bytes(4, "big") + p
                     for p in (b"ssh-ed25519", secrets.token_bytes(32)))
     return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
-
-
-@pytest.fixture
-async def accounts():
-    made = Accounts()
-    try:
-        yield made
-    finally:
-        made.cleanup()
 
 
 @pytest.fixture

@@ -27,10 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from rockd.app import Daemon
-from rockd.apps.apps import Apps
-from rockd.handlers import apps as apps_api
-from rockd.handlers.routes import ROUTE_TABLE, _wrap
 from tests.support.client import free_port
 
 BUSYBOX = Path("/bin/busybox")
@@ -250,74 +246,3 @@ class DockerHarness:
         if self.bridge_made:
             subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
-
-
-class AppsDaemon(Daemon):
-    """A Daemon with the apps and their routes, where app.py does not wire them yet."""
-
-    own_apps: Apps | None = None
-
-    async def _parts(self, authn):
-        ctx = await super()._parts(authn)
-        if getattr(ctx, "apps", None) is None:
-            self.own_apps = Apps(self.tree, self.store, ctx.jobs, self.settings)
-            await self.own_apps.load()
-            ctx.apps = self.own_apps
-        return ctx
-
-    def _web_app(self):
-        app = super()._web_app()
-        table = app[ROUTE_TABLE]
-        if not any(r.path == "/api/v1/apps" for r in table):
-            for route in apps_api.routes.routes:
-                table.append(route)
-                app.router.add_route(route.method, route.path, _wrap(route))
-        return app
-
-    async def _observe(self) -> None:
-        await super()._observe()
-        if self.own_apps is not None:
-            await self.own_apps.start(self.context)
-
-    async def stop(self) -> None:
-        if self.own_apps is not None and self.context is not None:
-            await self.context.jobs.stop()  # a running install rolls back while it can
-            with contextlib.suppress(Exception):
-                await self.own_apps.stop()
-        await super().stop()
-
-
-async def _serve(argv: list[str]) -> int:
-    """`rockd serve` with the apps wired in (AppsDaemon); the web UI from $ROCKD_TEST_WEB_ROOT
-    where that is set."""
-    import asyncio
-    import logging
-    import sys
-
-    from rockd.cli import parser, settings_from
-
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings_from(parser().parse_args(["serve", *argv]))
-    if os.environ.get("ROCKD_TEST_WEB_ROOT"):
-        settings.web_root = Path(os.environ["ROCKD_TEST_WEB_ROOT"])
-    daemon = AppsDaemon(settings)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    try:
-        await daemon.start()
-        await stopping.wait()
-    finally:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(8):
-                await daemon.stop()
-    return 0
-
-
-if __name__ == "__main__":  # python -m tests.support.docker [rockd serve options]
-    import asyncio
-    import sys
-
-    sys.exit(asyncio.run(_serve(sys.argv[1:])))
