@@ -35,6 +35,9 @@ def devices(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
 
+DEMO_SMB_PORT, DEMO_SFTP_PORT = 4450, 2222
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rockd", description="A NAS manager for btrfs.")
     top.add_argument("--version", action="version", version=f"rockd {__version__}")
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.state_dir is None:
             settings.state_dir = default_state_dir()
         settings.mount_root = settings.state_dir / "mnt"
+        # a demo keeps to itself: its own Samba and NFS files, ports off the system's
+        settings.samba_dir = settings.state_dir / "samba"
+        settings.nfs_exports = settings.state_dir / "exports.d" / "rockd.exports"
+        settings.smb_port, settings.sftp_port = DEMO_SMB_PORT, DEMO_SFTP_PORT
         if args.disks < 1 or args.disk_size < (128 << 20):
             print("rockd: demo needs at least one disk of at least 128 MiB", file=sys.stderr)
             return 2

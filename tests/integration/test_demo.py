@@ -42,6 +42,12 @@ async def test_demo_attaches_disks_shows_them_and_detaches_on_sigterm(processes,
         assert disks[disk["id"]] is disk or disks[disk["id"]] == disk
     system = (await client.state("/system"))["value"]
     assert system["hostname"] and system["kernel"] and system["versions"]["btrfs_progs"]
+    # a demo keeps its service configuration to itself, never /etc's
+    configs = (await client.state("/configs"))["value"]
+    assert {c["path"] for c in configs.values()} <= {
+        str(demo_dir / "samba" / "smb.conf"), str(demo_dir / "exports.d" / "rockd.exports"),
+        str(demo_dir.with_name(demo_dir.name + "-sftp") / "sshd_config")}, configs
+    assert "smb" in configs
     await client.close()
     # images are sparse: 300 MiB each, nearly nothing on disk
     assert all(i.stat().st_blocks * 512 < (1 << 20) for i in images)
