@@ -23,13 +23,13 @@ from rockd.core.times import iso, parse_iso, utcnow
 from rockd.core.tree import Tree
 from rockd.jobs import cron, retention
 from rockd.jobs.supervisor import Jobs
+from rockd.jobs.wakeup import run_on_cron
 
 log = logging.getLogger(__name__)
 
 KINDS = ("snapshot", "scrub", "balance")
 STAMP = "%Y%m%dT%H%M%SZ"
 AUTO_NAME = re.compile(r"^auto-(?P<schedule>[0-9a-f]{8})-(?P<when>\d{8}T\d{6}Z)$")
-LONGEST_SLEEP = 3600.0
 NO_POLICY = "no retention policy: nothing is deleted"
 
 
@@ -63,7 +63,9 @@ class Scheduler:
                 self._publish(schedule)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="scheduler")
+        self._task = asyncio.create_task(run_on_cron(
+            self.run_due, lambda: [s["cron"] for s in self.schedules.values() if s["enabled"]],
+            self._changed, lambda: self.clock(), "schedules"), name="scheduler")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -127,23 +129,6 @@ class Scheduler:
         self._changed.set()
 
     # -- running ----------------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due(self.clock())
-            except Exception:
-                log.exception("running the due schedules failed")
-            self._changed.clear()
-            wake = [cron.next_run(s["cron"], self.clock()) for s in self.schedules.values()
-                    if s["enabled"]]
-            delay = min([(w - self.clock()).total_seconds() for w in wake],
-                        default=LONGEST_SLEEP)
-            try:
-                async with asyncio.timeout(min(max(delay, 0.0), LONGEST_SLEEP)):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
 
     async def run_due(self, now: datetime) -> None:
         """Run, once each, the schedules with a slot since their last run (or creation)."""

@@ -32,6 +32,7 @@ from rockd.core.times import iso, parse_iso, utcnow
 from rockd.core.tree import Tree
 from rockd.jobs import cron, retention
 from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Jobs, Kind
+from rockd.jobs.wakeup import run_on_cron
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
 from rockd.transfer import keys, protocol
@@ -41,7 +42,6 @@ from rockd.transfer.sender import COMMIT_SECONDS, Link, PeerError, btrfs_send
 
 log = logging.getLogger(__name__)
 
-LONGEST_SLEEP = 3600.0
 REPORT_INTERVAL = 1.0
 
 
@@ -145,7 +145,11 @@ class Replication:
         await self.receiver.clean()
         self.receiver.start()
         self.tree.set("/replication/identity/listening", self.receiver.listening)
-        self._loop = asyncio.create_task(self._schedule(), name="replication-schedule")
+        self._loop = asyncio.create_task(run_on_cron(
+            self.run_due,
+            lambda: [t["cron"] for t in self.tasks.values() if t["enabled"] and t["cron"]],
+            self._changed, lambda: self.clock(), "replication tasks"),
+            name="replication-schedule")
 
     async def stop(self) -> None:
         if self._loop is not None:
@@ -302,23 +306,6 @@ class Replication:
         return job
 
     # -- the schedule ------------------------------------------------------------------------
-
-    async def _schedule(self) -> None:
-        while True:
-            try:
-                await self.run_due(self.clock())
-            except Exception:
-                log.exception("running the due replication tasks failed")
-            self._changed.clear()
-            wake = [cron.next_run(t["cron"], self.clock()) for t in self.tasks.values()
-                    if t["enabled"] and t["cron"]]
-            delay = min([(w - self.clock()).total_seconds() for w in wake],
-                        default=LONGEST_SLEEP)
-            try:
-                async with asyncio.timeout(min(max(delay, 0.0), LONGEST_SLEEP)):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
 
     async def run_due(self, now: datetime) -> list[dict[str, Any]]:
         """Start, once each, the tasks with a cron slot since their last run (or creation)."""
