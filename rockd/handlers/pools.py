@@ -56,13 +56,16 @@ class PoolUpdate(Model):
 
 
 class Replace(Model):
-    old: DiskId
+    old: DiskId = Field(description='a disk id of the pool, or "devid:N" for its device N '
+                        "(a missing device has no disk id)")
     new: DiskId
 
 
 class PoolDisks(Model):
     add: list[DiskId] | None = Field(default=None, min_length=1, max_length=64)
-    remove: list[DiskId] | None = Field(default=None, min_length=1, max_length=64)
+    remove: list[DiskId] | None = Field(
+        default=None, min_length=1, max_length=64,
+        description='disk ids of the pool, or ["missing"]: a device that is gone')
     replace: Replace | None = None
 
     @model_validator(mode="after")
@@ -133,7 +136,8 @@ async def delete_pool(request: web.Request, principal) -> None:
     await _pools(request).delete(request.match_info["id"], force)
 
 
-@routes.post("/api/v1/pools/{id}/disks", summary="Add, remove (a job) or replace (a job) disks",
+@routes.post("/api/v1/pools/{id}/disks", summary="Add, remove (a job) or replace (a job) disks, "
+             "or a missing device",
              body=PoolDisks)
 async def pool_disks(request: web.Request, principal, body: PoolDisks) -> web.Response:
     pools, pool_id = _pools(request), request.match_info["id"]

@@ -19,6 +19,7 @@ from rockd.core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    NotFound,
     RockdError,
     Unprocessable,
 )
@@ -42,6 +43,22 @@ MOUNT_OPTION = re.compile(
     r"|discard=(sync|async)|nodiscard|space_cache=v2|commit=\d{1,4}|flushoncommit"
     r"|noflushoncommit|skip_balance|nodatacow|datacow|nodatasum|datasum|thread_pool=\d{1,3}"
     r"|max_inline=\d{1,8}|barrier|norecovery|rescue=\w+)$")
+MISSING = "missing"
+"""In `{"remove": [...]}`, a device that is gone (btrfs' own word: `device remove missing`)."""
+DEVID = re.compile(r"^devid:([1-9][0-9]{0,19})$")
+"""`devid:N`: device N of a pool, for one that has no disk id (a missing one)."""
+
+
+def devid_of(reference: str) -> int | None:
+    """The devid that `devid:N` names, or None for a disk id (disk ids never hold a colon);
+    400 for anything else with a colon."""
+    if ":" not in reference:
+        return None
+    m = DEVID.match(reference)
+    if m is None:
+        raise BadRequest(f"{reference!r} is neither a disk id nor devid:N", code="invalid_field",
+                         detail={"field": "replace.old"})
+    return int(m[1])
 
 
 def mount_options(extra: str, compression: str | None) -> str:
@@ -166,6 +183,17 @@ class Pools:
             "devid": dev["devid"], "disk": self._disk_id(dev["path"]), "path": dev["path"],
             "size": dev["size"], "used": dev["used"], "missing": dev["missing"],
             "errors": errors.get(dev["devid"])} for dev in (fs or {}).get("devices", [])]
+        if mine and any(d["missing"] for d in devices):
+            # `filesystem show` says size 0 for a missing device; the kernel knows its size
+            try:
+                known = {d["devid"]: d for d in btrfs.device_info(mine["target"])}
+            except OSError as exc:
+                log.info("device sizes of %s: %s", intent["name"], exc)
+                known = {}
+            for device in devices:
+                if device["missing"] and device["devid"] in known:
+                    device["size"] = known[device["devid"]]["size"]
+                    device["used"] = known[device["devid"]]["used"]
         missing = max(sum(1 for d in devices if d["missing"]),
                       (fs or {}).get("devices_missing", 0))
         value: dict[str, Any] = {
@@ -182,7 +210,9 @@ class Pools:
             "devices": devices,
             "usage": None,
             "missing_devices": missing,
-            "degraded": bool(missing) or bool(mine and "degraded" in mine["super_options"]),
+            # while a device is missing; the kernel keeps the `degraded` mount option (shown
+            # in mount_options) after a replace or remove until the pool is mounted again
+            "degraded": bool(missing),
             "exclusive_operation": None,
         }
         if mine:
@@ -452,8 +482,31 @@ class Pools:
             # read now: writes raise no event, so the tree's usage may be behind
             "bytes": btrfs.usage(pool_id, mountpoint=pool["mount_point"])["used"]})
 
+    def _enough_left(self, pool: dict[str, Any], remaining: int) -> None:
+        """422 not_enough_disks when a profile in use needs more than `remaining` present
+        devices. Every profile that has chunks counts, as in the kernel's own check: a degraded
+        mount or an unfinished convert leaves chunks of more than one profile."""
+        try:
+            allocation = btrfs.read_allocation(pool["id"])
+            used = [(kind, name) for kind in ("data", "metadata", "system")
+                    for name in allocation[kind]["profiles"]]
+        except OSError:
+            used = []
+        used = used or [(kind, pool[kind]) for kind in ("data", "metadata") if pool[kind]]
+        for kind, name in sorted(used, key=lambda u: -profiles.info(u[1]).min_devices):
+            minimum = profiles.info(name).min_devices
+            if remaining < minimum:
+                raise Unprocessable(f"{name} {kind} needs at least {minimum} disks; "
+                                    f"{remaining} would remain", code="not_enough_disks",
+                                    detail={"profile": name, "minimum": minimum,
+                                            "remaining": remaining})
+
     def remove_disks(self, pool_id: str, disk_ids: list[str]) -> dict[str, Any]:
+        """A device_remove job for the disks, or, for ["missing"], for a device that is gone."""
         pool = self.mounted(pool_id)
+        present = sum(1 for d in pool["devices"] if not d["missing"])
+        if MISSING in disk_ids:
+            return self._remove_missing(pool, disk_ids, present)
         paths = []
         for disk_id in disk_ids:
             device = next((d for d in pool["devices"] if d["disk"] == disk_id), None)
@@ -461,27 +514,49 @@ class Pools:
                 raise Unprocessable(f"disk {disk_id} is not in pool {pool['name']}",
                                     code="not_in_pool")
             paths.append(device["path"])
-        remaining = len(pool["devices"]) - len(paths)
-        for kind in ("data", "metadata"):
-            minimum = profiles.info(pool[kind]).min_devices
-            if remaining < minimum:
-                raise Unprocessable(f"{pool[kind]} {kind} needs at least {minimum} disks; "
-                                    f"{remaining} would remain", code="not_enough_disks",
-                                    detail={"profile": pool[kind], "minimum": minimum})
+        self._enough_left(pool, present - len(paths))
         return self.jobs.start("device_remove", pool_id, {
             "argv": ["btrfs", "device", "remove", *paths, pool["mount_point"]],
             "mount_point": pool["mount_point"], "disks": [os.path.basename(p) for p in paths]})
 
-    def replace_disk(self, pool_id: str, old_id: str, new_id: str) -> dict[str, Any]:
+    def _remove_missing(self, pool: dict[str, Any], disk_ids: list[str], present: int
+                        ) -> dict[str, Any]:
+        """`btrfs device remove missing`: the pool (mounted degraded) forgets one device that
+        is gone, after writing the copies it held onto the present devices."""
+        if disk_ids != [MISSING]:
+            raise BadRequest('"missing" is asked for alone, without disk ids',
+                             code="invalid_field", detail={"field": "remove"})
+        if not pool["missing_devices"]:
+            raise Conflict(f"pool {pool['name']} has no missing device",
+                           code="no_missing_device")
+        self._enough_left(pool, present)
+        return self.jobs.start("device_remove", pool["id"], {
+            "argv": ["btrfs", "device", "remove", MISSING, pool["mount_point"]],
+            "mount_point": pool["mount_point"], "disks": []})
+
+    def replace_disk(self, pool_id: str, old_ref: str, new_id: str) -> dict[str, Any]:
+        """A device_replace job: `old_ref` is a disk id of the pool, or `devid:N` for device N
+        (a missing one too: the pool is then mounted degraded)."""
         pool = self.mounted(pool_id)
-        old = next((d for d in pool["devices"] if d["disk"] == old_id), None)
-        if old is None:
-            raise Unprocessable(f"disk {old_id} is not in pool {pool['name']}",
-                                code="not_in_pool")
+        devid = devid_of(old_ref)
+        if devid is None:
+            old = next((d for d in pool["devices"] if d["disk"] == old_ref), None)
+            if old is None:
+                raise Unprocessable(f"disk {old_ref} is not in pool {pool['name']}",
+                                    code="not_in_pool")
+        else:
+            old = next((d for d in pool["devices"] if d["devid"] == devid), None)
+            if old is None:
+                raise NotFound(f"pool {pool['name']} has no device {devid}",
+                               detail={"devid": devid})
         (new,) = self.free_disks([new_id])
-        if new["size"] < old["size"]:
+        needed = old["size"]
+        if old["missing"]:  # `filesystem show` says 0; the kernel knows the size btrfs used
+            needed = next((d["size"] for d in btrfs.device_info(pool["mount_point"])
+                           if d["devid"] == old["devid"]), needed)
+        if new["size"] < needed:
             raise Unprocessable("the new disk is smaller than the one it replaces",
-                                code="too_small", detail={"needed": old["size"]})
+                                code="too_small", detail={"needed": needed})
         names = [new["name"]] + ([os.path.basename(old["path"])] if old["path"] else [])
         return self.jobs.start("device_replace", pool_id, {
             "argv": ["btrfs", "replace", "start", "-B", str(old["devid"]), new["path"],

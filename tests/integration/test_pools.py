@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.changes import changes
 from tests.support.client import receive
-from tests.support.host import disk_ids, umount_by_hand
+from tests.support.host import disk_ids, umount_by_hand, write_pattern
 
 
 def mounted_at(path: Path) -> bool:
@@ -280,3 +280,179 @@ async def test_device_allocation_follows_writes_while_watched(storage):
                 grown = op["value"]
     assert grown > allocated
     await ws.close()
+
+
+# -- a missing device: replaced by devid, or removed ----------------------------------------
+
+SCRUB_ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors",
+                "uncorrectable_errors", "corrected_errors", "unverified_errors")
+
+
+async def job_end(api, job, timeout=120.0):
+    """The job's entry once it has ended (tests may poll)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, current = await api.call("GET", f"/api/v1/jobs/{job['id']}")
+        if current["state"] in ("succeeded", "failed", "cancelled"):
+            return current
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job did not end: {job}")
+
+
+async def lose_one(daemon, api, loops, name, ids, data, lost):
+    """A pool of the disks `ids` holding a file of a known pattern; then unmounted, the disk
+    `lost` detached (the box lost it) and the pool mounted degraded. Answers (pool, block)."""
+    status, pool = await create(api, name, ids, data)
+    assert status == 201, pool
+    block = write_pattern(Path(pool["mount_point"]) / "kept", 24)
+    url = f"/api/v1/pools/{pool['id']}"
+    status, pool = await api.call("POST", url + "/unmount")
+    assert status == 200, pool
+    loops.detach(lost)
+    status, pool = await api.call("POST", url + "/mount", {"degraded": True})
+    assert status == 200, pool
+    assert pool["degraded"] and pool["missing_devices"] == 1
+    return pool, block
+
+
+def intact(pool, block, megabytes=24) -> bool:
+    return (Path(pool["mount_point"]) / "kept").read_bytes() == block * megabytes
+
+
+async def test_missing_device_replaced_by_devid(storage, loops):
+    daemon, api, devices = await storage(3)
+    ids = disk_ids(daemon, devices)
+    pool, block = await lose_one(daemon, api, loops, "mended", ids[:2], "raid1", devices[1])
+    url = f"/api/v1/pools/{pool['id']}"
+    (lost,) = [d for d in pool["devices"] if d["missing"]]
+    # `filesystem show` says 0 for it; the pool shows the size btrfs knows (DEV_INFO)
+    assert lost["disk"] is None and lost["size"] == 512 << 20, lost
+
+    status, answer = await api.call("POST", url + "/disks", {
+        "replace": {"old": f"devid:{lost['devid']}", "new": ids[2]}})
+    assert status == 202, answer
+    assert answer["job"]["kind"] == "device_replace"
+    job = await job_end(api, answer["job"])
+    assert job["state"] == "succeeded", job
+    pool = await daemon.context.pools.settle(pool["id"])
+    assert pool["missing_devices"] == 0 and pool["degraded"] is False, pool
+    assert sorted(d["disk"] for d in pool["devices"]) == sorted([ids[0], ids[2]])
+    assert [d["devid"] for d in pool["devices"] if d["disk"] == ids[2]] == [lost["devid"]]
+    assert intact(pool, block)
+    await daemon.context.pools.disk_rescans.settle()
+    assert daemon.tree.get(("disks", ids[2], "pool")) == pool["id"]
+
+    # btrfs wrote the chunks it made during the replace (in a degraded mount) as single,
+    # the system chunk too: a converting balance (as the UI offers it) makes them raid1 again
+    status, answer = await api.call("POST", url + "/balance", {"filters": (
+        "--force -dconvert=raid1,soft -mconvert=raid1,soft -sconvert=raid1,soft")})
+    assert status == 202, answer
+    assert (await job_end(api, answer["job"]))["state"] == "succeeded"
+    pool = await daemon.context.pools.settle(pool["id"])
+    assert {k: v["profiles"] for k, v in pool["usage"]["allocation"].items()} == {
+        "data": ["raid1"], "metadata": ["raid1"], "system": ["raid1"]}
+
+    # mounted normally again, the pool no longer carries the degraded mount option
+    status, pool = await api.call("POST", url + "/unmount")
+    assert status == 200, pool
+    status, pool = await api.call("POST", url + "/mount", {})
+    assert status == 200, pool
+    assert pool["degraded"] is False and "degraded" not in pool["mount_options"].split(",")
+    assert intact(pool, block)
+    status, answer = await api.call("POST", url + "/scrub", {})
+    assert status == 202, answer
+    job = await job_end(api, answer["job"])
+    assert job["state"] == "succeeded", job
+    assert {k: job["result"][k] for k in SCRUB_ERRORS} == dict.fromkeys(SCRUB_ERRORS, 0), job
+    assert job["result"]["data_bytes_scrubbed"] >= 2 * (24 << 20)
+
+
+async def test_missing_device_removed(storage, loops):
+    daemon, api, devices = await storage(3)
+    ids = disk_ids(daemon, devices)
+    pool, block = await lose_one(daemon, api, loops, "shrunk", ids, "raid1", devices[2])
+    assert pool["data"] == "raid1" and len(pool["devices"]) == 3
+    url = f"/api/v1/pools/{pool['id']}"
+    status, answer = await api.call("POST", url + "/disks", {"remove": ["missing"]})
+    assert status == 202, answer
+    assert answer["job"]["kind"] == "device_remove"
+    job = await job_end(api, answer["job"])
+    assert job["state"] == "succeeded", job
+    pool = await daemon.context.pools.settle(pool["id"])
+    assert pool["missing_devices"] == 0 and pool["degraded"] is False, pool
+    assert sorted(d["disk"] for d in pool["devices"]) == sorted(ids[:2])
+    assert not any(d["missing"] for d in pool["devices"])
+    assert intact(pool, block)
+
+
+async def test_missing_device_refusals_change_nothing(storage, loops):
+    daemon, api, devices = await storage(4)
+    ids = disk_ids(daemon, devices)
+    mirror, _ = await lose_one(daemon, api, loops, "mirror", ids[:2], "raid1", devices[1])
+    status, whole = await create(api, "whole", ids[2:3], "single")
+    assert status == 201, whole
+    # a free disk smaller than the device that is missing
+    small = Path(devices[3])
+    backing = Path(f"/sys/block/{small.name}/loop/backing_file").read_text().strip()
+    os.truncate(backing, 256 << 20)
+    subprocess.run(["losetup", "--set-capacity", devices[3]], check=True)
+    await daemon.context.disks.rescan(small.name)
+    assert daemon.tree.get(("disks", ids[3], "size")) == 256 << 20
+    for pool in (mirror, whole):
+        await daemon.context.pools.settle(pool["id"])
+    await daemon.context.pools.disk_rescans.settle()
+    (lost,) = [d for d in mirror["devices"] if d["missing"]]
+    changed = changes(daemon)
+
+    async def refused(pool, body, status, code):
+        got, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/disks", body)
+        assert (got, answer["error"]["code"]) == (status, code), (body, answer)
+        assert set(answer["error"]) == {"code", "message", "detail"}
+        return answer["error"]
+
+    def replacing(old, new=ids[3]):
+        return {"replace": {"old": old, "new": new}}
+
+    await refused(mirror, replacing("devid:two"), 400, "invalid_field")
+    await refused(mirror, replacing("devid:0"), 400, "invalid_field")
+    await refused(mirror, replacing("devid:-2"), 400, "invalid_field")
+    await refused(mirror, replacing("devid:2:3"), 400, "invalid_field")
+    error = await refused(mirror, replacing("devid:7"), 404, "not_found")
+    assert error["detail"] == {"devid": 7}
+    error = await refused(mirror, replacing(f"devid:{lost['devid']}"), 422, "too_small")
+    assert error["detail"] == {"needed": 512 << 20}
+    await refused(mirror, replacing(f"devid:{lost['devid']}", ids[2]), 409, "disk_in_use")
+    await refused(mirror, replacing(f"devid:{lost['devid']}", "nope"), 404, "not_found")
+    error = await refused(mirror, {"remove": ["missing"]}, 422, "not_enough_disks")
+    assert (error["detail"]["profile"], error["detail"]["minimum"]) == ("raid1", 2)
+    await refused(mirror, {"remove": ["missing", ids[0]]}, 400, "invalid_field")
+    await refused(whole, {"remove": ["missing"]}, 409, "no_missing_device")
+    await refused(whole, replacing("devid:2"), 404, "not_found")
+    assert changed == []
+    assert not daemon.tree.get("/jobs")
+
+    status, _ = await api.call("POST", f"/api/v1/pools/{whole['id']}/unmount")
+    assert status == 200
+    await daemon.context.pools.settle(whole["id"])
+    changed = changes(daemon)
+    await refused(whole, replacing("devid:1"), 409, "not_mounted")
+    await refused(whole, {"remove": ["missing"]}, 409, "not_mounted")
+    assert changed == []
+    assert not daemon.tree.get("/jobs")
+    assert subprocess.run(["blkid", "-p", devices[3]], capture_output=True).returncode == 2
+    pool = daemon.tree.get(("pools", mirror["id"]))
+    assert pool["mounted"] and pool["missing_devices"] == 1 and len(pool["devices"]) == 2
+
+
+async def test_present_device_replaced_by_devid(storage):
+    daemon, api, devices = await storage(2)
+    ids = disk_ids(daemon, devices)
+    _, pool = await create(api, "moved", ids[:1], "single")
+    block = write_pattern(Path(pool["mount_point"]) / "kept", 24)
+    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/disks",
+                                    {"replace": {"old": "devid:1", "new": ids[1]}})
+    assert status == 202, answer
+    assert (await job_end(api, answer["job"]))["state"] == "succeeded"
+    pool = await daemon.context.pools.settle(pool["id"])
+    assert [(d["devid"], d["disk"]) for d in pool["devices"]] == [(1, ids[1])]
+    assert intact(pool, block)
