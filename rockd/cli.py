@@ -31,6 +31,16 @@ def listen(text: str) -> str:
     return text
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def devices(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
@@ -65,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
                        help="who runs smbd, sshd and the rest: systemd, or rockd itself")
     serve.add_argument("--zmq-listen", type=listen,
                        help="where replication peers connect (0.0.0.0:8471)")
+    serve.add_argument("--replication-idle", type=seconds, metavar="SECONDS",
+                       help="how long a replication transfer waits for a silent peer: the "
+                       "receiver then discards it, the sender fails the run (60)")
     serve.add_argument("--docker-socket", type=Path,
                        help="the Docker engine's API socket (/var/run/docker.sock)")
     serve.add_argument("--apps-catalog", type=Path,
@@ -84,7 +97,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         values.update(Settings.from_file(args.config))
     for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public", "samba_dir",
                  "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services", "docker_socket",
-                 "apps_catalog", "zmq_listen"):
+                 "apps_catalog", "zmq_listen", "replication_idle"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value

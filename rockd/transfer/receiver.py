@@ -107,14 +107,15 @@ class Receiver:
 
     def __init__(self, context: zmq.asyncio.Context, public: bytes, secret: bytes,
                  listen: str, replicas: Replicas, peer_name: Callable[[str], str | None],
-                 prune: Callable[[dict[str, Any], list[str]], dict | None]):
+                 prune: Callable[[dict[str, Any], list[str]], dict | None],
+                 idle: float = IDLE_SECONDS):
         self.context = context
         self.public, self.secret = public, secret
         self.listen = listen
         self.replicas = replicas
         self.peer_name = peer_name
         self.prune = prune
-        self.idle = IDLE_SECONDS
+        self.idle = idle
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.gate: Gate | None = None
         self.socket: zmq.asyncio.Socket | None = None
@@ -288,8 +289,9 @@ class Receiver:
             raise Refused(f"{sent_name!r} is not a valid snapshot name", "invalid_name")
         self.replicas.pools.writable(pool["id"])
         record = self.replicas.check_target(pool, name, peer_key, request["share"])
-        for other in self.incoming.values():
-            if other.pool["id"] == pool["id"] and other.name == name:
+        for other in self.incoming.values():  # (a discarded one is kept a while: not busy)
+            if (other.pool["id"] == pool["id"] and other.name == name
+                    and not other.result.done()):
                 raise Conflict(f"{name} is receiving another transfer", code="busy")
         parent = request.get("parent")
         if parent is not None:

@@ -39,10 +39,11 @@ class Link:
     """One connection to a peer's receiver. Close it when done (`async with`)."""
 
     def __init__(self, context: zmq.asyncio.Context, peer: dict[str, Any], public: bytes,
-                 secret: bytes):
+                 secret: bytes, idle: float = CREDIT_SECONDS):
         self.context = context
         self.peer = peer
         self.public, self.secret = public, secret
+        self.idle = idle  # how long a stream waits for the peer's credit, or to take a chunk
         self.endpoint = protocol.endpoint(peer["address"])
         self.req: zmq.asyncio.Socket | None = None
         self.dealer: zmq.asyncio.Socket | None = None
@@ -110,9 +111,12 @@ class Link:
             raise PeerError(self.reason, self.code)
 
     async def _first(self, awaitable, timeout: float, what: str):  # noqa: ASYNC109
-        """`awaitable`'s result, unless the link breaks or `timeout` passes first."""
-        self._raise_if_broken()
+        """`awaitable`'s result, unless the link breaks or `timeout` passes first (`awaitable`
+        is then cancelled: a send is not made)."""
         work = asyncio.ensure_future(awaitable)
+        if self.broken.is_set():
+            work.cancel()
+            self._raise_if_broken()
         broken = asyncio.ensure_future(self.broken.wait())
         try:
             done, _ = await asyncio.wait({work, broken}, timeout=timeout,
@@ -123,8 +127,8 @@ class Link:
             return work.result()
         work.cancel()
         self._raise_if_broken()
-        raise PeerError(f"peer {self.peer['name']} ({self.peer['address']}) did not answer "
-                        f"{what} within {timeout:.0f} s", "timeout")
+        raise PeerError(f"peer {self.peer['name']} ({self.peer['address']}) {what} within "
+                        f"{timeout:.0f} s", "timeout")
 
     async def call(self, op: str, timeout: float = CALL_SECONDS,  # noqa: ASYNC109
                    **fields: Any) -> dict:
@@ -133,7 +137,7 @@ class Link:
             self.req = self._socket(zmq.REQ)
         try:
             await self.req.send(protocol.encode({"op": op, **fields}))
-            raw = await self._first(self.req.recv(), timeout, op)
+            raw = await self._first(self.req.recv(), timeout, f"did not answer {op}")
         except BaseException:
             self.req.close(0)  # a REQ that lost its reply cannot be used again
             self.req = None
@@ -168,17 +172,32 @@ class Link:
                     break
                 check()
                 credit += self._credit(tid, await self._first(
-                    dealer.recv_multipart(), CREDIT_SECONDS, "with credit for more data"))
+                    dealer.recv_multipart(), self.idle,
+                    "did not answer with credit for more data"))
             digest.update(chunk)
-            await dealer.send_multipart([DATA, key, protocol.u64(seq), chunk])
+            await self._put([DATA, key, protocol.u64(seq), chunk])
             credit -= 1
             seq += 1
             total += len(chunk)
             sent(len(chunk))
             if len(chunk) < protocol.CHUNK:
                 break
-        await dealer.send_multipart([END, key, protocol.u64(total), digest.digest()])
+        await self._put([END, key, protocol.u64(total), digest.digest()])
         return total, digest.digest()
+
+    async def _put(self, frames: list) -> None:
+        """Send on the data channel, or PeerError once the link is broken or `idle` passed.
+
+        Credit bounds what is in flight, but not the wait for room in the socket: with the
+        network cut, the DEALER's queue fills (zmq's count of it lags by up to half the high
+        water mark, so that can be before the window is) and a send would wait, watching
+        neither the link nor the time, until the network came back."""
+        assert self.dealer is not None
+        sending = self.dealer.send_multipart(frames)
+        if sending.done():  # the usual case: room in the queue
+            sending.result()
+            return
+        await self._first(sending, self.idle, "took no more data")
 
     def _credit(self, tid: str, frames: list[bytes]) -> int:
         if len(frames) >= 3 and frames[1].decode(errors="replace") == tid:

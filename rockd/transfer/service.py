@@ -115,7 +115,8 @@ class Replication:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.replicas = Replicas(store, shares, self.peer_name)
         self.receiver = Receiver(self.context, self.public, self.secret, settings.zmq_listen,
-                                 self.replicas, self.peer_name, self._prune_replica)
+                                 self.replicas, self.peer_name, self._prune_replica,
+                                 idle=settings.replication_idle)
         self.receiver.clock = lambda: self.clock()
         self.running: dict[str, str] = {}  # task id -> job id
         self._changed = asyncio.Event()
@@ -406,7 +407,8 @@ class Replication:
         name = target.get("name") or share["name"]
         where = {"pool": target["pool"], "name": name, "share": share["id"],
                  "share_name": share["name"], "task": task["id"]}
-        async with Link(self.context, peer, self.public, self.secret) as link:
+        async with Link(self.context, peer, self.public, self.secret,
+                        idle=self.settings.replication_idle) as link:
             held = set((await link.call("held", **where))["held"])
             ours = sorted((s for s in (self.tree.get("/snapshots") or {}).values()
                            if s["share"] == share["id"] and s["read_only"]
@@ -504,7 +506,8 @@ class Replication:
     async def promote(self, share_id: str) -> dict[str, Any]:
         share = self.shares.get(share_id)
         for incoming in self.receiver.incoming.values():
-            if incoming.pool["id"] == share["pool"] and incoming.name == share["name"]:
+            if (incoming.pool["id"] == share["pool"] and incoming.name == share["name"]
+                    and not incoming.result.done()):
                 raise Conflict(f"{share['name']} is receiving a transfer", code="busy")
         promoted = await self.replicas.promote(share)
         log.info("replication: promoted replica %s to a writable share", share["name"])

@@ -42,3 +42,12 @@ def test_unknown_config_keys_and_bad_listen_are_refused(tmp_path):
 def test_demo_defaults():
     args = parser().parse_args(["demo"])
     assert args.disks == 4 and args.disk_size == 4 << 30
+
+
+def test_replication_idle_is_a_number_of_seconds_60_unless_told():
+    assert settings_from(parser().parse_args(["serve"])).replication_idle == 60.0
+    args = parser().parse_args(["serve", "--replication-idle", "7.5"])
+    assert settings_from(args).replication_idle == 7.5
+    for bad in ("0", "-1", "soon", "nan"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["serve", "--replication-idle", bad])

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import zmq
+import zmq.asyncio
 
 from rockd.transfer import keys, protocol
+from rockd.transfer.sender import Link, PeerError
 from rockd.transfer.service import source_plan
+from tests.support.client import free_port
 
 
 def test_credit_never_lets_more_than_the_window_be_outstanding():
@@ -72,6 +75,24 @@ def test_keys_are_made_once_secret_0600(tmp_path):
     for bad in ("", "x" * 39, "x" * 41, "~" * 40, None):
         with pytest.raises(ValueError):
             keys.check_public_key(bad)
+
+
+async def test_a_data_send_that_finds_no_room_gives_up_after_idle(tmp_path):
+    """A peer that takes nothing (here: none listening) fills the DEALER's queue; a send then
+    waits at most `idle`, where it once waited for the network to come back."""
+    public, secret = keys.load_or_create(tmp_path / "us")
+    theirs, _ = keys.load_or_create(tmp_path / "them")
+    context = zmq.asyncio.Context()
+    peer = {"name": "b", "address": f"127.0.0.1:{free_port()}", "public_key": theirs.decode()}
+    try:
+        async with Link(context, peer, public, secret, idle=0.2) as link:
+            link.dealer = link._socket(zmq.DEALER)
+            with pytest.raises(PeerError, match=r"peer b \(127.0.0.1:\d+\) took no more data"):
+                for seq in range(10 * protocol.WINDOW):
+                    await link._put([protocol.DATA, b"t", protocol.u64(seq), b"x" * 1024])
+            assert protocol.WINDOW <= seq < 2 * protocol.WINDOW
+    finally:
+        context.destroy(linger=0)
 
 
 def _snap(ident: str, name: str, created: datetime) -> dict:
