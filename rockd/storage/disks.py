@@ -18,7 +18,8 @@ import pyudev
 
 from rockd.core.errors import Conflict, Forbidden, Unprocessable
 from rockd.core.tree import Tree
-from rockd.storage.commands import run
+from rockd.storage import smart
+from rockd.storage.commands import CommandError, run
 from rockd.storage.devices import SYS_BLOCK, Allowlist
 
 log = logging.getLogger(__name__)
@@ -123,14 +124,28 @@ def probe(name: str, allow: Allowlist) -> dict[str, Any] | None:
     }
 
 
+async def smart_summary(disk: dict[str, Any]) -> dict[str, Any] | None:
+    """The disk's SMART summary (health, temperature, hours, sector counts), or None where it
+    has none (a loop device never has)."""
+    if disk["transport"] == "loop" or disk["size"] == 0:
+        return None
+    try:
+        return (await smart.read(disk["path"]))["summary"]
+    except (Unprocessable, CommandError):
+        return None
+
+
 async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
-    """`probe` plus the filesystem signature, and the pool a btrfs signature makes it part of."""
+    """`probe` plus the filesystem signature, the pool a btrfs signature makes it part of,
+    and the SMART summary."""
     disk = probe(name, allow)
     if disk is not None and disk["size"] > 0 and disk["managed"]:
         fs = await filesystem(disk["path"])
         disk["filesystem"] = fs
         if fs and fs["type"] == "btrfs":
             disk["pool"] = fs["uuid"]
+    if disk is not None:
+        disk["smart"] = await smart_summary(disk)
     return disk
 
 

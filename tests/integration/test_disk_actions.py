@@ -1,12 +1,17 @@
 """Disk actions and pool capacity on real loop devices: SMART, wipe, full pools."""
 
 import errno
+import json
 import os
 import subprocess
 from pathlib import Path
 
-from rockd.storage import profiles
+import pytest
+
+from rockd.storage import profiles, smart
 from tests.support.host import disk_ids
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "smartctl"
 
 
 async def test_disk_list_smart_and_wipe(storage):
@@ -82,3 +87,24 @@ async def test_a_full_pool_refuses_new_shares_with_no_space(storage):
         status, answer = await api.call(method, path, body)
         assert (status, answer["error"]["code"]) == (422, "no_space"), answer
     assert [s["name"] for s in daemon.tree.get("/shares").values()] == ["s"]
+
+
+async def test_each_disk_carries_its_smart_summary(storage, tmp_path, monkeypatch):
+    """No disk here has SMART, so smartctl is stood in for by one that answers a real
+    drive's report (tests/data/smartctl): rockd's probe reads it into /disks."""
+    report = DATA / "WDC_WD20EFRX-68EUZN0_18.json"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "smartctl").write_text(f"#!/bin/sh\nexec cat '{report}'\n")
+    (bin_dir / "smartctl").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    daemon, _, devices = await storage(1, 256 << 20)
+    disks = daemon.tree.get("/disks")
+    summary = smart.parse(json.loads(report.read_text()))["summary"]
+    assert summary["health"] == "passed" and summary["power_on_hours"]
+    for disk_id in disk_ids(daemon, devices):
+        assert disks[disk_id]["smart"] is None  # a loop device is never asked
+    others = [d for d in disks.values() if d["transport"] != "loop" and d["size"] > 0]
+    if not others:
+        pytest.skip("this machine has no disk besides loop devices")
+    assert all(d["smart"] == summary for d in others), others
