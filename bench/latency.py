@@ -16,7 +16,6 @@ import asyncio
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,11 +27,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from tests.support.client import Api, free_port  # noqa: E402
-from tests.support.host import release, serve, stop, unmount_under  # noqa: E402
-
-
-def sh(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+from tests.support.host import release, serve, sh, stop, unmount_under  # noqa: E402
 
 
 def figures(samples: list[float]) -> dict:

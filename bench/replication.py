@@ -32,20 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from rockd.transfer import protocol  # noqa: E402
 from tests.support.client import PASSWORD, Api, free_port  # noqa: E402
-from tests.support.host import disk_ids_of, release, stop, unmount_under  # noqa: E402
+from tests.support.host import disk_ids_of, release, rss, sh, stop, unmount_under  # noqa: E402
 from tests.support.replication import command  # noqa: E402
-
-
-def sh(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:

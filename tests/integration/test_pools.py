@@ -289,14 +289,7 @@ SCRUB_ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors",
 
 
 async def job_end(api, job, timeout=120.0):
-    """The job's entry once it has ended (tests may poll)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _, current = await api.call("GET", f"/api/v1/jobs/{job['id']}")
-        if current["state"] in ("succeeded", "failed", "cancelled"):
-            return current
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job did not end: {job}")
+    return await api.ended_job(job["id"], timeout)
 
 
 async def lose_one(daemon, api, loops, name, ids, data, lost):

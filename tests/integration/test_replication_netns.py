@@ -73,13 +73,7 @@ def subvolumes(point: str, *options: str) -> list[str]:
 
 
 async def ended(box: Box, job_id: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = await box.get(f"/api/v1/jobs/{job_id}")
-        if job["state"] not in ("queued", "running"):
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not end within {timeout:.0f} s")
+    return await box.api.ended_job(job_id, timeout)
 
 
 async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_incremental(

@@ -49,13 +49,7 @@ class Box:
         return body
 
     async def job(self, job_id: str, timeout: float = 120.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = await self.get(f"/api/v1/jobs/{job_id}")
-            if job["state"] not in ("queued", "running"):
-                return job
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"job {job_id} did not end")
+        return await self.api.ended_job(job_id, timeout)
 
     async def close(self) -> None:
         if self.api is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from typing import Any
 
 import aiohttp
@@ -64,6 +66,17 @@ class Api:
     async def stream(self, **kwargs) -> aiohttp.ClientWebSocketResponse:
         return await self.session.ws_connect(self.base + "/api/v1/stream",
                                              headers=self.headers("GET"), **kwargs)
+
+    async def ended_job(self, job_id: str, timeout: float = 120.0) -> dict:
+        """The job's entry once it has ended (tests may poll; rockd does not)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, job = await self.call("GET", f"/api/v1/jobs/{job_id}")
+            assert status == 200, job
+            if job["state"] not in ("queued", "running", "paused"):
+                return job
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not end within {timeout:.0f} s")
 
     async def make_token(self, scopes: list[str], name: str = "t") -> str:
         status, body = await self.call("POST", "/api/v1/tokens", {"name": name, "scopes": scopes})

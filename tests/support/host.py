@@ -106,3 +106,14 @@ def throttle_scrub(pool_id: str, bytes_per_second: int) -> None:
     """Cap a pool's scrub speed per device, so that progress has time to show."""
     for devinfo in Path(f"/sys/fs/btrfs/{pool_id}/devinfo").iterdir():
         (devinfo / "scrub_speed_max").write_text(str(bytes_per_second))
+
+
+def sh(*argv: str) -> str:
+    """A command's output; it must succeed."""
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def rss(pid: int) -> int:
+    """A process's resident memory in bytes."""
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
