@@ -56,9 +56,11 @@ from rockd.storage import disks
 from rockd.storage.devices import Allowlist
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
+from rockd.system_metrics import FIELDS as SYSTEM_METRICS_FIELDS
+from rockd.system_metrics import SystemMetrics
 from rockd.transfer.service import Replication
-from rockd.watchers import metrics as system_metrics
 from rockd.watchers.inotify import SubvolumeWatcher
+from rockd.watchers.metrics import MetricsSampler
 from rockd.watchers.mounts import MountWatcher
 from rockd.watchers.udev import UdevWatcher
 from rockd.watchers.usage import UsageSampler
@@ -83,7 +85,7 @@ class Daemon:
         self.context: Context | None = None
         self.rescanners: list[Rescanner] = []
         self.watchers: list[UdevWatcher | MountWatcher | SubvolumeWatcher | UsageSampler] = []
-        self.sampler: system_metrics.MetricsSampler | None = None
+        self.sampler: MetricsSampler | None = None
         self.history: History | None = None
 
     async def start(self) -> None:
@@ -144,10 +146,10 @@ class Daemon:
         await pools.load()
         await shares.load()
         await scheduler.load()
-        self.history = History(self.store, tree, "/system/metrics", system_metrics.FIELDS)
+        self.history = History(self.store, tree, "/system/metrics", SYSTEM_METRICS_FIELDS)
         await self.history.load()
         self.history.start()
-        self.sampler = system_metrics.MetricsSampler(tree)
+        self.sampler = MetricsSampler(SystemMetrics(tree).sample)
         services = Services(tree, service_backend(settings, self.store))
         exports = Exports(tree, self.store, settings.mount_root,
                           [kind(settings, services) for kind in EXPORT_KINDS])

@@ -14,7 +14,7 @@ import pytest
 
 from rockd.core import pointer
 from rockd.core.tree import apply
-from rockd.watchers.metrics import FIELDS, whole_disks
+from rockd.system_metrics import FIELDS, whole_disks
 from tests.conftest import wait_for
 from tests.support.client import Api, receive
 

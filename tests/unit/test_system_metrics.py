@@ -5,17 +5,17 @@ from collections import namedtuple
 
 import psutil
 
-from rockd.watchers.metrics import (
+from rockd.system_metrics import (
     FIELDS,
     Counters,
     busy,
     cpu_times,
-    next_tick,
     rate,
     read_counters,
     sample_of,
     whole_disks,
 )
+from rockd.watchers.metrics import next_tick
 
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
 
