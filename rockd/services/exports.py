@@ -30,7 +30,12 @@ INTENT = "export"
 
 
 class ExportKind(Protocol):
-    """One way of exporting shares; see the module's docstring."""
+    """One way of exporting shares; see the module's docstring.
+
+    A kind may also have `defaults(record, share) -> record` (what it derives from the share,
+    e.g. the SMB name) and `without_user(record, user) -> changes | None` (how a deleted user
+    leaves an export: {} nothing to do, None the export goes).
+    """
 
     kind: str
     create_model: type[Model]
