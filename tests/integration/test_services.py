@@ -4,7 +4,6 @@ and enabled across a restart; and the /api/v1/services endpoints."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -147,7 +146,6 @@ async def test_the_services_endpoints(daemon, api):
     assert status == 404
     status, answer = await api.call("GET", "/api/v1/services/sftp")
     assert status == 200 and answer["unit"] == "rockd-sftp.service"
-    await asyncio.sleep(0)
 
 
 async def test_the_api_drives_systemd_where_it_runs_the_services(tmp_path, monkeypatch):
