@@ -74,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--services", choices=["auto", "systemd", "rockd"],
                        help="who runs smbd, sshd and the rest: systemd, or rockd itself")
     serve.add_argument("--zmq-listen", type=listen,
-                       help="where replication peers connect (0.0.0.0:8471)")
+                       help="where replication peers connect (0.0.0.0:8471); transfers' data "
+                       "comes to the next port")
     serve.add_argument("--replication-idle", type=seconds, metavar="SECONDS",
                        help="how long a replication transfer waits for a silent peer: the "
                        "receiver then discards it, the sender fails the run (60)")

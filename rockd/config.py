@@ -26,7 +26,7 @@ class Settings:
     sftp_dir: Path | None = None  # sshd_config, host keys, keys and chroots (sftp_root)
     sftp_port: int = 22
     services: str = "auto"  # who runs the services: auto, systemd (D-Bus) or rockd itself
-    zmq_listen: str = "0.0.0.0:8471"  # where replication peers connect (CurveZMQ)
+    zmq_listen: str = "0.0.0.0:8471"  # replication peers: CurveZMQ here, data on port + 1
     replication_idle: float = 60.0  # seconds a transfer waits for a silent peer, either side
     # apps (Rock-ons): the Docker engine's API socket, and a folder of the user's own definitions
     docker_socket: Path = Path("/var/run/docker.sock")

@@ -1,17 +1,26 @@
 """The wire protocol between a sending and a receiving rockd, and its pure parts.
 
-One ROUTER socket on the receiver (`--zmq-listen`), CurveZMQ-encrypted, carries two channels:
+The receiver listens on two ports, each a ROUTER socket:
 
-- metadata, request/reply: the sender's REQ socket sends one JSON object per request
+- metadata on `--zmq-listen` (HOST:PORT), CurveZMQ: only paired keys get past the handshake
+  (ZAP). The sender's REQ socket sends one JSON object per request
   (`{"op": "held" | "begin" | "commit" | "abort" | "prune", ...}`) and gets one JSON object
-  back: `{"ok": true, ...}` or `{"ok": false, "code": ..., "error": "words"}`;
-- data, DEALER/ROUTER with credit-based flow control: the sender's DEALER sends
-  `open TID`, then `data TID SEQ CHUNK` only while it holds credit, then `end TID TOTAL DIGEST`;
-  the receiver answers `credit TID N` (N more chunks may be sent: WINDOW at `open`, then one
-  for each chunk written into `btrfs receive`) or `error TID WORDS`. Neither side ever holds
-  more than WINDOW chunks of a stream, whatever the link's speed.
+  back: `{"ok": true, ...}` or `{"ok": false, "code": ..., "error": "words"}`. The answer to
+  `begin` carries the transfer's data key and ticket, fresh random secrets for each transfer.
+- data on the next port (PORT + 1), DEALER/ROUTER with credit-based flow control. ZAP admits
+  a connection only with the PLAIN credentials (transfer id, ticket) of a transfer being
+  received. Every message is sealed with AES-256-GCM under the transfer's key (`Channel`):
+  CurveZMQ's cipher runs at about 400 MiB/s here for both ends together, below what
+  `btrfs send | btrfs receive` does, while AES-GCM runs at about 5 GB/s a side.
+  The sender's DEALER sends `open TID N ""`, then `data TID N CHUNK` only while it holds
+  credit, then `end TID N TOTAL+DIGEST`; the receiver answers `credit TID N COUNT` (COUNT
+  more chunks may be sent: WINDOW at `open`, then one for each chunk written into
+  `btrfs receive`) or `error TID WORDS`. N numbers each direction's messages from 0, and the
+  payload is sealed. Neither side ever holds more than WINDOW chunks of a stream, whatever the
+  link's speed.
 
-The ROUTER tells the two apart by the empty delimiter frame that REQ puts first.
+An error is not sealed, since it may concern a transfer the receiver no longer knows: forging
+one ends a transfer, which anyone on the path can do anyway by cutting the connection.
 """
 
 from __future__ import annotations
@@ -23,10 +32,16 @@ from datetime import UTC, datetime
 
 import orjson
 import xxhash
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 DOMAIN = b"rockd"
-"""The ZAP domain every receiving socket uses."""
+"""The ZAP domain of the metadata socket (CURVE, paired keys)."""
+DATA_DOMAIN = b"rockd-data"
+"""The ZAP domain of the data socket (PLAIN, live transfers' tickets)."""
 CHUNK = 1 << 20
+TAG = 16
+"""What sealing adds to a message: AES-GCM's tag."""
 WINDOW = 16
 GRANT_EVERY = 4
 """Credit goes back in grants of this many chunks (fewer messages, same bound)."""
@@ -62,6 +77,11 @@ def decode(raw: bytes) -> dict:
 
 def transfer_id() -> str:
     return secrets.token_hex(8)
+
+
+def ticket() -> str:
+    """A transfer's PLAIN password on the data port: 128 random bits."""
+    return secrets.token_hex(16)
 
 
 def checksum():
@@ -103,6 +123,13 @@ def endpoint(address: str) -> str:
     return f"tcp://{host}:{port}"
 
 
+def data_address(address: str) -> str:
+    """Where the box whose metadata channel is at `address` (HOST:PORT) takes data: the
+    next port."""
+    host, _, port = address.rpartition(":")
+    return f"{host}:{int(port) + 1}" if port.isdigit() else address
+
+
 def is_ipv6(address: str) -> bool:
     return ":" in address.rpartition(":")[0]
 
@@ -137,3 +164,66 @@ class Credit:
             grant, self.freed = self.freed, 0
             return grant
         return 0
+
+
+class Tampered(ValueError):
+    """A data message failed authentication, or came out of order."""
+
+
+class Channel:
+    """One transfer's data channel, as one side sees it: every message sealed with AES-256-GCM
+    under the transfer's key (a fresh one per transfer, made by the receiver and given over
+    CurveZMQ).
+
+    Each direction numbers its messages from 0. The nonce is the direction and the number,
+    the message's kind and transfer id are authenticated with it, and a message is opened only
+    if its number is the next one expected: nothing can be forged, dropped, repeated or
+    reordered without `open` raising Tampered.
+    """
+
+    TO_RECEIVER, TO_SENDER = b"\0\0\0\0", b"\0\0\0\1"
+
+    def __init__(self, key: bytes, sender: bool):
+        self._aead = AESGCM(key)
+        self._out, self._in = ((self.TO_RECEIVER, self.TO_SENDER) if sender
+                               else (self.TO_SENDER, self.TO_RECEIVER))
+        self.sent = 0
+        self.expected = 0
+
+    @staticmethod
+    def new_key() -> bytes:
+        return AESGCM.generate_key(bit_length=256)
+
+    def seal(self, kind: bytes, tid: bytes, payload: bytes | bytearray | memoryview,
+             into: bytearray | None = None) -> list:
+        """The frames `kind tid N sealed-payload` of the next message out; the sealed payload
+        is written `into` a buffer of at least its length plus TAG, when one is given."""
+        number = u64(self.sent)
+        self.sent += 1
+        nonce, aad = self._out + number, kind + tid
+        if into is None:
+            return [kind, tid, number, self._aead.encrypt(nonce, payload, aad)]
+        sealed = memoryview(into)[:len(payload) + TAG]
+        self._aead.encrypt_into(nonce, payload, aad, sealed)
+        return [kind, tid, number, sealed]
+
+    def open(self, kind: bytes, tid: bytes, number: bytes, sealed: bytes | memoryview,
+             into: bytearray | None = None) -> bytes | memoryview:
+        """The payload of the next message in (written `into` a buffer, when one is given);
+        Tampered if it is not authentic or not the next one."""
+        if len(number) != 8 or from_u64(number) != self.expected:
+            raise Tampered(f"a {kind.decode(errors='replace')} message came out of order")
+        nonce, aad = self._in + number, kind + tid
+        try:
+            if into is None:
+                payload: bytes | memoryview = self._aead.decrypt(nonce, sealed, aad)
+            else:
+                if not TAG <= len(sealed) <= len(into) + TAG:
+                    raise InvalidTag
+                payload = memoryview(into)[:len(sealed) - TAG]
+                self._aead.decrypt_into(nonce, sealed, aad, payload)
+        except InvalidTag:
+            raise Tampered(f"a {kind.decode(errors='replace')} message failed "
+                           "authentication") from None
+        self.expected += 1
+        return payload

@@ -1,4 +1,5 @@
-"""The receiving side: one CurveZMQ ROUTER socket that only paired peers can reach.
+"""The receiving side: a CurveZMQ ROUTER for metadata that only paired peers can reach, and a
+ROUTER for data that only a live transfer's ticket gets into (see protocol.py).
 
 Each transfer pipes its chunks into `btrfs receive`, checks the stream's length and checksum,
 checks that btrfs made a read-only subvolume with a received UUID, and only then makes it the
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +30,8 @@ from rockd.jobs import retention
 from rockd.storage import btrfs
 from rockd.storage.shares import SNAPSHOTS
 from rockd.transfer import protocol
-from rockd.transfer.protocol import CREDIT, DATA, END, ERROR, OPEN
+from rockd.transfer.pipes import btrfs_receive
+from rockd.transfer.protocol import CREDIT, DATA, DATA_DOMAIN, END, ERROR, OPEN
 from rockd.transfer.replicas import Replicas
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,6 @@ IDLE_SECONDS = 60.0
 """A transfer that hears nothing from its sender for this long is discarded."""
 FINISH_SECONDS = 600.0
 REFUSAL_LOG_EVERY = 60.0
-F_SETPIPE_SZ = 1031
 
 
 class Refused(Exception):
@@ -50,12 +51,15 @@ class Refused(Exception):
 
 
 class Gate(AsyncioAuthenticator):
-    """ZAP: admits only the CURVE keys of paired peers; each refusal is logged (once a minute
-    per key and address, since a refused peer keeps trying)."""
+    """ZAP: admits on the metadata port only the CURVE keys of paired peers, and on the data
+    port only the PLAIN credentials (transfer id, ticket) of a transfer being received. Each
+    refusal is logged (once a minute per key and address, since a refused peer keeps trying);
+    a ticket never is."""
 
     def __init__(self, context: zmq.asyncio.Context, paired: Callable[[str], bool]):
         super().__init__(context, log=logging.getLogger("rockd.transfer.zap"))
         self.paired = paired
+        self.tickets: dict[str, str] = {}  # transfer id -> its ticket, while it is received
         self.address = ""
         self.refused: dict[tuple[str, str], float] = {}
         self.refusals = 0
@@ -68,14 +72,26 @@ class Gate(AsyncioAuthenticator):
         text = key.decode("ascii", errors="replace")
         if self.paired(text):
             return True
+        self._refused(text, "its key %s is not a paired peer's")
+        return False
+
+    def _authenticate_plain(self, domain: str, username: str, password: str
+                            ) -> tuple[bool, bytes]:
+        """(pyzmq's own logs the password it checks.)"""
+        expected = self.tickets.get(username) if domain == DATA_DOMAIN.decode() else None
+        if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
+            return True, b"OK"
+        self._refused(username, "no transfer %s is being received with that ticket")
+        return False, b"no such transfer"
+
+    def _refused(self, who: str, why: str) -> None:
         self.refusals += 1
         moment = time.monotonic()
-        seen = (text, self.address)
+        seen = (who, self.address)
         if moment - self.refused.get(seen, -REFUSAL_LOG_EVERY) >= REFUSAL_LOG_EVERY:
             self.refused[seen] = moment
-            log.warning("replication: refused a connection from %s: its key %s is not a "
-                        "paired peer's", self.address, text)
-        return False
+            log.warning("replication: refused a connection from %s: " + why, self.address,
+                        who)
 
 
 class Incoming:
@@ -89,11 +105,13 @@ class Incoming:
         self.name = name
         self.sent_name = sent_name
         self.record = record
+        self.key = protocol.Channel.new_key()
+        self.ticket = protocol.ticket()
+        self.channel = protocol.Channel(self.key, sender=False)
         self.folder: Path | None = None
         self.route: bytes | None = None
         self.queue: asyncio.Queue = asyncio.Queue()
         self.credit = protocol.Credit()
-        self.seq = 0
         self.bytes = 0
         self.hash = protocol.checksum()
         self.end: tuple[int, bytes] | None = None
@@ -118,9 +136,10 @@ class Receiver:
         self.idle = idle
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.gate: Gate | None = None
-        self.socket: zmq.asyncio.Socket | None = None
+        self.socket: zmq.asyncio.Socket | None = None  # metadata
+        self.data: zmq.asyncio.Socket | None = None
         self.incoming: dict[str, Incoming] = {}
-        self._loop: asyncio.Task | None = None
+        self._loops: list[asyncio.Task] = []
         self._tasks: set[asyncio.Task] = set()
         self.listening = False
         self.received = 0  # transfers completed since start (for tests and metrics)
@@ -129,33 +148,50 @@ class Receiver:
         self.gate = Gate(self.context, lambda k: self.peer_name(k) is not None)
         self.gate.start()
         self.gate.configure_curve_callback(protocol.DOMAIN.decode(), self.gate)
+        metadata = self._bind(self.listen, protocol.DOMAIN, curve=True)
+        data = metadata and self._bind(protocol.data_address(self.listen), DATA_DOMAIN,
+                                       curve=False)
+        if not data:
+            if metadata:
+                metadata.close(0)
+            return
+        self.socket, self.data = metadata, data
+        self.listening = True
+        self._loops = [asyncio.create_task(self._serve(), name="replication-receiver"),
+                       asyncio.create_task(self._serve_data(), name="replication-data")]
+        log.info("replication: receiving from paired peers on %s (data on the next port)",
+                 self.listen)
+
+    def _bind(self, address: str, domain: bytes, curve: bool) -> zmq.asyncio.Socket | None:
         sock = self.context.socket(zmq.ROUTER)
-        sock.curve_server = True
-        sock.curve_secretkey = self.secret
-        sock.curve_publickey = self.public
-        sock.zap_domain = protocol.DOMAIN
+        if curve:
+            sock.curve_server = True
+            sock.curve_secretkey = self.secret
+            sock.curve_publickey = self.public
+        else:
+            sock.plain_server = True
+            sock.setsockopt(zmq.MAXMSGSIZE, protocol.CHUNK + 1024)
+            sock.setsockopt(zmq.RCVHWM, protocol.WINDOW + 4)
+        sock.zap_domain = domain
         sock.linger = 0
         sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 10000)
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        if protocol.is_ipv6(self.listen):
+        if protocol.is_ipv6(address):
             sock.ipv6 = True
         try:
-            sock.bind(protocol.endpoint(self.listen))
+            sock.bind(protocol.endpoint(address))
         except (zmq.ZMQError, ValueError) as exc:
             log.error("replication: cannot listen on %s (%s): this box receives nothing",
-                      self.listen, exc)
+                      address, exc)
             sock.close(0)
-            return
-        self.socket = sock
-        self.listening = True
-        self._loop = asyncio.create_task(self._serve(), name="replication-receiver")
-        log.info("replication: receiving from paired peers on %s", self.listen)
+            return None
+        return sock
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            await asyncio.gather(self._loop, return_exceptions=True)
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
         for incoming in list(self.incoming.values()):
             if incoming.task is not None:
                 incoming.task.cancel()
@@ -163,9 +199,10 @@ class Receiver:
             task.cancel()
         await asyncio.gather(*[i.task for i in self.incoming.values() if i.task],
                              *self._tasks, return_exceptions=True)
-        if self.socket is not None:
-            self.socket.close(0)
-            self.socket = None
+        for sock in (self.socket, self.data):
+            if sock is not None:
+                sock.close(0)
+        self.socket = self.data = None
         if self.gate is not None:
             self.gate.stop()
             self.gate = None
@@ -187,27 +224,40 @@ class Receiver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, frames: list) -> None:
-        assert self.socket is not None
+    async def _send(self, frames: list, sock: zmq.asyncio.Socket | None = None) -> None:
+        sock = sock or self.socket
+        if sock is None:
+            return
         try:
-            await self.socket.send_multipart(frames, copy=True)
+            await sock.send_multipart(frames, copy=True)
         except zmq.ZMQError as exc:  # the peer went away (ROUTER_MANDATORY): nothing to tell
             log.debug("replication: reply not delivered: %s", exc)
 
+    async def _send_data(self, incoming: Incoming, kind: bytes, payload: bytes) -> None:
+        """A sealed message to the sender of `incoming`, on its data connection."""
+        if incoming.route is not None:
+            await self._send([incoming.route, *incoming.channel.seal(
+                kind, incoming.id.encode(), payload)], self.data)
+
     async def _serve(self) -> None:
+        """The metadata port: one request at a time per REQ (route, empty, JSON)."""
         assert self.socket is not None
         while True:
             frames = await self.socket.recv_multipart(copy=False)
-            if len(frames) < 2:
-                continue
-            route = frames[0].bytes
-            user = frames[-1].get("User-Id")
-            if len(frames[1]) == 0:
-                if len(frames) == 3:
-                    self._spawn(self._request(route, user, frames[2].bytes))
+            if len(frames) == 3 and len(frames[1]) == 0:
+                self._spawn(self._request(frames[0].bytes, frames[-1].get("User-Id"),
+                                          frames[2].bytes))
+
+    async def _serve_data(self) -> None:
+        """The data port: every message is `kind tid N sealed`, from a connection that ZAP
+        admitted with that transfer's ticket (its User-Id is the transfer id)."""
+        assert self.data is not None
+        while True:
+            frames = await self.data.recv_multipart(copy=False)
+            if len(frames) != 5:
                 continue
             try:
-                self._data(route, user, frames[1:])
+                self._data(frames[0].bytes, frames[-1].get("User-Id"), frames[1:])
             except Exception:
                 log.exception("replication: bad data message")
 
@@ -232,29 +282,29 @@ class Receiver:
             answer = {"ok": False, "code": "failed", "error": str(exc)}
         await self._send([route, b"", protocol.encode(answer)])
 
-    def _data(self, route: bytes, peer_key: str, frames: list) -> None:
-        kind = frames[0].bytes
-        if len(frames) < 2:
+    def _data(self, route: bytes, user: str, frames: list) -> None:
+        kind, tid, number, sealed = (frames[0].bytes, frames[1].bytes, frames[2].bytes,
+                                     frames[3].buffer)
+        incoming = self.incoming.get(user)
+        if incoming is None or tid != user.encode() or incoming.result.done():
+            self._spawn(self._send([route, ERROR, tid, b"no such transfer here"], self.data))
             return
-        tid = frames[1].bytes.decode(errors="replace")
-        incoming = self.incoming.get(tid)
-        if incoming is None or incoming.peer_key != peer_key or incoming.result.done():
-            self._spawn(self._send([route, ERROR, frames[1].bytes, b"no such transfer here"]))
-            return
-        if kind == OPEN:
-            incoming.route = route
-            self._spawn(self._send([route, CREDIT, frames[1].bytes,
-                                    protocol.u64(incoming.credit.window)]))
-        elif kind == DATA and len(frames) == 4:
-            seq = protocol.from_u64(frames[2].bytes)
-            if seq != incoming.seq or not incoming.credit.received():
-                self._fail(incoming, f"chunk {seq} out of order or sent without credit")
+        if kind == OPEN and incoming.route is None:
+            try:
+                incoming.channel.open(kind, tid, number, sealed)
+            except protocol.Tampered as exc:
+                self._fail(incoming, str(exc))
                 return
-            incoming.seq += 1
-            incoming.queue.put_nowait(frames[3])
-        elif kind == END and len(frames) == 4:
-            incoming.end = (protocol.from_u64(frames[2].bytes), frames[3].bytes)
-            incoming.queue.put_nowait(None)
+            incoming.route = route
+            self._spawn(self._send_data(incoming, CREDIT, protocol.u64(incoming.credit.window)))
+        elif route != incoming.route:  # another connection, or the sender's after a cut:
+            self._fail(incoming, "data came from another connection")  # (some may be lost)
+        elif kind == DATA and not incoming.credit.received():
+            self._fail(incoming, "a chunk came without credit")
+        elif kind in (DATA, END):
+            incoming.queue.put_nowait((kind, tid, number, sealed))  # opened as it is written
+        else:
+            self._fail(incoming, f"unexpected {kind.decode(errors='replace')} message")
 
     def _fail(self, incoming: Incoming, reason: str) -> None:
         if incoming.task is not None and not incoming.task.done():
@@ -309,11 +359,14 @@ class Receiver:
         except BaseException:
             self.incoming.pop(tid, None)
             raise
+        assert self.gate is not None
+        self.gate.tickets[tid] = incoming.ticket
         incoming.task = asyncio.create_task(self._receive(incoming), name=f"receive-{tid}")
         log.info("replication: receiving %s of %s:%s into %s/%s (%s)", sent_name, peer,
                  request["share_name"], pool["name"], name,
                  "incremental" if parent else "full")
-        return {"window": incoming.credit.window, "chunk": protocol.CHUNK}
+        return {"window": incoming.credit.window, "chunk": protocol.CHUNK,
+                "key": incoming.key.hex(), "ticket": incoming.ticket}
 
     async def _op_commit(self, peer: str, peer_key: str, request: dict) -> dict:
         incoming = self.incoming.get(request["transfer"])
@@ -357,6 +410,7 @@ class Receiver:
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
         else:
+            self._close_data(incoming)
             incoming.result.set_result(answer)
             self.received += 1
             return
@@ -365,44 +419,51 @@ class Receiver:
         await self._discard(incoming)
         incoming.result.set_exception(Refused(reason, "discarded"))
         incoming.result.exception()  # marked as seen: a commit may never come to ask
-        if incoming.route is not None and self.socket is not None:
-            await self._send([incoming.route, ERROR, incoming.id.encode(), reason.encode()])
+        if incoming.route is not None:
+            await self._send([incoming.route, ERROR, incoming.id.encode(), reason.encode()],
+                             self.data)
+        self._close_data(incoming)
         asyncio.get_running_loop().call_later(self.idle, self.incoming.pop, incoming.id, None)
+
+    def _close_data(self, incoming: Incoming) -> None:
+        """The transfer's data is all in: its ticket admits no one any more."""
+        if self.gate is not None:
+            self.gate.tickets.pop(incoming.id, None)
 
     async def _pipe(self, incoming: Incoming) -> dict:
         assert incoming.folder is not None
-        argv = ["btrfs", "receive", str(incoming.folder)]
-        proc = incoming.proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
-        assert proc.stdin is not None and proc.stderr is not None
-        pipe = proc.stdin.get_extra_info("pipe")
-        with contextlib.suppress(OSError, AttributeError):
-            fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, protocol.CHUNK)  # a chunk, one write
+        proc, feed = await btrfs_receive(incoming.folder)
+        incoming.proc = proc
+        assert proc.stderr is not None
         errors = asyncio.ensure_future(proc.stderr.read())
+        plain = bytearray(protocol.CHUNK)  # every chunk is opened into this one buffer
         try:
             while True:
                 try:
                     async with asyncio.timeout(self.idle):
-                        chunk = await incoming.queue.get()
+                        kind, tid, number, sealed = await incoming.queue.get()
                 except TimeoutError:
                     raise RuntimeError(f"the sender sent nothing for {self.idle:.0f} s") from None
-                if chunk is None:
+                if kind == END:
+                    payload = incoming.channel.open(kind, tid, number, sealed)
+                    if len(payload) != 24:
+                        raise protocol.Tampered("a malformed end message")
+                    incoming.end = (protocol.from_u64(payload[:8]), bytes(payload[8:]))
                     break
-                view = chunk.buffer
-                proc.stdin.write(view)
-                incoming.hash.update(view)
-                await proc.stdin.drain()
-                incoming.bytes += len(view)
+                chunk = incoming.channel.open(kind, tid, number, sealed, into=plain)
+                del sealed  # (ZeroMQ's buffer goes back now, not at the next chunk)
+                await feed.write(chunk)
+                incoming.hash.update(chunk)
+                incoming.bytes += len(chunk)
                 grant = incoming.credit.written()
-                if grant and incoming.route is not None:
-                    await self._send([incoming.route, CREDIT, incoming.id.encode(),
-                                      protocol.u64(grant)])
-            proc.stdin.close()
+                if grant:
+                    await self._send_data(incoming, CREDIT, protocol.u64(grant))
+            feed.close()
             async with asyncio.timeout(FINISH_SECONDS):
                 status = await proc.wait()
                 stderr = (await errors).decode(errors="replace").strip()
         except BaseException:
+            feed.close()
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
+import struct
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +16,7 @@ import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
 from rockd.transfer import protocol
+from rockd.transfer.pipes import Chunks
 from rockd.transfer.protocol import CREDIT, DATA, END, ERROR, OPEN, checksum
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ log = logging.getLogger(__name__)
 CALL_SECONDS = 15.0
 COMMIT_SECONDS = 900.0
 CREDIT_SECONDS = 60.0
-PIPE_SIZE = 1 << 20
-F_SETPIPE_SZ = 1031
 
 
 class PeerError(Exception):
@@ -57,16 +56,23 @@ class Link:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _socket(self, kind: int) -> zmq.asyncio.Socket:
+    def _socket(self, kind: int, tid: str = "", ticket: str = "") -> zmq.asyncio.Socket:
+        """The REQ of the metadata channel (CURVE), or the DEALER of transfer `tid`'s data
+        channel (PLAIN, with its ticket)."""
         sock = self.context.socket(kind)
-        sock.curve_serverkey = self.peer["public_key"].encode()
-        sock.curve_publickey = self.public
-        sock.curve_secretkey = self.secret
+        if kind == zmq.DEALER:
+            sock.plain_username = tid.encode()
+            sock.plain_password = ticket.encode()
+            sock.setsockopt(zmq.SNDHWM, protocol.WINDOW + 4)
+            endpoint = protocol.endpoint(protocol.data_address(self.peer["address"]))
+        else:
+            sock.curve_serverkey = self.peer["public_key"].encode()
+            sock.curve_publickey = self.public
+            sock.curve_secretkey = self.secret
+            endpoint = self.endpoint
         sock.linger = 0
         sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 10000)
-        if kind == zmq.DEALER:
-            sock.setsockopt(zmq.SNDHWM, protocol.WINDOW + 4)
         if protocol.is_ipv6(self.peer["address"]):
             sock.ipv6 = True
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
@@ -75,7 +81,7 @@ class Link:
                                           | zmq.EVENT_HANDSHAKE_SUCCEEDED
                                           | zmq.EVENT_DISCONNECTED)
         self._monitors.append(asyncio.create_task(self._watch(monitor, kind)))
-        sock.connect(self.endpoint)
+        sock.connect(endpoint)
         return sock
 
     async def _watch(self, monitor: zmq.asyncio.Socket, kind: int) -> None:
@@ -86,6 +92,9 @@ class Link:
                 event = parse_monitor_message(await monitor.recv_multipart())["event"]
                 if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     connected = True
+                elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH and kind == zmq.DEALER:
+                    self._break(f"peer {name} ({address}) refused the transfer on its data "
+                                "port (did it restart?)", "refused")
                 elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                     self._break(f"peer {name} ({address}) refused this box's key: pair this "
                                 "box there too (POST /api/v1/replication/peers)", "not_paired")
@@ -148,17 +157,20 @@ class Link:
                             answer.get("code", "failed"))
         return answer
 
-    async def send_stream(self, tid: str, stream: Chunks,
+    async def send_stream(self, tid: str, key: bytes, ticket: str, stream: Chunks,
                           sent: Callable[[int], None], check: Callable[[], None]
                           ) -> tuple[int, bytes]:
-        """Send everything `stream` gives as transfer `tid`, chunk by chunk under credit;
-        answers (bytes, checksum). `sent(n)` is told of each chunk; `check()` may raise to
-        stop (a cancel) while it waits for credit."""
-        if self.dealer is None:
-            self.dealer = self._socket(zmq.DEALER)
-        dealer, key = self.dealer, tid.encode()
-        await dealer.send_multipart([OPEN, key])
-        credit, seq, total = 0, 0, 0
+        """Send everything `stream` gives as transfer `tid` (sealed with `key`, through the
+        data port with `ticket`), chunk by chunk under credit; answers (bytes, checksum).
+        `sent(n)` is told of each chunk; `check()` may raise to stop (a cancel) while it
+        waits for credit."""
+        if self.dealer is not None:
+            self.dealer.close(0)
+        self.dealer = dealer = self._socket(zmq.DEALER, tid, ticket)
+        channel, name = protocol.Channel(key, sender=True), tid.encode()
+        outbox = Outbox()
+        await self._put(channel.seal(OPEN, name, b""))
+        credit, total = 0, 0
         digest = checksum()
         while True:
             check()
@@ -167,45 +179,50 @@ class Link:
                 break
             while True:
                 while dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # credit (or an error) in
-                    credit += self._credit(tid, await dealer.recv_multipart())
+                    credit += self._credit(channel, tid, await dealer.recv_multipart())
                 if credit > 0:
                     break
                 check()
-                credit += self._credit(tid, await self._first(
+                credit += self._credit(channel, tid, await self._first(
                     dealer.recv_multipart(), self.idle,
                     "did not answer with credit for more data"))
             digest.update(chunk)
-            await self._put([DATA, key, protocol.u64(seq), chunk])
+            sealed = outbox.take()
+            frames = channel.seal(DATA, name, chunk, sealed)
+            outbox.hold(sealed, await self._put(frames, copy=False))
             credit -= 1
-            seq += 1
             total += len(chunk)
             sent(len(chunk))
             if len(chunk) < protocol.CHUNK:
                 break
-        await self._put([END, key, protocol.u64(total), digest.digest()])
+        await self._put(channel.seal(END, name, protocol.u64(total) + digest.digest()))
         return total, digest.digest()
 
-    async def _put(self, frames: list) -> None:
-        """Send on the data channel, or PeerError once the link is broken or `idle` passed.
+    async def _put(self, frames: list, copy: bool = True) -> zmq.MessageTracker | None:
+        """Send on the data channel, or PeerError once the link is broken or `idle` passed;
+        answers ZeroMQ's tracker of a message sent without a copy.
 
         Credit bounds what is in flight, but not the wait for room in the socket: with the
         network cut, the DEALER's queue fills (zmq's count of it lags by up to half the high
         water mark, so that can be before the window is) and a send would wait, watching
         neither the link nor the time, until the network came back."""
         assert self.dealer is not None
-        sending = self.dealer.send_multipart(frames)
+        sending = self.dealer.send_multipart(frames, copy=copy, track=not copy)
         if sending.done():  # the usual case: room in the queue
-            sending.result()
-            return
-        await self._first(sending, self.idle, "took no more data")
+            return sending.result()
+        return await self._first(sending, self.idle, "took no more data")
 
-    def _credit(self, tid: str, frames: list[bytes]) -> int:
-        if len(frames) >= 3 and frames[1].decode(errors="replace") == tid:
-            if frames[0] == CREDIT:
-                return protocol.from_u64(frames[2])
-            if frames[0] == ERROR:
-                raise PeerError(f"peer {self.peer['name']}: {frames[2].decode(errors='replace')}",
-                                "discarded")
+    def _credit(self, channel: protocol.Channel, tid: str, frames: list[bytes]) -> int:
+        if len(frames) < 3 or frames[1].decode(errors="replace") != tid:
+            return 0
+        if frames[0] == ERROR:
+            raise PeerError(f"peer {self.peer['name']}: {frames[2].decode(errors='replace')}",
+                            "discarded")
+        if frames[0] == CREDIT and len(frames) == 4:
+            try:
+                return protocol.from_u64(channel.open(CREDIT, frames[1], frames[2], frames[3]))
+            except (protocol.Tampered, struct.error) as exc:
+                raise PeerError(f"peer {self.peer['name']}: {exc}", "tampered") from None
         return 0
 
     async def close(self) -> None:
@@ -220,61 +237,19 @@ class Link:
         self.req = self.dealer = None
 
 
-class Chunks:
-    """A pipe read in whole chunks, each straight into its own buffer (no copies in between)."""
+class Outbox:
+    """Buffers for sealed chunks, which ZeroMQ sends without a copy: a buffer is used again
+    once ZeroMQ's tracker says it has let go of it, and a new one is made only while every
+    buffer is still held (at most the window's worth)."""
 
-    def __init__(self, fd: int, size: int = protocol.CHUNK):
-        self.fd, self.size = fd, size
-        os.set_blocking(fd, False)
+    def __init__(self) -> None:
+        self._held: deque[tuple[bytearray, zmq.MessageTracker | None]] = deque()
+        self._free: list[bytearray] = []
 
-    async def read(self) -> bytearray:
-        """The next chunk: `size` bytes, fewer at the end, empty after it."""
-        buf = bytearray(self.size)
-        view = memoryview(buf)
-        filled = 0
-        while filled < self.size:
-            try:
-                n = os.readv(self.fd, [view[filled:]])
-            except BlockingIOError:
-                await self._readable()
-                continue
-            if n == 0:
-                break
-            filled += n
-        view.release()
-        if filled < self.size:
-            del buf[filled:]
-        return buf
+    def take(self) -> bytearray:
+        while self._held and (self._held[0][1] is None or self._held[0][1].done):
+            self._free.append(self._held.popleft()[0])
+        return self._free.pop() if self._free else bytearray(protocol.CHUNK + protocol.TAG)
 
-    async def _readable(self) -> None:
-        loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_reader(self.fd, lambda: ready.done() or ready.set_result(None))
-        try:
-            await ready
-        finally:
-            loop.remove_reader(self.fd)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
-
-
-async def btrfs_send(snapshot: str, parent: str | None
-                     ) -> tuple[asyncio.subprocess.Process, Chunks]:
-    """`btrfs send [-p parent] snapshot` and its stream in chunks (through a 1 MiB pipe, so
-    that a chunk is one or two reads, not sixteen)."""
-    argv = ["btrfs", "send", "-q", *(["-p", parent] if parent else []), snapshot]
-    read_end, write_end = os.pipe()
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=write_end,
-            stderr=asyncio.subprocess.PIPE)
-    except BaseException:
-        os.close(read_end)
-        raise
-    finally:
-        os.close(write_end)
-    return proc, Chunks(read_end)
+    def hold(self, buffer: bytearray, tracker: zmq.MessageTracker | None) -> None:
+        self._held.append((buffer, tracker))

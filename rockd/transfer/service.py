@@ -36,16 +36,14 @@ from rockd.jobs.wakeup import run_on_cron
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
 from rockd.transfer import keys, protocol
+from rockd.transfer.pipes import btrfs_send
 from rockd.transfer.receiver import Receiver
 from rockd.transfer.replicas import Replicas
-from rockd.transfer.sender import COMMIT_SECONDS, Link, PeerError, btrfs_send
+from rockd.transfer.sender import COMMIT_SECONDS, Link, PeerError
 
 log = logging.getLogger(__name__)
 
 REPORT_INTERVAL = 1.0
-
-
-
 
 
 def _mib(n: int) -> str:
@@ -189,6 +187,7 @@ class Replication:
     async def add_peer(self, name: str, address: str, public_key: str) -> dict[str, Any]:
         try:
             protocol.endpoint(address)
+            protocol.endpoint(protocol.data_address(address))  # (its port + 1 takes data)
             keys.check_public_key(public_key)
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_field") from None
@@ -418,15 +417,16 @@ class Replication:
             if snapshot["id"] in held:
                 return {"held": held, "bytes": 0, "parent": None, "parent_name": None}
             tid = protocol.transfer_id()
-            await link.call("begin", transfer=tid, snapshot=snapshot["name"],
-                            parent=parent["id"] if parent else None, **where)
+            begun = await link.call("begin", transfer=tid, snapshot=snapshot["name"],
+                                    parent=parent["id"] if parent else None, **where)
             proc = stream = None
             try:
                 proc, stream = await btrfs_send(snapshot["path"],
                                                 parent["path"] if parent else None)
                 errors = asyncio.ensure_future(proc.stderr.read())
                 began = time.perf_counter()
-                total, _ = await link.send_stream(tid, stream, sent, check)
+                total, _ = await link.send_stream(tid, bytes.fromhex(begun["key"]),
+                                                  begun["ticket"], stream, sent, check)
                 streamed = time.perf_counter()
                 stream.close()
                 status = await proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +14,12 @@ import pytest
 
 from rockd.app import Daemon
 from rockd.config import Settings
+from rockd.transfer import protocol
 from tests.conftest import private_services, wait_for
 from tests.support.client import PASSWORD, Api, free_port
 from tests.support.host import disk_ids, unmount_under
 from tests.support.replication import checksums, write_files
+from tests.support.wire import Capture
 
 
 @dataclass
@@ -53,7 +56,7 @@ async def boxes(tmp_path, loops, monkeypatch):
         settings = Settings(listen=f"127.0.0.1:{free_port()}",
                             state_dir=tmp_path / name / "state",
                             mount_root=tmp_path / name / "mnt", devices=[device],
-                            zmq_listen=f"127.0.0.1:{free_port()}",
+                            zmq_listen=f"127.0.0.1:{free_port(span=2)}",
                             **private_services(tmp_path / name))
         daemon = Daemon(settings)
         await daemon.start()
@@ -100,6 +103,21 @@ async def run(box: Box, task_id: str) -> dict:
     status, body = await box.api.call("POST", f"/api/v1/replication/tasks/{task_id}/run")
     assert status == 202, body
     return await box.job(body["job"]["id"])
+
+
+async def mid_transfer(a: Box, b: Box) -> tuple[dict, dict, str, object]:
+    """a's share "home" of 600 MiB, a task to b, and its run caught while the data flows:
+    (the share, the task, the job's id, b's incoming transfer)."""
+    share = await share_with_files(a, count=6, size=100 << 20)
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
+    status, body = await a.api.call("POST", f"/api/v1/replication/tasks/{task['id']}/run")
+    assert status == 202, body
+
+    async def sending():
+        incoming = b.replication.receiver.incoming
+        return next((i for i in incoming.values() if i.bytes > 0), None)
+    return share, task, body["job"]["id"], await wait_for(sending, timeout=30)
 
 
 def replica_of(box: Box, name: str) -> dict | None:
@@ -232,6 +250,98 @@ async def test_two_destinations_at_once_and_promotion(boxes):
     assert last["c/tank"]["last"]["state"] == "failed"
 
 
+async def test_nothing_crosses_the_wire_in_clear(boxes):
+    """Files full of a marker are replicated while the loopback is captured: the marker never
+    shows, on either port, though the capture sees it when it is sent in clear."""
+    a, b = await boxes("a"), await boxes("b")
+    await pair(a, b)
+    marker = b"rockd-marker-" + os.urandom(8).hex().encode()
+    share = await share_with_files(a, count=0)
+    for i in range(4):
+        (Path(share["path"]) / f"f{i}").write_bytes(marker * ((4 << 20) // len(marker)))
+    os.sync()
+    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
+        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
+    port = int(b.daemon.settings.zmq_listen.rsplit(":", 1)[1])
+    with Capture() as wire:
+        job = await run(a, task["id"])
+        with socket.create_connection(("127.0.0.1", b.daemon.settings.port)) as plain:
+            plain.sendall(marker)  # the control: what the capture shows of a clear text
+        await asyncio.sleep(0.3)
+    assert job["state"] == "succeeded", job
+    assert checksums(Path(replica_of(b, "home")["path"])) == checksums(Path(share["path"]))
+    data = wire.payload(port + 1)
+    assert len(data) > 15 << 20, len(data)  # the stream went by, through the data port
+    assert b"rockd-marker-" not in data and marker not in wire.payload(port)
+    assert marker in wire.everything()
+
+
+async def test_the_data_port_admits_only_a_live_transfers_ticket(boxes, caplog):
+    import zmq
+    import zmq.asyncio
+    from zmq.utils.monitor import recv_monitor_message
+
+    b = await boxes("b")
+    data = b.daemon.settings.zmq_listen.rsplit(":", 1)
+    endpoint = f"tcp://127.0.0.1:{int(data[1]) + 1}"
+    context = zmq.asyncio.Context()
+    ticket = "f" * 32
+    try:
+        for credentials in ({"plain_username": b"0123456789abcdef",
+                             "plain_password": ticket.encode()}, {}):
+            sock = context.socket(zmq.DEALER)
+            for option, value in credentials.items():
+                setattr(sock, option, value)
+            monitor = sock.get_monitor_socket()
+            sock.connect(endpoint)
+            events = []
+            async with asyncio.timeout(10):
+                while not events or events[-1] not in (
+                        zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                        zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_SUCCEEDED):
+                    events.append((await recv_monitor_message(monitor))["event"])
+            assert events[-1] != zmq.EVENT_HANDSHAKE_SUCCEEDED, (credentials, events)
+            sock.disable_monitor()
+            monitor.close(0)
+            sock.close(0)
+    finally:
+        context.destroy(linger=0)
+    assert b.replication.receiver.gate.refusals >= 1
+    assert any("no transfer 0123456789abcdef is being received" in r.getMessage()
+               for r in caplog.records)
+    assert not any(ticket in r.getMessage() for r in caplog.records)
+    assert b.replication.receiver.received == 0 and subvolumes(b) == []
+
+
+async def test_data_from_another_connection_ends_the_transfer(boxes):
+    """Someone holding a live transfer's id and ticket (as one who watched the handshake
+    would) but not its key: what they send ends the transfer, and nothing is left."""
+    import zmq
+    import zmq.asyncio
+
+    a, b = await boxes("a", size=2 << 30), await boxes("b", size=2 << 30)
+    await pair(a, b)
+    _, task, job_id, incoming = await mid_transfer(a, b)
+    context = zmq.asyncio.Context()
+    try:
+        sock = context.socket(zmq.DEALER)
+        sock.plain_username, sock.plain_password = incoming.id.encode(), incoming.ticket.encode()
+        sock.connect(f"tcp://{protocol.data_address(b.daemon.settings.zmq_listen)}")
+        forger = protocol.Channel(protocol.Channel.new_key(), sender=True)
+        forger.sent = incoming.channel.expected
+        await sock.send_multipart(forger.seal(protocol.DATA, incoming.id.encode(), b"x" * 100))
+        job = await a.job(job_id)
+        sock.close(0)
+    finally:
+        context.destroy(linger=0)
+    assert job["state"] == "failed" and "another connection" in job["error"], job
+    await wait_for(lambda: asyncio.sleep(0, not b.replication.receiver.incoming), timeout=80)
+    await b.daemon.context.shares.settled(b.pool["id"])
+    assert replica_of(b, "home") is None and subvolumes(b) == [], subvolumes(b)
+    job = await run(a, task["id"])
+    assert job["state"] == "succeeded", job
+
+
 async def test_a_corrupted_stream_is_discarded_and_nothing_is_left(boxes, monkeypatch):
     a, b = await boxes("a"), await boxes("b")
     await pair(a, b)
@@ -314,19 +424,9 @@ async def test_hourly_runs_with_retention_on_both_sides(boxes):
 async def test_a_cancelled_run_leaves_nothing_half_made(boxes):
     a, b = await boxes("a", size=2 << 30), await boxes("b", size=2 << 30)
     await pair(a, b)
-    share = await share_with_files(a, count=6, size=100 << 20)
-    _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
-        "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
-    status, body = await a.api.call("POST", f"/api/v1/replication/tasks/{task['id']}/run")
-    assert status == 202
-    job_id = body["job"]["id"]
+    share, task, job_id, _ = await mid_transfer(a, b)
     status, again = await a.api.call("POST", f"/api/v1/replication/tasks/{task['id']}/run")
     assert status == 409 and again["error"]["code"] == "busy", again
-
-    async def sending():
-        return b.replication.receiver.incoming and b.replication.receiver.incoming[
-            next(iter(b.replication.receiver.incoming))].bytes > 0
-    await wait_for(sending, timeout=30)
     status, _ = await a.api.call("POST", f"/api/v1/jobs/{job_id}/cancel")
     assert status == 200
     job = await a.job(job_id)

@@ -22,7 +22,7 @@ class Box:
     def __init__(self, processes, tmp_path: Path, name: str, device: str):
         self.processes, self.name, self.device = processes, name, device
         self.state = tmp_path / name
-        self.zmq = f"127.0.0.1:{free_port()}"
+        self.zmq = f"127.0.0.1:{free_port(span=2)}"
         self.port = free_port()
         self.proc = None
         self.api: Api | None = None

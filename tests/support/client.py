@@ -13,10 +13,24 @@ import orjson
 PASSWORD = "correct horse battery staple"
 
 
-def free_port() -> int:
+def free_port(span: int = 1) -> int:
+    """A port on 127.0.0.1 that is free, with the `span - 1` ports after it (replication
+    listens on its port and the next)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + span <= 65536 and all(_free(p) for p in range(port + 1, port + span)):
+            return port
+
+
+def _free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 class Api:

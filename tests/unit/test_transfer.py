@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from datetime import UTC, datetime, timedelta
 
@@ -40,6 +41,65 @@ def test_a_chunk_sent_without_credit_is_noticed():
     assert not credit.received()
     assert credit.written() == 1
     assert credit.received()
+
+
+def _channels() -> tuple[protocol.Channel, protocol.Channel]:
+    key = protocol.Channel.new_key()
+    return protocol.Channel(key, sender=True), protocol.Channel(key, sender=False)
+
+
+def test_sealed_messages_open_on_the_other_side_only_in_order():
+    sender, receiver = _channels()
+    tid = b"0123456789abcdef"
+    chunks = [os.urandom(n) for n in (protocol.CHUNK, protocol.CHUNK, 1000)]
+    out, into = bytearray(protocol.CHUNK + protocol.TAG), bytearray(protocol.CHUNK)
+    assert receiver.open(*sender.seal(protocol.OPEN, tid, b"")) == b""
+    for chunk in chunks:
+        frames = sender.seal(protocol.DATA, tid, chunk, out)
+        assert bytes(frames[3][:64]) != chunk[:64]  # not the chunk in clear
+        assert len(frames[3]) == len(chunk) + protocol.TAG
+        assert receiver.open(*frames, into=into) == chunk
+    # and back: credit from the receiver opens at the sender
+    assert sender.open(*receiver.seal(protocol.CREDIT, tid, protocol.u64(4))) == protocol.u64(4)
+
+
+@pytest.mark.parametrize("tamper", ["bit", "replay", "skip", "kind", "transfer", "reflect",
+                                    "key", "short"])
+def test_a_tampered_message_does_not_open(tamper):
+    sender, receiver = _channels()
+    tid = b"0123456789abcdef"
+    first = sender.seal(protocol.DATA, tid, b"x" * 100)
+    assert receiver.open(*first) == b"x" * 100
+    kind, t, number, sealed = sender.seal(protocol.DATA, tid, b"y" * 100)
+    if tamper == "bit":
+        sealed = bytes([sealed[0] ^ 1]) + sealed[1:]
+    elif tamper == "replay":
+        kind, t, number, sealed = first
+    elif tamper == "skip":
+        kind, t, number, sealed = sender.seal(protocol.DATA, tid, b"z" * 100)
+    elif tamper == "kind":
+        kind = protocol.END
+    elif tamper == "transfer":
+        t = b"fedcba9876543210"
+    elif tamper == "reflect":  # the sender's own message sent back to it
+        receiver = sender
+        receiver.expected = 1
+    elif tamper == "key":
+        kind, t, number, sealed = protocol.Channel(protocol.Channel.new_key(), sender=True
+                                                   ).seal(protocol.DATA, tid, b"y" * 100)
+        number = protocol.u64(1)
+    elif tamper == "short":
+        sealed = sealed[:protocol.TAG - 1]
+    with pytest.raises(protocol.Tampered):
+        receiver.open(kind, t, number, sealed, into=bytearray(protocol.CHUNK))
+    assert receiver.expected == 1  # nothing was taken
+
+
+def test_data_listens_on_the_next_port():
+    assert protocol.data_address("10.0.0.2:8471") == "10.0.0.2:8472"
+    assert protocol.data_address("[::1]:8471") == "[::1]:8472"
+    with pytest.raises(ValueError):
+        protocol.endpoint(protocol.data_address("host:65535"))
 
 
 def test_snapshot_names_carry_their_time_and_never_collide():
@@ -86,7 +146,7 @@ async def test_a_data_send_that_finds_no_room_gives_up_after_idle(tmp_path):
     peer = {"name": "b", "address": f"127.0.0.1:{free_port()}", "public_key": theirs.decode()}
     try:
         async with Link(context, peer, public, secret, idle=0.2) as link:
-            link.dealer = link._socket(zmq.DEALER)
+            link.dealer = link._socket(zmq.DEALER, "t", "ticket")
             with pytest.raises(PeerError, match=r"peer b \(127.0.0.1:\d+\) took no more data"):
                 for seq in range(10 * protocol.WINDOW):
                     await link._put([protocol.DATA, b"t", protocol.u64(seq), b"x" * 1024])
