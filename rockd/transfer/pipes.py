@@ -1,28 +1,27 @@
-"""The pipes between rockd and `btrfs send` / `btrfs receive`.
+"""The local streams between rockd and `btrfs send` / `btrfs receive`.
 
-A stream goes through rockd a chunk at a time, and each side keeps its buffers for the whole
-transfer: a fresh megabyte for every chunk costs more in page faults than the cipher does.
-Both pipes are widened to a chunk, so that a chunk is one or two system calls, not sixteen.
+Each is a Unix stream socket pair rather than a pipe: moving a gigabyte through one costs
+each end about half the CPU time that a pipe does (measured here: 0.2 against 0.3-0.6 CPU
+seconds per GiB on each side, with `dd` at the other end). A stream goes through rockd a
+chunk at a time, and each side keeps its buffer for the whole transfer: a fresh megabyte for
+every chunk costs more in page faults than the cipher does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
+import socket
 from pathlib import Path
 
 from rockd.transfer import protocol
 
-F_SETPIPE_SZ = 1031
 
-
-def _pipe() -> tuple[int, int]:
-    read_end, write_end = os.pipe()
-    with contextlib.suppress(OSError):  # (above /proc/sys/fs/pipe-max-size: the default)
-        fcntl.fcntl(write_end, F_SETPIPE_SZ, protocol.CHUNK)
-    return read_end, write_end
+def _pair() -> tuple[int, int]:
+    """(the child's end, rockd's end) of a new local stream."""
+    child, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return child.detach(), ours.detach()
 
 
 async def _ready(fd: int, writing: bool) -> None:
@@ -39,7 +38,7 @@ async def _ready(fd: int, writing: bool) -> None:
 
 
 class Chunks:
-    """The read end of a pipe, read in whole chunks into one buffer."""
+    """The reading end of a stream, read in whole chunks into one buffer."""
 
     def __init__(self, fd: int, size: int = protocol.CHUNK):
         self.fd, self.size = fd, size
@@ -67,7 +66,7 @@ class Chunks:
 
 
 class Feed:
-    """The write end of a pipe: `write` returns once all of its buffer is in the pipe, so the
+    """The writing end of a stream: `write` returns once all of its buffer is taken, so the
     buffer can be used again at once."""
 
     def __init__(self, fd: int):
@@ -89,13 +88,13 @@ class Feed:
 
 async def _spawn(argv: list[str], child_end: int, ours: int, stdin: bool
                  ) -> asyncio.subprocess.Process:
-    """Run `argv` with `child_end` of a pipe as its stdin (or stdout); `ours`, the other end,
-    is closed if it cannot start."""
-    pipes = {"stdin": child_end, "stdout": asyncio.subprocess.DEVNULL} if stdin else {
+    """Run `argv` with `child_end` of a stream as its stdin (or stdout); `ours`, the other
+    end, is closed if it cannot start."""
+    ends = {"stdin": child_end, "stdout": asyncio.subprocess.DEVNULL} if stdin else {
         "stdin": asyncio.subprocess.DEVNULL, "stdout": child_end}
     try:
         return await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE,
-                                                    **pipes)
+                                                    **ends)
     except BaseException:
         os.close(ours)
         raise
@@ -106,14 +105,14 @@ async def _spawn(argv: list[str], child_end: int, ours: int, stdin: bool
 async def btrfs_send(snapshot: str, parent: str | None
                      ) -> tuple[asyncio.subprocess.Process, Chunks]:
     """`btrfs send [-p parent] snapshot`, and its stream."""
-    read_end, write_end = _pipe()
+    child_end, ours = _pair()
     proc = await _spawn(["btrfs", "send", "-q", *(["-p", parent] if parent else []), snapshot],
-                        write_end, read_end, stdin=False)
-    return proc, Chunks(read_end)
+                        child_end, ours, stdin=False)
+    return proc, Chunks(ours)
 
 
 async def btrfs_receive(folder: Path) -> tuple[asyncio.subprocess.Process, Feed]:
-    """`btrfs receive folder`, and the pipe to write its stream into."""
-    read_end, write_end = _pipe()
-    proc = await _spawn(["btrfs", "receive", str(folder)], read_end, write_end, stdin=True)
-    return proc, Feed(write_end)
+    """`btrfs receive folder`, and the stream to write into it."""
+    child_end, ours = _pair()
+    proc = await _spawn(["btrfs", "receive", str(folder)], child_end, ours, stdin=True)
+    return proc, Feed(ours)
