@@ -37,13 +37,25 @@ async def _ready(fd: int, writing: bool) -> None:
         remove(fd)
 
 
-class Chunks:
+class _End:
+    """rockd's end of a local stream, non-blocking."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        os.set_blocking(fd, False)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+class Chunks(_End):
     """The reading end of a stream, read in whole chunks into one buffer."""
 
     def __init__(self, fd: int, size: int = protocol.CHUNK):
-        self.fd, self.size = fd, size
+        super().__init__(fd)
+        self.size = size
         self.view = memoryview(bytearray(size))
-        os.set_blocking(fd, False)
 
     async def read(self) -> memoryview:
         """The next chunk: `size` bytes, fewer at the end, empty after it. It is valid until
@@ -60,18 +72,10 @@ class Chunks:
             filled += n
         return self.view[:filled]
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
 
-
-class Feed:
+class Feed(_End):
     """The writing end of a stream: `write` returns once all of its buffer is taken, so the
     buffer can be used again at once."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-        os.set_blocking(fd, False)
 
     async def write(self, data: memoryview | bytes) -> None:
         view = memoryview(data)
@@ -80,10 +84,6 @@ class Feed:
                 view = view[os.write(self.fd, view):]
             except BlockingIOError:
                 await _ready(self.fd, writing=True)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
 
 
 async def _spawn(argv: list[str], child_end: int, ours: int, stdin: bool
