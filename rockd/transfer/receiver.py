@@ -4,8 +4,8 @@ ROUTER for data that only a live transfer's ticket gets into (see protocol.py).
 Each transfer pipes its chunks into `btrfs receive`, checks the stream's length and checksum,
 checks that btrfs made a read-only subvolume with a received UUID, and only then makes it the
 replica's head (see replicas.py). Anything else (an abort, a bad checksum, a truncated stream,
-a sender that went silent, a restart) ends in the deletion of what the receive made: no
-half-made subvolume is left behind.
+a sender whose connection closed or that went silent, a restart) ends in the deletion of what
+the receive made: no half-made subvolume is left behind.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 from zmq.auth.asyncio import AsyncioAuthenticator
+from zmq.utils.monitor import parse_monitor_message
 
 from rockd.core.errors import Conflict, RockdError
 from rockd.core.names import valid_name
@@ -110,6 +111,8 @@ class Incoming:
         self.channel = protocol.Channel(self.key, sender=False)
         self.folder: Path | None = None
         self.route: bytes | None = None
+        self.fd: int | None = None  # ZeroMQ's socket for the data connection, once open
+        self.receiving = True  # False once the stream is placed or being discarded
         self.queue: asyncio.Queue = asyncio.Queue()
         self.credit = protocol.Credit()
         self.bytes = 0
@@ -157,8 +160,10 @@ class Receiver:
             return
         self.socket, self.data = metadata, data
         self.listening = True
+        closed = data.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._loops = [asyncio.create_task(self._serve(), name="replication-receiver"),
-                       asyncio.create_task(self._serve_data(), name="replication-data")]
+                       asyncio.create_task(self._serve_data(), name="replication-data"),
+                       asyncio.create_task(self._watch_data(closed), name="replication-closed")]
         log.info("replication: receiving from paired peers on %s (data on the next port)",
                  self.listen)
 
@@ -199,6 +204,9 @@ class Receiver:
             task.cancel()
         await asyncio.gather(*[i.task for i in self.incoming.values() if i.task],
                              *self._tasks, return_exceptions=True)
+        if self.data is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self.data.disable_monitor()
         for sock in (self.socket, self.data):
             if sock is not None:
                 sock.close(0)
@@ -257,9 +265,22 @@ class Receiver:
             if len(frames) != 5:
                 continue
             try:
-                self._data(frames[0].bytes, frames[-1].get("User-Id"), frames[1:])
+                self._data(frames[0].bytes, frames[-1].get("User-Id"),
+                           frames[0].get(zmq.SRCFD), frames[1:])
             except Exception:
                 log.exception("replication: bad data message")
+
+    async def _watch_data(self, monitor: zmq.asyncio.Socket) -> None:
+        """A data connection that closes while its stream is still coming (the sender's rockd
+        died, or the sender gave up) ends its transfer at once: nothing more can come on it."""
+        try:
+            while True:
+                fd = parse_monitor_message(await monitor.recv_multipart())["value"]
+                for incoming in list(self.incoming.values()):
+                    if incoming.fd == fd and incoming.end is None:
+                        self._fail(incoming, "the sender's connection closed")
+        finally:
+            monitor.close(0)
 
     async def _request(self, route: bytes, peer_key: str, raw: bytes) -> None:
         try:
@@ -282,7 +303,7 @@ class Receiver:
             answer = {"ok": False, "code": "failed", "error": str(exc)}
         await self._send([route, b"", protocol.encode(answer)])
 
-    def _data(self, route: bytes, user: str, frames: list) -> None:
+    def _data(self, route: bytes, user: str, fd: int, frames: list) -> None:
         kind, tid, number, sealed = (frames[0].bytes, frames[1].bytes, frames[2].bytes,
                                      frames[3].buffer)
         incoming = self.incoming.get(user)
@@ -295,7 +316,7 @@ class Receiver:
             except protocol.Tampered as exc:
                 self._fail(incoming, str(exc))
                 return
-            incoming.route = route
+            incoming.route, incoming.fd = route, fd
             self._spawn(self._send_data(incoming, CREDIT, protocol.u64(incoming.credit.window)))
         elif route != incoming.route:  # another connection, or the sender's after a cut:
             self._fail(incoming, "data came from another connection")  # (some may be lost)
@@ -307,7 +328,8 @@ class Receiver:
             self._fail(incoming, f"unexpected {kind.decode(errors='replace')} message")
 
     def _fail(self, incoming: Incoming, reason: str) -> None:
-        if incoming.task is not None and not incoming.task.done():
+        """End a transfer that is still receiving (one being discarded is let finish)."""
+        if incoming.receiving and incoming.task is not None and not incoming.task.done():
             incoming.task.cancel(reason)
 
     # -- requests ----------------------------------------------------------------------------
@@ -403,13 +425,16 @@ class Receiver:
     # -- one transfer ------------------------------------------------------------------------
 
     async def _receive(self, incoming: Incoming) -> None:
+        reason: str | None = None
         try:
             answer = await self._pipe(incoming)
         except asyncio.CancelledError as exc:  # aborted, or rockd is stopping
             reason = str(exc.args[0]) if exc.args else "rockd is stopping"
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
-        else:
+        finally:
+            incoming.receiving = False
+        if reason is None:
             self._close_data(incoming)
             incoming.result.set_result(answer)
             self.received += 1

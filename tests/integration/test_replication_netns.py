@@ -116,7 +116,8 @@ async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_increme
     assert half_made not in subvolumes(point, "-r")  # btrfs receive is writing it
 
     # the sender gives up (no credit for IDLE, or the link seen lost), the receiver discards
-    # what it got (nothing from the sender for IDLE): both within a bound
+    # what it got (nothing from the sender for IDLE, or ZeroMQ's heartbeat, 10 s, ending the
+    # connection): both within a bound
     failed: dict | None = None
     while failed is None or "discarded" not in times:
         assert time.monotonic() - cut < IDLE + 20, (failed, subvolumes(point))
@@ -132,7 +133,8 @@ async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_increme
     assert times["failed"] < IDLE + ABORT + 3, times
     assert times["discarded"] < IDLE + 3, times
     assert 0 < failed["bytes"] < CHANGE, failed
-    assert f"the sender sent nothing for {IDLE:.0f} s" in b.proc.output()
+    assert (f"the sender sent nothing for {IDLE:.0f} s" in b.proc.output()
+            or "the sender's connection closed" in b.proc.output())
 
     # nothing half-made on the receiver: not on disk, not in its API
     assert subvolumes(point) == subvolumes(point, "-r") == expected

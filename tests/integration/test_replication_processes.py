@@ -1,6 +1,7 @@
 """Replication between real `rockd serve` processes, each with its own state dir, HTTP port,
-ZeroMQ port and loop device: a receiver killed in the middle of a transfer leaves nothing
-half-made, and the next run goes on incrementally from the last common snapshot."""
+ZeroMQ port and loop device: either side killed in the middle of a transfer leaves nothing
+half-made on the receiver, and the next run goes on incrementally from the last common
+snapshot."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import wait_for
 from tests.support.client import Api, free_port
 from tests.support.host import disk_ids_of, unmount_under
 from tests.support.replication import checksums, write_files
@@ -72,8 +77,52 @@ async def pair(one: Box, other: Box) -> None:
     assert status == 201, body
 
 
-async def test_receiver_killed_mid_transfer_then_the_next_run_is_incremental(
-        processes, loops, tmp_path):
+@dataclass
+class Replicating:
+    """Box a, whose share "home" (32 MiB) has been replicated once in full to box b."""
+
+    a: Box
+    b: Box
+    root: Path
+    task: dict
+    first: dict
+
+    async def run(self) -> dict:
+        status, body = await self.a.api.call(
+            "POST", f"/api/v1/replication/tasks/{self.task['id']}/run")
+        assert status == 202, body
+        return body["job"]
+
+    async def start_big_change(self) -> dict:
+        """600 MiB more, and a run of it once some of it has gone."""
+        write_files(self.root / "big", 6, 100 << 20, seed="big")
+        job = await self.run()
+        deadline = time.monotonic() + 60
+        while (await self.a.get(f"/api/v1/jobs/{job['id']}")).get("bytes", 0) < (32 << 20):
+            assert time.monotonic() < deadline, "the transfer did not start"
+            await asyncio.sleep(0.02)
+        return job
+
+    def half_made(self) -> list[str]:
+        """The subvolumes on b that are not read-only: what an unfinished receive leaves."""
+        point = self.b.pool["mount_point"]
+        read_only = subvolumes(point, "-r")
+        return [p for p in subvolumes(point) if p not in read_only]
+
+    async def next_run_is_incremental(self) -> None:
+        """The next run sends just the change, from the last common snapshot, and the replica
+        then equals the share."""
+        third = await self.a.job((await self.run())["id"])
+        assert third["state"] == "succeeded", third
+        assert "incremental" in third["detail"], third
+        assert 600 << 20 < third["bytes"] < 640 << 20, third  # the change, not the whole share
+        shares = await self.b.get("/api/v1/shares")
+        (replica,) = [s for s in shares if s["name"] == "home"]
+        assert checksums(Path(replica["path"])) == checksums(self.root)
+
+
+@pytest.fixture
+async def replicating(processes, loops, tmp_path):
     a = Box(processes, tmp_path, "a", loops(2 << 30, name="a.img"))
     b = Box(processes, tmp_path, "b", loops(2 << 30, name="b.img"))
     try:
@@ -91,47 +140,53 @@ async def test_receiver_killed_mid_transfer_then_the_next_run_is_incremental(
         status, task = await a.api.call("POST", "/api/v1/replication/tasks", {
             "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}]})
         assert status == 201, task
-
-        async def run() -> dict:
-            status, body = await a.api.call("POST",
-                                            f"/api/v1/replication/tasks/{task['id']}/run")
-            assert status == 202, body
-            return body["job"]
-
-        first = await a.job((await run())["id"])
-        assert first["state"] == "succeeded" and "in full" in first["detail"], first
-
-        # 600 MiB more, and the receiver killed once some of it has gone
-        write_files(root / "big", 6, 100 << 20, seed="big")
-        job = await run()
-        deadline = time.monotonic() + 60
-        while (await a.get(f"/api/v1/jobs/{job['id']}")).get("bytes", 0) < (32 << 20):
-            assert time.monotonic() < deadline, "the transfer did not start"
-            await asyncio.sleep(0.02)
-        b.proc.signal(signal.SIGKILL)
-        b.proc.wait()
-        failed = await a.job(job["id"])
-        assert failed["state"] == "failed", failed
-        assert 0 < failed["bytes"] < 600 << 20, failed
-
-        await b.start()  # same state, same devices: the pool is mounted again
-        point = b.pool["mount_point"]
-        every, read_only = subvolumes(point), subvolumes(point, "-r")
-        assert [p for p in every if p not in read_only] == [], every  # nothing half-made
-        assert "unfinished receive" in b.proc.output()
-        shares = await b.get("/api/v1/shares")
-        (replica,) = [s for s in shares if s["name"] == "home"]
-        assert replica["replica"]["snapshot"] == first["result"]["b/tank"]["snapshot"]
-
-        third = await a.job((await run())["id"])
-        assert third["state"] == "succeeded", third
-        assert "incremental" in third["detail"], third
-        assert 600 << 20 < third["bytes"] < 640 << 20, third  # the change, not the whole share
-        shares = await b.get("/api/v1/shares")
-        (replica,) = [s for s in shares if s["name"] == "home"]
-        assert checksums(Path(replica["path"])) == checksums(root)
+        setup = Replicating(a, b, root, task, {})
+        setup.first = await a.job((await setup.run())["id"])
+        assert setup.first["state"] == "succeeded" and "in full" in setup.first["detail"]
+        yield setup
     finally:
         await a.close()
         await b.close()
         unmount_under(tmp_path)
         os.sync()
+
+
+async def test_receiver_killed_mid_transfer_then_the_next_run_is_incremental(replicating):
+    a, b = replicating.a, replicating.b
+    job = await replicating.start_big_change()
+    b.proc.signal(signal.SIGKILL)
+    b.proc.wait()
+    failed = await a.job(job["id"])
+    assert failed["state"] == "failed", failed
+    assert 0 < failed["bytes"] < 600 << 20, failed
+
+    await b.start()  # same state, same devices: the pool is mounted again
+    assert replicating.half_made() == []
+    assert "unfinished receive" in b.proc.output()
+    shares = await b.get("/api/v1/shares")
+    (replica,) = [s for s in shares if s["name"] == "home"]
+    assert replica["replica"]["snapshot"] == replicating.first["result"]["b/tank"]["snapshot"]
+    await replicating.next_run_is_incremental()
+
+
+async def test_sender_killed_mid_transfer_then_the_next_run_is_incremental(replicating):
+    a, b = replicating.a, replicating.b
+    job = await replicating.start_big_change()
+    assert replicating.half_made() != []  # b's `btrfs receive` is writing
+    a.proc.signal(signal.SIGKILL)
+    a.proc.wait()
+
+    # b sees the sender's connection close and discards what it got at once, not after
+    # --replication-idle (60 s here)
+    first = replicating.first["result"]["b/tank"]["snapshot"]
+
+    async def discarded() -> bool:
+        snapshots = await b.get("/api/v1/snapshots")
+        return (replicating.half_made() == [] and [s["name"] for s in snapshots] == [first]
+                and "the sender's connection closed" in b.proc.output())
+    await wait_for(discarded, timeout=15)
+
+    await a.start()  # the killed run ends as failed, and the next one goes on from the first
+    failed = await a.get(f"/api/v1/jobs/{job['id']}")
+    assert failed["state"] == "failed" and "restarted" in failed["error"], failed
+    await replicating.next_run_is_incremental()
