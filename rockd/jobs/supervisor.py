@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rockd.core.errors import Conflict
@@ -97,13 +97,21 @@ class Kind:
     exclusive = True
     """Whether btrfs runs it exclusively per pool (balance, device add/remove/replace)."""
 
-    def __init__(self, ended: Callable[[Job], None] | None = None):
+    def __init__(self, ended: Callable[[Job], None] | None = None,
+                 settled: Callable[[], Awaitable[None]] | None = None):
         self._ended = ended
+        self._settled = settled
 
     def ended(self, job: Job) -> None:
         """The work is over (whatever its outcome): let the owner read back what it changed."""
         if self._ended is not None:
             self._ended(job)
+
+    async def settled(self) -> None:
+        """Until what `ended` asked to read back is in the tree: a job is shown succeeded only
+        once its result can be seen."""
+        if self._settled is not None:
+            await self._settled()
 
     async def follow(self, job: Job, argv: list[str], tick: Callable[[], None] | None = None,
                      ok: tuple[int, ...] = (0,)) -> Result | None:
@@ -187,6 +195,7 @@ class Jobs:
                 detail = await work(job)
                 while detail is None:  # paused: wait for resume, then go on
                     detail = await self._paused(job, kind)
+                await kind.settled()
                 job.update(state="succeeded", progress=1.0, ended=now(), detail=detail)
             finally:
                 if lock is not None:

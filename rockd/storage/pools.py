@@ -456,6 +456,10 @@ class Pools:
             self.disk_rescans.request(name)
         self.rescans.request(job.target)
 
+    async def settled(self) -> None:
+        """Until the disks and pools asked to be read back are."""
+        await asyncio.gather(self.disk_rescans.settle(), self.rescans.settle())
+
     def resize(self, pool_id: str, disk_id: str, size: int | None) -> dict[str, Any]:
         """Grow (or shrink) btrfs on one disk: to the whole disk, or to `size` bytes."""
         pool = self.mounted(pool_id)
