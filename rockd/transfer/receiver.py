@@ -95,6 +95,16 @@ class Gate(AsyncioAuthenticator):
                         who)
 
 
+def _source_fd(frame: zmq.Frame) -> int | None:
+    """The descriptor of the connection a message came on (libzmq's ZMQ_SRCFD: deprecated, and
+    its replacement ZMQ_ROUTER_NOTIFY is still a draft); None where libzmq no longer says, and
+    a closed connection then ends its transfer only through the idle timeout."""
+    try:
+        return frame.get(zmq.SRCFD)
+    except (zmq.ZMQError, AttributeError):
+        return None
+
+
 class Incoming:
     """One transfer being received."""
 
@@ -265,8 +275,8 @@ class Receiver:
             if len(frames) != 5:
                 continue
             try:
-                self._data(frames[0].bytes, frames[-1].get("User-Id"),
-                           frames[0].get(zmq.SRCFD), frames[1:])
+                self._data(frames[0].bytes, frames[-1].get("User-Id"), _source_fd(frames[0]),
+                           frames[1:])
             except Exception:
                 log.exception("replication: bad data message")
 
@@ -303,7 +313,7 @@ class Receiver:
             answer = {"ok": False, "code": "failed", "error": str(exc)}
         await self._send([route, b"", protocol.encode(answer)])
 
-    def _data(self, route: bytes, user: str, fd: int, frames: list) -> None:
+    def _data(self, route: bytes, user: str, fd: int | None, frames: list) -> None:
         kind, tid, number, sealed = (frames[0].bytes, frames[1].bytes, frames[2].bytes,
                                      frames[3].buffer)
         incoming = self.incoming.get(user)
