@@ -131,16 +131,14 @@ class Daemon:
                 p["id"]: p["mount_point"] for p in (tree.get("/pools") or {}).values()
                 if p["mounted"]})
 
-        jobs.register(BalanceKind(pools.job_ended, pools.settled))
-        jobs.register(ScrubKind(pools.job_ended, pools.settled))
-        jobs.register(CommandKind("device_remove", ended=pools.job_ended,
-                                  settled=pools.settled))
-        jobs.register(CommandKind("resize", ended=pools.job_ended, settled=pools.settled))
+        jobs.register(BalanceKind(pools))
+        jobs.register(ScrubKind(pools))
+        jobs.register(CommandKind("device_remove", owner=pools))
+        jobs.register(CommandKind("resize", owner=pools))
         jobs.register(CommandKind(
-            "device_replace", ended=pools.job_ended, settled=pools.settled,
+            "device_replace", owner=pools,
             cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))
-        jobs.register(PruneKind(lambda job: shares.rescans.request(job.target),
-                                shares.rescans.settle))
+        jobs.register(PruneKind(shares))
         scheduler = Scheduler(tree, self.store, jobs, pools, shares)
         pools.rescanned.append(pool_rescanned)
         inventory.pool_changed.append(pools.rescans.request)

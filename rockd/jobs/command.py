@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from rockd.jobs.supervisor import Job, Kind
+from rockd.jobs.supervisor import Job, Kind, ReadBack
 from rockd.storage.commands import run
 
 
@@ -12,9 +12,8 @@ class CommandKind(Kind):
     """Runs `params["argv"]`; its output goes to the job's log; a non-zero exit fails it."""
 
     def __init__(self, name: str, cancel_argv: Callable[[Job], list[str]] | None = None,
-                 ended: Callable[[Job], None] | None = None,
-                 settled: Callable[[], Awaitable[None]] | None = None):
-        super().__init__(ended, settled)
+                 owner: ReadBack | None = None):
+        super().__init__(owner)
         self.name = name
         self._cancel_argv = cancel_argv
 

@@ -14,8 +14,8 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from rockd.core.errors import Conflict
 from rockd.core.times import now
@@ -90,6 +90,17 @@ class Job:
         self.update(log=list(self.lines))
 
 
+class ReadBack(Protocol):
+    """What owns the objects a job changes (pools, shares): it reads them back when the job's
+    work is over."""
+
+    def job_ended(self, job: Job) -> None:
+        """Ask for what the job changed to be read back."""
+
+    async def job_settled(self) -> None:
+        """Until what was asked is read back into the tree."""
+
+
 class Kind:
     """What a job kind does. `run` does the work and answers the final detail line."""
 
@@ -97,21 +108,19 @@ class Kind:
     exclusive = True
     """Whether btrfs runs it exclusively per pool (balance, device add/remove/replace)."""
 
-    def __init__(self, ended: Callable[[Job], None] | None = None,
-                 settled: Callable[[], Awaitable[None]] | None = None):
-        self._ended = ended
-        self._settled = settled
+    def __init__(self, owner: ReadBack | None = None):
+        self._owner = owner
 
     def ended(self, job: Job) -> None:
         """The work is over (whatever its outcome): let the owner read back what it changed."""
-        if self._ended is not None:
-            self._ended(job)
+        if self._owner is not None:
+            self._owner.job_ended(job)
 
     async def settled(self) -> None:
         """Until what `ended` asked to read back is in the tree: a job is shown succeeded only
         once its result can be seen."""
-        if self._settled is not None:
-            await self._settled()
+        if self._owner is not None:
+            await self._owner.job_settled()
 
     async def follow(self, job: Job, argv: list[str], tick: Callable[[], None] | None = None,
                      ok: tuple[int, ...] = (0,)) -> Result | None:

@@ -456,7 +456,7 @@ class Pools:
             self.disk_rescans.request(name)
         self.rescans.request(job.target)
 
-    async def settled(self) -> None:
+    async def job_settled(self) -> None:
         """Until the disks and pools asked to be read back are."""
         await asyncio.gather(self.disk_rescans.settle(), self.rescans.settle())
 

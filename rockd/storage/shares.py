@@ -24,6 +24,7 @@ from rockd.core.errors import BadRequest, Conflict, Unprocessable
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
+from rockd.jobs.supervisor import Job
 from rockd.storage import btrfs
 from rockd.storage.commands import CommandError, run
 from rockd.storage.pools import Pools, check_compression
@@ -182,6 +183,13 @@ class Shares:
 
     async def settled(self, pool_id: str) -> None:
         self.rescans.request(pool_id)
+        await self.rescans.settle()
+
+    def job_ended(self, job: Job) -> None:
+        """A job deleted subvolumes of the pool it ran on: they are read back."""
+        self.rescans.request(job.target)
+
+    async def job_settled(self) -> None:
         await self.rescans.settle()
 
     def get(self, share_id: str) -> dict[str, Any]:
