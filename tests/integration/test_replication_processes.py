@@ -142,7 +142,8 @@ async def replicating(processes, loops, tmp_path):
         assert status == 201, task
         setup = Replicating(a, b, root, task, {})
         setup.first = await a.job((await setup.run())["id"])
-        assert setup.first["state"] == "succeeded" and "in full" in setup.first["detail"]
+        first = setup.first
+        assert first["state"] == "succeeded" and "in full" in first["detail"], first
         yield setup
     finally:
         await a.close()
