@@ -41,6 +41,7 @@ import pwd
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -207,17 +208,22 @@ def remove_links(folder: Path) -> None:
 
 
 def sync_previous(exports: list[dict[str, Any]], snapshots: list[dict[str, Any]],
-                  pool_roots: list[str]) -> None:
-    """The @GMT link folders of exactly the exports with previous versions (in a thread)."""
+                  pool_roots: list[str],
+                  mounted: Callable[[Path], bool] = os.path.ismount) -> None:
+    """The @GMT link folders of exactly the exports with previous versions (in a thread).
+
+    Only mounted pools are touched: the folder of a pool that is not mounted is the mount point
+    on the system's own disk, and nothing is written there."""
+    roots = {root for root in (Path(os.path.realpath(r)) for r in pool_roots) if mounted(root)}
     wanted: dict[Path, dict[str, str]] = {}
     for export in exports:
         if not export["previous_versions"]:
             continue
+        folder = previous_dir(os.path.realpath(export["path"]), export["share_name"])
+        if folder.parent.parent.parent not in roots:
+            continue
         mine = [s for s in snapshots if s.get("share") == export["share"]]
-        folder = previous_dir(export["path"], export["share_name"])
         wanted[folder] = link_targets(mine, export["share_name"])
-    roots = {Path(os.path.realpath(r)) for r in pool_roots}
-    roots |= {folder.parent.parent.parent for folder in wanted}  # each pool's root
     for root in roots:
         base = root / SNAPSHOTS / PREVIOUS
         with contextlib.suppress(OSError):

@@ -297,6 +297,31 @@ async def test_exports_follow_their_pool_out_and_back(nas):
     assert daemon.tree.get(("exports", "smb", export["id"], "active")) is True
 
 
+async def test_nothing_is_written_where_an_unmounted_pool_was(nas):
+    """The previous-versions links of an unmounted pool's export are not made on the mount
+    point (the system's own disk), and the pool can then be deleted."""
+    daemon, api, tank = nas
+    point = Path(tank["mount_point"])
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "docs"})
+    status, _ = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
+                               {"name": "s1"})
+    assert status == 201
+    status, export = await api.call("POST", "/api/v1/exports/smb", {"share": share["id"]})
+    assert status == 201 and export["previous_versions"], export
+    links = point / ".snapshots" / ".previous-versions" / "docs"
+    await wait_for(lambda: asyncio.sleep(0, links.is_dir() and any(links.iterdir())))
+    assert (await api.call("POST", f"/api/v1/pools/{tank['id']}/unmount"))[0] == 200
+    await wait_for(lambda: asyncio.sleep(0, daemon.tree.get(
+        ("exports", "smb", export["id"], "active")) is False))
+    links_of = daemon.context.exports.kinds["smb"].links
+    links_of.request("all")  # as any later change of shares or snapshots does
+    await links_of.settle()
+    assert list(point.iterdir()) == []
+    status, body = await api.call("DELETE", f"/api/v1/pools/{tank['id']}?force=true")
+    assert status == 204, body
+    assert not point.exists()
+
+
 async def test_a_deleted_user_leaves_the_exports_that_named_it(nas, accounts):
     daemon, api, tank = nas
     conf = daemon.settings.samba_dir / "smb.conf"

@@ -167,6 +167,11 @@ def test_gmt_tokens_and_links():
         "@GMT-2024.01.02-00.00.01": "../../docs/auto-0badcafe-20240102T000000Z"}
 
 
+def mounted(root):
+    """Only `root` is a mount point."""
+    return lambda path: path == root
+
+
 def test_sync_previous_makes_and_removes_links(tmp_path):
     root = tmp_path / "tank"
     for name in ("one", "two"):
@@ -178,19 +183,28 @@ def test_sync_previous_makes_and_removes_links(tmp_path):
              {"share": "s-1", "name": "two", "created": "2024-05-02T10:00:00Z"},
              {"share": "s-9", "name": "other", "created": "2024-05-03T10:00:00Z"}]
     e = export(path=str(root / "docs"), share_name="docs")
-    sync_previous([e], snaps, [str(root)])
+    sync_previous([e], snaps, [str(root)], mounted(root))
     links = root / ".snapshots" / ".previous-versions" / "docs"
     assert sorted(os.listdir(links)) == ["@GMT-2024.05.01-10.00.00", "@GMT-2024.05.02-10.00.00"]
     assert (links / "@GMT-2024.05.01-10.00.00" / "f").read_text() == "then"
-    sync_previous([e], snaps[1:], [str(root)])
+    sync_previous([e], snaps[1:], [str(root)], mounted(root))
     assert os.listdir(links) == ["@GMT-2024.05.02-10.00.00"]
     (links / "keep-me").write_text("not a link")  # never removed: rockd made no such thing
-    sync_previous([], snaps, [str(root)])
+    sync_previous([], snaps, [str(root)], mounted(root))
     assert os.listdir(links) == ["keep-me"]
     (links / "keep-me").unlink()
-    sync_previous([{**e, "previous_versions": False}], snaps, [str(root)])
+    sync_previous([{**e, "previous_versions": False}], snaps, [str(root)], mounted(root))
     assert not (root / ".snapshots" / ".previous-versions").exists()
     assert sorted(os.listdir(root / ".snapshots" / "docs")) == ["one", "two"]
+
+
+def test_sync_previous_writes_nothing_on_an_unmounted_pool(tmp_path):
+    root = tmp_path / "tank"
+    (root / "docs").mkdir(parents=True)
+    snaps = [{"share": "s-1", "name": "one", "created": "2024-05-01T10:00:00Z"}]
+    e = export(path=str(root / "docs"), share_name="docs")
+    sync_previous([e], snaps, [str(root)], mounted=lambda path: False)
+    assert os.listdir(root) == ["docs"]
 
 
 class FailingServices:
