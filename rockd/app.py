@@ -156,7 +156,7 @@ class Daemon:
         await exports.load()
         shares.referrers.append(("exports", lambda share: len(exports.of_share(share)),
                                  exports.delete_of_share))
-        users = Users(tree, settings)
+        users = Users(tree, self.store, settings)
         users.deleted.append(exports.forget_user)
         apps = Apps(tree, self.store, jobs, settings)
         await apps.load()

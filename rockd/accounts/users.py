@@ -8,6 +8,11 @@ Actions are the shadow tools as argv lists (useradd, usermod, userdel, groupadd,
 password sets both the login hash (chpasswd) and the Samba password (smbpasswd), each fed
 through stdin: never argv, never a log, never the tree or an answer. SSH public keys for SFTP
 go to `authorized_keys_path(settings, name)`, which the SFTP sshd reads.
+
+rockd puts no user in a group that grants privilege (a system group, or one of
+`rockd.accounts.privilege`), nor makes one. It gives each new user a uid above every uid it
+has ever given or deleted (kept in the intent store, kind `uid`), so no new account inherits
+the files of a deleted one, and deleting a user removes the home that rockd's useradd made.
 """
 
 from __future__ import annotations
@@ -22,14 +27,18 @@ import os
 import pwd
 import re
 import shutil
+import stat
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rockd.accounts.privilege import PRIVILEGED_NAMES, Named, named_groups
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, Forbidden, InvalidName, NotFound, Unprocessable
 from rockd.core.rescan import Rescanner
+from rockd.core.store import Store
 from rockd.core.tree import Tree
+from rockd.services.sftp import mounts_under
 from rockd.storage.commands import CommandError, run
 from rockd.watchers.passwd import AccountsWatcher
 
@@ -41,6 +50,11 @@ NOLOGIN = "/usr/sbin/nologin"
 NO_LOGIN_SHELLS = frozenset({"/usr/sbin/nologin", "/sbin/nologin", "/bin/false",
                              "/usr/bin/false"})
 NO_HOME = "/nonexistent"  # Debian's home of accounts that have none
+HOMES = Path("/home")  # where useradd --create-home makes a home; rockd removes none elsewhere
+UIDS = "uid"  # intent kind, by uid: every uid rockd gave or deleted, {"user", "home"}
+MAX_GID = 2**32 - 1
+# what the shadow tools read as a gid rather than a name (strtoll, base 10)
+NUMBER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
 # rockd.core.names' rule, narrowed to what useradd and Samba take without surprises: lower
 # case (Samba matches user names case-insensitively), at most 32 characters, not all digits
 ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
@@ -58,6 +72,89 @@ ALL = "all"  # the one rescan key: users and groups are read together
 def is_system(account_id: int) -> bool:
     """A system account or group: listed, never changed through rockd."""
     return account_id < FIRST_ID or account_id > LAST_ID
+
+
+def resolve_group(ref: str) -> grp.struct_group | None:
+    """The group `ref` names, read as useradd and usermod read it: a decimal number that fits a
+    gid is that gid (a group named "27" by hand is no way around gid 27), anything else a
+    name."""
+    if NUMBER.fullmatch(ref) and 0 <= int(ref) <= MAX_GID:
+        try:
+            return grp.getgrgid(int(ref))
+        except KeyError:
+            return None
+    try:
+        return grp.getgrnam(ref)
+    except KeyError:
+        return None
+
+
+def refuse_privileged(field: str, name: str, gid: int | None, named: Named) -> None:
+    """403 system_group for a group rockd must neither put a user in nor make: a system gid, a
+    name that grants privilege, or a group that sudoers or polkit names."""
+    system = gid is not None and is_system(gid)
+    if system or name in PRIVILEGED_NAMES or name in named.names or gid in named.gids:
+        what = f"a system group (gid {gid})" if system else "a group that grants privilege"
+        raise Forbidden(f"{name} is {what}: rockd puts no user in it", code="system_group",
+                        detail={"field": field, "group": name})
+
+
+def next_uid(in_use: Iterable[int], given: Iterable[int]) -> int:
+    """The uid of a new user that asks for none: above every uid in use and every uid rockd
+    ever gave or deleted, so no one inherits a deleted account's files; past LAST_ID, the
+    lowest uid that is neither."""
+    used = {uid for uid in (*in_use, *given) if not is_system(uid)}
+    top = max(used, default=FIRST_ID - 1) + 1
+    if top <= LAST_ID:
+        return top
+    for uid in range(FIRST_ID, LAST_ID + 1):
+        if uid not in used:
+            return uid
+    raise Unprocessable(f"every uid from {FIRST_ID} to {LAST_ID} is used or was",
+                        code="no_free_uid")
+
+
+def own_home(entry: pwd.struct_passwd, made: str | None, others: Iterable[pwd.struct_passwd],
+             homes: Path = HOMES) -> Path | None:
+    """The home to remove with the account: the one rockd's useradd made (`made`), if it is
+    still the account's home, directly under `homes` with no symlink on the way, a folder the
+    account owns, no other account's home nor holding one, and with nothing mounted in it (a
+    share bound there by hand). None keeps it."""
+    if made is None or entry.pw_dir != made:
+        return None
+    path = Path(made)
+    if path.parent != homes or path.name in ("", ".", "..") or os.path.realpath(path) != made:
+        return None
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != entry.pw_uid:
+        return None
+    for other in others:
+        for theirs in {os.path.normpath(other.pw_dir), os.path.realpath(other.pw_dir)}:
+            if theirs == made or theirs.startswith(made + "/"):
+                return None
+    return None if mounts_under(path) else path
+
+
+def remove_home(path: Path) -> None:
+    """Remove a home and all in it, following no symlink: the folder is taken by name from its
+    parent, and shutil.rmtree walks by file descriptors."""
+    parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        shutil.rmtree(path.name, dir_fd=parent)
+    finally:
+        os.close(parent)
+
+
+def new_home(name: str, shell: str) -> tuple[Path | None, bool]:
+    """Where useradd makes a new user's home (None for a no-login shell: no home), and whether
+    nothing is there yet: only a home made afresh is rockd's to remove with the user."""
+    if shell in NO_LOGIN_SHELLS:
+        return None, False
+    home = HOMES / name
+    return home, not os.path.lexists(home)
 
 
 def check_account_name(name: str, what: str = "user") -> str:
@@ -212,9 +309,11 @@ def _gid_taken(gid: int) -> bool:
 class Users:
     """/users and /groups in the tree, and the actions on them."""
 
-    def __init__(self, tree: Tree, settings: Settings, etc: Path = Path("/etc")):
+    def __init__(self, tree: Tree, store: Store, settings: Settings, etc: Path = Path("/etc")):
         self.tree = tree
+        self.store = store
         self.settings = settings
+        self.etc = etc
         self.rescans = Rescanner("accounts", self._scan)
         self.watcher = AccountsWatcher(lambda: self.rescans.request(ALL), etc)
         self.lock = asyncio.Lock()  # one change of the account databases at a time
@@ -279,11 +378,26 @@ class Users:
         return entry
 
     @staticmethod
-    def _require_groups(names: Iterable[str]) -> None:
-        for name in names:
-            if not _group_exists(name):
-                raise Unprocessable(f"no group {name}", code="unknown_group",
-                                    detail={"group": name})
+    def _groups(field: str, refs: Iterable[str]) -> list[tuple[str, grp.struct_group]]:
+        """Each group asked for, with its field: 422 for one that is not there."""
+        found = []
+        for ref in refs:
+            entry = resolve_group(ref)
+            if entry is None:
+                raise Unprocessable(f"no group {ref}", code="unknown_group",
+                                    detail={"group": ref})
+            found.append((field, entry))
+        return found
+
+    def _refuse_privileged(self, wanted: Iterable[tuple[str, grp.struct_group]],
+                           held: Iterable[int] = ()) -> None:
+        """403 for a group asked for that grants privilege, unless the user is in it already
+        (`held`: a change made by hand is the admin's to keep, not rockd's to give)."""
+        named = named_groups(self.etc)
+        kept = set(held)
+        for field, entry in wanted:
+            if entry.gr_gid not in kept:
+                refuse_privileged(field, entry.gr_name, entry.gr_gid, named)
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -300,40 +414,66 @@ class Users:
             raise BadRequest(f"uid must be from {FIRST_ID} to {LAST_ID}", code="invalid_field",
                              detail={"field": "uid"})
         async with self.lock:
-            if _user_exists(name):
-                raise Conflict(f"user {name} exists", code="exists", detail={"user": name})
-            self._require_groups(([group] if group else []) + groups)
-            if uid is not None and _uid_taken(uid):
-                raise Conflict(f"uid {uid} is taken", code="exists", detail={"uid": uid})
-            argv = ["useradd", "--shell", shell]
-            if shell in NO_LOGIN_SHELLS:
-                argv += ["--no-create-home", "--home-dir", NO_HOME]
-            else:
-                argv += ["--create-home"]
-            if uid is not None:
-                argv += ["--uid", str(uid)]
-            argv += ["--gid", group] if group else ["--user-group"]
-            if groups:
-                argv += ["--groups", ",".join(groups)]
+            uid = await self._admit(name, uid, group, groups)
+            entry, made = await self._useradd(name, uid, shell, group, groups)
             try:
-                await run([*argv, name], timeout=60)
-            except CommandError as exc:
-                raise _account_error(exc, name) from None
-            try:
+                await self.store.set_intent(UIDS, str(entry.pw_uid),
+                                            {"user": name, "home": made})
                 if password is not None:
                     await self._set_password(name, password)
                 self._write_keys(name, keys)
             except BaseException:
                 log.warning("user %s could not be set up; removing it again", name)
-                await self._remove(name)
+                await self._remove(entry, made)
                 raise
         log.info("created user %s", name)
         await self.settled()
         return self.get(name)
 
+    async def _admit(self, name: str, uid: int | None, group: str | None,
+                     groups: list[str]) -> int:
+        """The checks of a new user against the machine (409, 422, 403), and its uid."""
+        if _user_exists(name):
+            raise Conflict(f"user {name} exists", code="exists", detail={"user": name})
+        wanted = self._groups("group", [group] if group else [])
+        wanted += self._groups("groups", groups)
+        if not group:  # useradd makes the user a group of its own name
+            refuse_privileged("name", name, None, named_groups(self.etc))
+        self._refuse_privileged(wanted)
+        if uid is not None and _uid_taken(uid):
+            raise Conflict(f"uid {uid} is taken", code="exists", detail={"uid": uid})
+        if uid is not None:
+            return uid
+        given = await self.store.intents(UIDS)
+        return next_uid((p.pw_uid for p in pwd.getpwall()), map(int, given))
+
+    @staticmethod
+    async def _useradd(name: str, uid: int, shell: str, group: str | None,
+                       groups: list[str]) -> tuple[pwd.struct_passwd, str | None]:
+        """Make the account: its entry, and the home useradd made for it (None for none)."""
+        home, fresh = new_home(name, shell)
+        argv = ["useradd", "--shell", shell, "--uid", str(uid)]
+        if home is None:
+            argv += ["--no-create-home", "--home-dir", NO_HOME]
+        else:
+            argv += ["--create-home"]
+        argv += ["--gid", group] if group else ["--user-group"]
+        if groups:
+            argv += ["--groups", ",".join(groups)]
+        try:
+            await run([*argv, name], timeout=60)
+        except CommandError as exc:
+            raise _account_error(exc, name) from None
+        entry = pwd.getpwnam(name)
+        return entry, entry.pw_dir if fresh and entry.pw_dir == str(home) else None
+
     async def update(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change password, primary group, extra groups (replaced), shell or SSH keys
-        (replaced); a field left out (or null) stays as it is."""
+        (replaced); a field left out (or null) stays as it is.
+
+        A group that grants privilege is refused (403 system_group) unless the user is in it
+        already, as its primary group or another: one given by hand may be kept, or moved
+        between the two, but rockd gives none, nor gives one back once the user has left it."""
         self._changeable(name)  # 404 and 403 before any 400
         shell = changes.get("shell")
         if shell is not None:
@@ -348,8 +488,11 @@ class Users:
         if groups is not None:
             groups = list(dict.fromkeys(groups))
         async with self.lock:
-            self._changeable(name)
-            self._require_groups(([group] if group else []) + (groups or []))
+            entry = self._changeable(name)
+            wanted = self._groups("group", [group] if group is not None else [])
+            wanted += self._groups("groups", groups or [])
+            held = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if name in g.gr_mem}
+            self._refuse_privileged(wanted, held)
             argv = ["usermod"]
             if shell is not None:
                 argv += ["--shell", shell]
@@ -371,24 +514,44 @@ class Users:
 
     async def delete(self, name: str) -> None:
         """Remove the user (and its own group, when no one else is in it), its Samba password
-        and SSH keys. A home directory is left in place: it may hold someone's files."""
+        and SSH keys, and the home rockd made for it (see `own_home`): a home made by hand,
+        moved, shared or linked elsewhere is kept. Its uid is kept from the next users rockd
+        makes, so files it owned elsewhere go to no one."""
         async with self.lock:
-            self._changeable(name)
+            entry = self._changeable(name)
+            record = (await self.store.intents(UIDS)).get(str(entry.pw_uid))
+            if record is None or record.get("user") != name:
+                record = {"user": name, "home": None}
+                await self.store.set_intent(UIDS, str(entry.pw_uid), record)
             try:
-                await run(["userdel", name], timeout=60)
+                await self._userdel(entry, record["home"])
             except CommandError as exc:
                 raise _account_error(exc, name) from None
-            await self._forget(name)
         log.info("deleted user %s", name)
         await self.settled()
         for forget in self.deleted:
             await forget(name)
 
-    async def _remove(self, name: str) -> None:
+    async def _remove(self, entry: pwd.struct_passwd, made: str | None) -> None:
         """Undo a half-made user (never raises)."""
-        with contextlib.suppress(CommandError):
-            await run(["userdel", name], timeout=60)
-        await self._forget(name)
+        try:
+            await self._userdel(entry, made)
+        except CommandError:
+            await self._forget(entry.pw_name)
+
+    async def _userdel(self, entry: pwd.struct_passwd, made: str | None) -> None:
+        """userdel, then what else is the account's: its Samba password, its keys and the home
+        rockd made (`made`), if it still is the account's own."""
+        others = [p for p in pwd.getpwall() if p.pw_name != entry.pw_name]
+        home = own_home(entry, made, others)
+        await run(["userdel", entry.pw_name], timeout=60)
+        await self._forget(entry.pw_name)
+        if home is None:
+            return
+        try:
+            await asyncio.to_thread(remove_home, home)
+        except OSError as exc:
+            log.warning("the home %s of deleted user %s stays: %s", home, entry.pw_name, exc)
 
     async def _forget(self, name: str) -> None:
         if self._samba_ready():
@@ -431,6 +594,7 @@ class Users:
         if gid is not None and is_system(gid):
             raise BadRequest(f"gid must be from {FIRST_ID} to {LAST_ID}", code="invalid_field",
                              detail={"field": "gid"})
+        refuse_privileged("name", name, gid, named_groups(self.etc))
         async with self.lock:
             if _group_exists(name):
                 raise Conflict(f"group {name} exists", code="exists", detail={"group": name})

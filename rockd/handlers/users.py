@@ -1,7 +1,11 @@
 """Users and groups of the box (Unix accounts, with their Samba password and SFTP keys).
 
-System accounts (uid < 1000) are listed but read-only: changing or deleting one is 403. A
-password is write-only: no answer, log or tree entry ever holds it or its hash.
+System accounts (uid < 1000) are listed but read-only: changing or deleting one is 403. So is
+putting a user in a group that grants privilege (a system group, gid < 1000 or nogroup, or one
+such as sudo, wheel or docker, or named by sudoers or polkit): 403 `system_group`. A deleted
+user's home goes with it when rockd made it, and rockd gives its uid to no later user that
+asks for no uid. A password is write-only: no answer, log or tree entry ever holds it or its
+hash.
 """
 
 from __future__ import annotations
@@ -74,7 +78,8 @@ async def update_user(request: web.Request, principal, body: UserUpdate) -> dict
     return await _users(request).update(request.match_info["name"], changes)
 
 
-@routes.delete("/api/v1/users/{name}", summary="Delete a user (its home is kept)", status=204)
+@routes.delete("/api/v1/users/{name}",
+                summary="Delete a user (and the home rockd made for it)", status=204)
 async def delete_user(request: web.Request, principal) -> None:
     await _users(request).delete(request.match_info["name"])
 

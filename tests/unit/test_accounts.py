@@ -1,13 +1,18 @@
-"""The rules for users and groups: names, shells, passwords, SSH keys, system accounts."""
+"""The rules for users and groups: names, shells, passwords, SSH keys, system accounts, groups
+that grant privilege, the uid of a new user and the home that goes with a deleted one."""
 
 from __future__ import annotations
 
 import base64
+import grp
+import os
+import pwd
 import secrets
 from pathlib import Path
 
 import pytest
 
+from rockd.accounts.privilege import Named, named_groups
 from rockd.accounts.users import (
     NOLOGIN,
     authorized_keys_path,
@@ -16,11 +21,16 @@ from rockd.accounts.users import (
     check_shell,
     count_keys,
     is_system,
+    next_uid,
+    own_home,
     parse_ssh_key,
     read_accounts,
+    refuse_privileged,
+    remove_home,
+    resolve_group,
 )
 from rockd.config import Settings
-from rockd.core.errors import BadRequest, InvalidName
+from rockd.core.errors import BadRequest, Forbidden, InvalidName, Unprocessable
 
 
 def key(kind: str = "ssh-ed25519", size: int = 32, comment: str = "") -> str:
@@ -109,3 +119,144 @@ def test_read_accounts_shape(tmp_path):
     assert all(isinstance(g["members"], list) for g in groups.values())
     assert not any("password" in u or "hash" in u for u in users.values())
     assert Path(root["home"]).is_absolute()
+
+
+# -- groups that grant privilege ----------------------------------------------------------------
+
+def test_groups_are_read_as_the_shadow_tools_read_them():
+    root = grp.getgrgid(0).gr_name
+    for ref in ("0", "00", "+0", "-0", root):
+        assert resolve_group(ref).gr_gid == 0, ref
+    for ref in ("rt-no-such-group", "4294967296", "-1", "ROOT" if root == "root" else "x"):
+        assert resolve_group(ref) is None, ref
+
+
+def test_privileged_groups_are_refused():
+    nothing = Named(frozenset(), frozenset())
+    named = Named(frozenset({"ops"}), frozenset({4242}))
+    for name, gid, by in (("root", 0, nothing), ("users", 100, nothing),
+                          ("nogroup", 65534, nothing), ("wheel", 4000, nothing),
+                          ("docker", None, nothing), ("ops", 4000, named),
+                          ("anything", 4242, named)):
+        with pytest.raises(Forbidden) as refused:
+            refuse_privileged("groups", name, gid, by)
+        assert refused.value.code == "system_group"
+        assert refused.value.detail == {"field": "groups", "group": name}
+    refuse_privileged("groups", "staff-2", 4000, named)
+    refuse_privileged("name", "ops2", None, named)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_groups_named_by_sudoers_and_polkit(tmp_path):
+    etc, share = tmp_path / "etc", tmp_path / "share"
+    write(etc / "sudoers", "\n".join([
+        "# %commented ALL=(ALL) ALL",
+        "Defaults env_reset # %trailing",
+        "%plain ALL=(ALL:ALL) ALL",
+        "%:nonunix ALL=(ALL) ALL",
+        "%#4242 ALL=(ALL) NOPASSWD: ALL",
+        "%\"quoted\" ALL=(ALL) ALL",
+        "User_Alias OPS = %aliased, bob, \\",
+        "    %continued",
+        "#1000 ALL=(ALL) ALL",
+        "@include sudoers.local",
+        "#includedir /nowhere",
+        f"#includedir {etc / 'more.d'}",
+    ]) + "\n")
+    write(etc / "sudoers.local", "%included ALL=(ALL) ALL\n")
+    write(etc / "more.d" / "x", "%indir ALL=(ALL) ALL\n")
+    write(etc / "sudoers.d" / "y", "%dropin ALL=(ALL) ALL\n")
+    write(etc / "polkit-1" / "rules.d" / "a.rules",
+          'if (subject.isInGroup("jsgroup")) { return polkit.Result.YES; }\n')
+    write(share / "polkit-1" / "localauthority.conf.d" / "b.conf",
+          "[Configuration]\nAdminIdentities=unix-group:pkadmin\n")
+    named = named_groups(etc, share)
+    assert named.names == {"plain", "nonunix", "quoted", "aliased", "continued", "included",
+                           "indir", "dropin", "jsgroup", "pkadmin"}
+    assert named.gids == {4242}
+    assert named_groups(tmp_path / "none", tmp_path / "none") == Named(frozenset(), frozenset())
+
+
+def test_sudoers_includes_end(tmp_path):
+    write(tmp_path / "sudoers", "#include sudoers\n%self ALL=(ALL) ALL\n")  # includes itself
+    assert named_groups(tmp_path, tmp_path).names == {"self"}
+
+
+# -- a deleted user's uid and home --------------------------------------------------------------
+
+def test_next_uid_is_above_every_uid_given():
+    assert next_uid([], []) == 1000
+    assert next_uid([0, 1000, 1001, 65534], []) == 1002
+    assert next_uid([0, 1000], [1001, 1005]) == 1006  # 1001 and 1005 were deleted
+    assert next_uid([1000, 60000], []) == 1001  # past the top: the lowest never used
+    assert next_uid([60000], range(1000, 1010)) == 1010
+    with pytest.raises(Unprocessable):
+        next_uid(range(1000, 60001), [])
+
+
+def account(name: str, home: Path | str, uid: int | None = None) -> pwd.struct_passwd:
+    uid = os.getuid() if uid is None else uid
+    return pwd.struct_passwd((name, "x", uid, uid, "", str(home), "/bin/sh"))
+
+
+def test_own_home_only_the_one_rockd_made(tmp_path):
+    homes = tmp_path / "home"
+    mine = homes / "alice"
+    mine.mkdir(parents=True)
+    alice = account("alice", mine)
+    assert own_home(alice, str(mine), [], homes) == mine
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    kept = [
+        (alice, None, []),  # rockd did not make it
+        (account("alice", elsewhere), str(mine), []),  # moved by hand
+        (account("alice", elsewhere), str(elsewhere), []),  # not under /home
+        (account("alice", homes / ".."), str(homes / ".."), []),
+        (account("alice", mine, uid=os.getuid() + 1), str(mine), []),  # someone else's
+        (alice, str(mine), [account("bob", mine)]),  # shared
+        (alice, str(mine), [account("bob", mine / "bob")]),  # holds another's home
+        (alice, str(mine), [account("bob", f"{mine}/./")]),
+    ]
+    for entry, made, others in kept:
+        assert own_home(entry, made, others, homes) is None, (entry, made, others)
+    assert own_home(alice, str(mine), [account("al", homes / "alice2")], homes) == mine
+    # a link to it from another account's home is that account's home too
+    (tmp_path / "bobs").symlink_to(mine)
+    assert own_home(alice, str(mine), [account("bob", tmp_path / "bobs")], homes) is None
+
+
+def test_own_home_follows_no_symlink(tmp_path):
+    homes = tmp_path / "home"
+    homes.mkdir()
+    target = tmp_path / "target"
+    target.mkdir()
+    (homes / "alice").symlink_to(target)
+    alice = account("alice", homes / "alice")
+    assert own_home(alice, str(homes / "alice"), [], homes) is None
+    linked = tmp_path / "linked"
+    linked.symlink_to(homes, target_is_directory=True)
+    (homes / "bob").mkdir()
+    bob = account("bob", linked / "bob")
+    assert own_home(bob, str(linked / "bob"), [], linked) is None  # the parent is a link
+
+
+def test_remove_home_follows_no_symlink(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("x")
+    home = tmp_path / "home" / "alice"
+    (home / "sub").mkdir(parents=True)
+    (home / "sub" / "file").write_text("y")
+    (home / "link").symlink_to(outside)
+    (home / "sub" / "link").symlink_to(outside / "keep")
+    remove_home(home)
+    assert not home.exists() and (outside / "keep").read_text() == "x"
+    (tmp_path / "home" / "bob").symlink_to(outside)
+    with pytest.raises(OSError):
+        remove_home(tmp_path / "home" / "bob")
+    assert (outside / "keep").exists()
