@@ -58,7 +58,9 @@ NUMBER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
 # rockd.core.names' rule, narrowed to what useradd and Samba take without surprises: lower
 # case (Samba matches user names case-insensitively), at most 32 characters, not all digits
 ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-MAX_PASSWORD = 1024
+MAX_PASSWORD = 254
+"""Bytes (UTF-8) of a password: smbpasswd reads at most 254 from a line (chpasswd, through PAM,
+511)."""
 MAX_KEY = 16384
 KEY_TYPES = frozenset({
     "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
@@ -186,9 +188,9 @@ def check_shell(shell: str | None, shells: Iterable[str] | None = None) -> str:
 
 def check_password(password: str) -> str:
     """A password that chpasswd and smbpasswd take as one line of their input."""
-    if not password or len(password) > MAX_PASSWORD:
-        raise BadRequest(f"a password has 1 to {MAX_PASSWORD} characters", code="invalid_field",
-                         detail={"field": "password"})
+    if not password or len(password.encode()) > MAX_PASSWORD:
+        raise BadRequest(f"a password has 1 to {MAX_PASSWORD} bytes (UTF-8)",
+                         code="invalid_field", detail={"field": "password"})
     if any(c in password for c in "\n\r\0"):
         raise BadRequest("a password cannot hold a line break or a NUL", code="invalid_field",
                          detail={"field": "password"})

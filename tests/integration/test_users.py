@@ -555,3 +555,23 @@ async def test_a_deleted_users_uid_is_not_given_again(tmp_path, monkeypatch, acc
             assert status == 201 and user["uid"] == old, user
     finally:
         remove_scratch(base)
+
+
+async def test_passwords_longer_than_the_tools_take_are_refused(rockd, accounts):
+    """chpasswd (PAM) takes at most 511 bytes and smbpasswd 254: a longer password, counted in
+    UTF-8 bytes, is 400 and changes nothing, where it was a 500 after the account was made."""
+    daemon, api = rockd
+    name = accounts.user()
+    for password in ("a" * 255, "é" * 128, "a" * 600):
+        got, answer = await api.call("POST", "/api/v1/users", {"name": name,
+                                                               "password": password})
+        assert (got, answer["error"]["code"]) == (400, "invalid_field"), answer
+        with pytest.raises(KeyError):
+            pwd.getpwnam(name)
+    longest = "é" * 127  # 254 bytes
+    status, made = await api.call("POST", "/api/v1/users", {"name": name, "password": longest})
+    assert status == 201 and made["samba"], made
+    before = shadow_hash(name)
+    got, answer = await api.call("PATCH", f"/api/v1/users/{name}", {"password": "a" * 512})
+    assert (got, answer["error"]["code"]) == (400, "invalid_field"), answer
+    assert shadow_hash(name) == before

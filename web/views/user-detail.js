@@ -39,8 +39,11 @@ customElements.define('rockd-user-detail', class extends View {
   async deleteUser(user) {
     const sure = await confirmAction({
       title: `Delete user ${user.name}?`,
-      message: 'The account, its Samba password and its SSH keys go; the files it owns in '
-        + 'shares stay, owned by its old uid.',
+      message: 'The account, its Samba password and its SSH keys go'
+        + (user.home?.startsWith('/home/')
+          ? `, and its home ${user.home} with all in it, if rockd made it` : '')
+        + '; the files it owns in shares stay, owned by its old uid, which no new user is '
+        + 'given.',
       action: 'Delete',
       typed: user.name,
     });
