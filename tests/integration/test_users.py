@@ -560,7 +560,7 @@ async def test_a_deleted_users_uid_is_not_given_again(tmp_path, monkeypatch, acc
 async def test_passwords_longer_than_the_tools_take_are_refused(rockd, accounts):
     """chpasswd (PAM) takes at most 511 bytes and smbpasswd 254: a longer password, counted in
     UTF-8 bytes, is 400 and changes nothing, where it was a 500 after the account was made."""
-    daemon, api = rockd
+    _, api = rockd
     name = accounts.user()
     for password in ("a" * 255, "é" * 128, "a" * 600):
         got, answer = await api.call("POST", "/api/v1/users", {"name": name,
