@@ -4,12 +4,18 @@ foreground, in its own session, restarted with backoff when it dies while wanted
 Whether each starts with rockd ("enabled") is the user's intent, kept in SQLite. A child's
 output goes to `{state dir}/services/{name}.log`. Its state changes when rockd acts on it and
 when it exits, which the child's own wait() reports: nothing polls.
+
+No child outlives rockd unnoticed: the kernel sends each SIGTERM when rockd dies
+(PR_SET_PDEATHSIG), and what escapes that (a process the child forked that stays, one that
+ignores the signal, a crash between fork and exec) is found through the child's pid file
+(rockd.services.pidfiles) and ended by the next rockd before it starts that service.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -21,6 +27,7 @@ from rockd.config import Settings
 from rockd.core.errors import Unprocessable
 from rockd.core.store import Store
 from rockd.core.times import rfc3339
+from rockd.services import pidfiles
 from rockd.services.units import Service, idle_state
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,25 @@ STOP_TIMEOUT = 10.0
 STARTUP_GRACE = 0.5  # a child that dies this soon after its start did not start
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 STEADY = 60.0  # a child that ran this long starts its backoff afresh
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+PRCTL.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
+PRCTL.restype = ctypes.c_int
+
+
+def dies_with(parent: int) -> Callable[[], None]:
+    """What a child runs between fork and exec: the kernel sends it SIGTERM when the thread
+    that forked it (rockd's event loop) ends, however rockd ends, and if rockd is gone already
+    it does not exec at all. Two system calls through a function resolved beforehand: nothing
+    that takes a lock another thread of rockd could have held at the fork."""
+    term = int(signal.SIGTERM)
+
+    def preexec() -> None:
+        if PRCTL(PR_SET_PDEATHSIG, term, 0, 0, 0) != 0 or os.getppid() != parent:
+            raise OSError("rockd is gone")
+
+    return preexec
 
 
 class Child:
@@ -44,6 +70,8 @@ class Child:
         self.state = idle_state()
         self.task: asyncio.Task | None = None
         self.log_path = settings.state_dir / "services" / f"{service.name}.log"
+        self.pid_path = self.log_path.with_suffix(".pid")
+        self.identity: pidfiles.Identity | None = None
 
     def set(self, active: str, sub: str) -> None:
         pid = self.proc.pid if self.proc and self.proc.returncode is None else None
@@ -58,8 +86,31 @@ class Child:
         with self.log_path.open("ab") as out:
             self.proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=dies_with(os.getpid()))
+        self._record(argv[0])
         log.info("started %s (pid %d)", self.service.name, self.proc.pid)
+
+    def _record(self, exe: str) -> None:
+        """The pid file, for the next rockd should this one be killed."""
+        assert self.proc is not None
+        self.identity = pidfiles.identify(self.proc.pid, exe)
+        if self.identity is None:
+            return  # gone already: start() sees it
+        try:
+            pidfiles.write(self.pid_path, self.identity)
+        except OSError as exc:
+            log.error("could not write %s: %s", self.pid_path, exc)
+
+    def _forget(self) -> None:
+        """The child is gone, with its session: its pid file goes too."""
+        if self.identity is not None:
+            with contextlib.suppress(OSError):
+                pidfiles.remove(self.pid_path, self.identity)
+            self.identity = None
+
+    async def end_left_behind(self) -> None:
+        """Before it is first started: end what a previous rockd left running of it."""
+        await pidfiles.end_left_behind(self.pid_path, self.service.name, STOP_TIMEOUT)
 
     def tail(self, lines: int = 5) -> str:
         with contextlib.suppress(OSError):
@@ -82,9 +133,12 @@ class Child:
             return
         except Exception:
             self.wanted = False
+            self._forget()
             self.set("failed", "failed")
             raise
         self.wanted = False
+        self._signal(self.proc, signal.SIGKILL)  # what it forked before dying goes too
+        self._forget()
         self.set("failed", "failed")
         raise Unprocessable(f"{self.service.name} exited {code} at start: {self.tail()}",
                             code="service_failed")
@@ -110,6 +164,7 @@ class Child:
             except Exception as exc:
                 log.error("%s could not be started again: %s", self.service.name, exc)
                 self.wanted = False
+                self._forget()
                 self.set("failed", "failed")
                 return
             self.set("active", "running")
@@ -123,6 +178,7 @@ class Child:
             self.task = None
         proc = self.proc
         if proc is None or proc.returncode is not None:
+            self._forget()
             self.set("inactive", "dead")
             return
         self.set("deactivating", "stop-sigterm")
@@ -132,6 +188,7 @@ class Child:
                 await proc.wait()
         self._signal(proc, signal.SIGKILL)  # whatever did not end by itself
         await proc.wait()
+        self._forget()
         self.set("inactive", "dead")
 
     def reload(self) -> None:
@@ -166,6 +223,7 @@ class SuperviseBackend:
             child.enabled = bool(intents.get(service.name, {}).get("enabled"))
             child.state["enabled"] = child.enabled
             self.children[service.name] = child
+        await asyncio.gather(*(child.end_left_behind() for child in self.children.values()))
 
     async def start_enabled(self) -> None:
         """At start-up, once the configurations are written: start what should run."""
