@@ -39,6 +39,7 @@ from rockd.handlers.context import CONTEXT, Context
 from rockd.handlers.metrics import timing
 from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
+from rockd.handlers.server import ApiRunner
 from rockd.jobs.balance import BalanceKind
 from rockd.jobs.command import CommandKind
 from rockd.jobs.prune import PruneKind
@@ -99,8 +100,7 @@ class Daemon:
         self.context = await self._parts(authn)
 
         app = self._web_app()
-        self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0,
-                                    access_log=None)
+        self.runner = ApiRunner(app, shutdown_timeout=1.0)
         await self.runner.setup()
         await web.TCPSite(self.runner, settings.host, settings.port).start()
         # serve the last known tree at once, then make it true

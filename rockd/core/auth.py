@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 
 from rockd.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from rockd.core.store import Store
@@ -52,34 +54,55 @@ class _Session:
     expires: float
 
 
+def client_key(address: str) -> str:
+    """Whom the login throttle counts for an address: an IPv6 client by its /64 (what one
+    host is usually given, and can pick any address in), anything else by the address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
 @dataclass
 class LoginThrottle:
-    """Failed logins per client address: free at first, then slowed, then refused (429)."""
+    """Login attempts per client (see `client_key`): free at first, then slowed, then refused
+    (429) until `window` seconds after the last one; a success clears them. At most `clients`
+    are remembered, the least recent forgotten first."""
 
     free: int = 5
     limit: int = 10
     delay: float = 0.5
     window: float = 900.0
-    _failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    clients: int = 10_000
+    _attempts: TTLCache = field(init=False)
 
-    def check(self, address: str) -> float:
-        """Seconds to wait before trying this login; raises 429 once over the limit."""
-        count, last = self._failures.get(address, (0, 0.0))
-        if count and time.monotonic() - last > self.window:
-            self._failures.pop(address, None)
-            return 0.0
+    def __post_init__(self) -> None:
+        self._attempts = TTLCache(maxsize=self.clients, ttl=self.window, timer=time.monotonic)
+
+    def attempt(self, address: str) -> float:
+        """Count an attempt before its password is checked, in the same step as the check (no
+        await between them, so parallel attempts cannot all pass before any is counted); answer
+        the seconds to wait before checking it. Raises 429 once over the limit, uncounted."""
+        key = client_key(address)
+        count, last = self._attempts.get(key, (0, 0.0))
+        moment = time.monotonic()
         if count >= self.limit:
-            retry = int(self.window - (time.monotonic() - last)) + 1
+            retry = int(self.window - (moment - last)) + 1
             raise TooManyRequests("too many failed logins; try again later",
                                   detail={"retry_after": retry})
+        self._attempts[key] = (count + 1, moment)
         return self.delay if count >= self.free else 0.0
 
-    def failed(self, address: str) -> None:
-        count, _ = self._failures.get(address, (0, 0.0))
-        self._failures[address] = (count + 1, time.monotonic())
-
     def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
+        self._attempts.pop(client_key(address), None)
+
+    def __len__(self) -> int:
+        return len(self._attempts)
 
 
 def _digest(secret: str) -> str:
@@ -147,7 +170,7 @@ class Auth:
 
     async def login(self, name: str, password: str, address: str) -> tuple[str, str]:
         """Check the password; answer (session secret, csrf token)."""
-        wait = self.throttle.check(address)
+        wait = self.throttle.attempt(address)  # counted before any await: see LoginThrottle
         if wait:
             await asyncio.sleep(wait)
         async with self.store.db.execute("SELECT hash FROM users WHERE name = ?", (name,)) as cur:
@@ -155,7 +178,6 @@ class Auth:
         # verify against a dummy hash for unknown users so that timing does not tell them apart
         ok = await self._verify(row[0] if row else self._dummy_hash, password)
         if not (ok and row):
-            self.throttle.failed(address)
             raise Unauthorized("wrong user name or password", code="bad_credentials")
         self.throttle.succeeded(address)
         return await self._new_session(name)

@@ -87,7 +87,7 @@ async def timing(request: web.Request, handler) -> web.StreamResponse:
 
 
 @routes.get("/metrics", summary="Prometheus metrics (a read token, or --metrics-public)",
-            public=True)
+            public=True, content_type=CONTENT_TYPE_LATEST.partition(";")[0])
 async def metrics(request: web.Request) -> web.Response:
     if not request.app[CONTEXT].settings.metrics_public:
         principal = authorise(request, "GET")

@@ -95,9 +95,14 @@ def _error(exc: RockdError) -> web.Response:
 @web.middleware
 async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     response = await handler(request)
+    secure(response, api=request.path.startswith("/api/"))
+    return response
+
+
+def secure(response: web.StreamResponse, api: bool) -> None:
+    """The headers every answer carries (those it does not set itself)."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.path.startswith("/api/"):
+    if api:
         response.headers.setdefault("Cache-Control", "no-store")
-    return response

@@ -58,6 +58,7 @@ class Route:
     status: int = 200
     public: bool = False
     websocket: bool = False
+    content_type: str = "application/json"  # of the success answer
 
 
 PRINCIPAL = web.AppKey("principal_lookup", Callable[[web.Request], Principal | None])
@@ -136,7 +137,15 @@ def authorise(request: web.Request, method: str) -> Principal:
 
 
 async def read_json(request: web.Request) -> Any:
-    raw = await request.read()
+    """The body as JSON: 400 where it is not JSON or not what its Content-Encoding says (a
+    compressed body is 413 as soon as it inflates past the limit: aiohttp checks the inflated
+    size as it reads)."""
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError:
+        message = ("the body is not what its Content-Encoding says"
+                   if "Content-Encoding" in request.headers else "the body is malformed")
+        raise BadRequest(message, code="malformed_body") from None
     if not raw:
         raise BadRequest("a JSON body is required", code="malformed_json")
     try:
@@ -242,14 +251,17 @@ def _responses(route: Route, mapping: dict) -> dict[str, Any]:
     if route.websocket:
         ok: dict[str, Any] = {"101": {"description": "switching to the websocket protocol"}}
     elif route.response is not None:
-        ok = {str(route.status): {"description": "success", "content": {"application/json": {
+        ok = {str(route.status): {"description": "success", "content": {route.content_type: {
             "schema": mapping[route.response, "validation"]}}}}
     elif route.status in (200, 201):
-        ok = {str(route.status): {"description": "success", "content": {"application/json": {
-            "schema": {}}}}}
+        schema = {} if route.content_type == "application/json" else {"type": "string"}
+        ok = {str(route.status): {"description": "success", "content": {route.content_type: {
+            "schema": schema}}}}
     else:
         ok = {str(route.status): {"description": "success"}}
     codes = ["400"] if route.body or route.query else []
+    if route.body:
+        codes.append("413")
     if not route.public:
         codes += ["401", "403"]
     return {**ok, **{code: error for code in codes}, "default": error}

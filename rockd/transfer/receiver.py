@@ -22,10 +22,12 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from cachetools import TTLCache
 from zmq.auth.asyncio import AsyncioAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
 from rockd.core.errors import Conflict, RockdError
+from rockd.core.loglimit import LimitedLog
 from rockd.core.names import valid_name
 from rockd.jobs import retention
 from rockd.storage import btrfs
@@ -41,6 +43,8 @@ IDLE_SECONDS = 60.0
 """A transfer that hears nothing from its sender for this long is discarded."""
 FINISH_SECONDS = 600.0
 REFUSAL_LOG_EVERY = 60.0
+REFUSALS_REMEMBERED = 256
+"""How many (key, address) pairs refused in the last minute the gate remembers."""
 
 
 class Refused(Exception):
@@ -54,16 +58,20 @@ class Refused(Exception):
 class Gate(AsyncioAuthenticator):
     """ZAP: admits on the metadata port only the CURVE keys of paired peers, and on the data
     port only the PLAIN credentials (transfer id, ticket) of a transfer being received. Each
-    refusal is logged (once a minute per key and address, since a refused peer keeps trying);
-    a ticket never is."""
+    refusal is logged once a minute per key and address (a refused peer keeps trying), and
+    in a few lines a minute in all, however many keys strangers try; a ticket never is."""
 
     def __init__(self, context: zmq.asyncio.Context, paired: Callable[[str], bool]):
         super().__init__(context, log=logging.getLogger("rockd.transfer.zap"))
         self.paired = paired
         self.tickets: dict[str, str] = {}  # transfer id -> its ticket, while it is received
         self.address = ""
-        self.refused: dict[tuple[str, str], float] = {}
+        # (key or transfer id, address) refused in the last minute: each is logged once
+        self.refused: TTLCache = TTLCache(maxsize=REFUSALS_REMEMBERED, ttl=REFUSAL_LOG_EVERY,
+                                          timer=time.monotonic)
         self.refusals = 0
+        self._log = LimitedLog(log, logging.WARNING, "replication: refused connections",
+                               every=REFUSAL_LOG_EVERY)
 
     async def handle_zap_message(self, msg: list[bytes]) -> None:
         self.address = msg[3].decode(errors="replace") if len(msg) > 3 else "?"
@@ -82,17 +90,16 @@ class Gate(AsyncioAuthenticator):
         expected = self.tickets.get(username) if domain == DATA_DOMAIN.decode() else None
         if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
             return True, b"OK"
-        self._refused(username, "no transfer %s is being received with that ticket")
+        who = username[:64] if username[:64].isprintable() else ascii(username[:64])
+        self._refused(who, "no transfer %s is being received with that ticket")
         return False, b"no such transfer"
 
     def _refused(self, who: str, why: str) -> None:
         self.refusals += 1
-        moment = time.monotonic()
         seen = (who, self.address)
-        if moment - self.refused.get(seen, -REFUSAL_LOG_EVERY) >= REFUSAL_LOG_EVERY:
-            self.refused[seen] = moment
-            log.warning("replication: refused a connection from %s: " + why, self.address,
-                        who)
+        if seen not in self.refused:
+            self.refused[seen] = True
+            self._log("replication: refused a connection from %s: " + why, self.address, who)
 
 
 def _source_fd(frame: zmq.Frame) -> int | None:

@@ -119,3 +119,26 @@ async def test_failed_logins_are_slowed_then_refused(processes, tmp_path):
         await other.close()
     finally:
         await client.close()
+
+
+async def test_parallel_wrong_logins_are_counted_before_the_hash(processes, tmp_path):
+    proc = processes(state_dir=tmp_path / "state")
+    attacker = Api(proc.url)
+    other = Api(proc.url, source="127.0.0.3")
+    try:
+        wrong = {"username": "admin", "password": "wrong password"}
+        answers = await asyncio.gather(*(attacker.call("POST", "/api/v1/auth/login", wrong)
+                                         for _ in range(50)))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [401] * 10 + [429] * 40, statuses
+        assert all(body["error"]["code"] == "too_many_requests"
+                   for status, body in answers if status == 429)
+        # the right password from another address still works, and clears that address
+        await other.login()
+        assert (await other.call("GET", "/api/v1/auth/session"))[0] == 200
+        status, _ = await attacker.call("POST", "/api/v1/auth/login",
+                                        {"username": "admin", "password": PASSWORD})
+        assert status == 429
+    finally:
+        await attacker.close()
+        await other.close()

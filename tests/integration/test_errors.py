@@ -1,9 +1,14 @@
 """A battery of bad requests: each is a 4xx with the right code and changes nothing."""
 
+import asyncio
+import gzip
+import zlib
+
 import pytest
 
 from tests.support.changes import changes
 from tests.support.client import PASSWORD, Api
+from tests.support.rawhttp import exchange
 
 LONG = "a" * 65
 
@@ -83,3 +88,134 @@ async def test_everything_but_health_setup_and_login_needs_auth(daemon):
             assert status == 401, (method, path, body)
     finally:
         await client.close()
+
+
+TOKEN = b'{"name": "t", "scopes": ["read"]}'
+HEALTH = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n"
+LONG_URL = b"GET /api/v1/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
+# a body that is not what its Content-Encoding says, to a route that answers without reading it
+UNREAD_BAD_GZIP = (b"POST /api/v1/pools HTTP/1.1\r\nHost: localhost\r\nContent-Encoding: gzip"
+                   b"\r\nContent-Length: 16\r\n\r\nnot gzip at all!")
+
+# requests aiohttp's parser refuses before rockd sees them: (id, bytes, status, code)
+MALFORMED = [
+    ("long URL", LONG_URL, 414, "uri_too_long"),
+    ("long header", HEALTH + b"X-Long: " + b"a" * 9000 + b"\r\n\r\n", 431,
+     "headers_too_large"),
+    ("long header name", HEALTH + b"X" * 9000 + b": 1\r\n\r\n", 431, "headers_too_large"),
+    ("many headers", HEALTH + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+     431, "headers_too_large"),
+    ("no HTTP", b"GARBAGE\r\n\r\n", 400, "malformed_request"),
+    ("bad method", b"G(T /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n", 400,
+     "malformed_request"),
+    ("bad version", b"GET /api/v1/health HTTP/1.x\r\nHost: localhost\r\n\r\n", 400,
+     "malformed_request"),
+    ("header without a colon", HEALTH + b"nocolon\r\n\r\n", 400, "malformed_request"),
+    ("TLS on the HTTP port", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(64)
+     + b"\r\n\r\n", 400, "malformed_request"),
+    ("unknown transfer encoding", b"POST /api/v1/auth/login HTTP/1.1\r\nHost: localhost\r\n"
+     b"Transfer-Encoding: gzip, chunked, x\r\n\r\n", 400, "malformed_request"),
+]
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "code"), [m[1:] for m in MALFORMED],
+                         ids=[m[0] for m in MALFORMED])
+async def test_a_request_the_parser_refuses_gets_the_error_shape(daemon, request_bytes, status,
+                                                                   code):
+    changed = changes(daemon)
+    answer = await exchange(daemon.url, request_bytes)
+    assert answer.status == status, answer
+    assert answer.headers["content-type"].startswith("application/json"), answer
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    error = answer.json()["error"]
+    assert error["code"] == code and error["message"], error
+    assert changed == []
+
+
+async def test_a_bad_request_after_a_good_one_gets_the_error_shape(daemon):
+    host, port = daemon.settings.listen.rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(HEALTH + b"\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head.startswith(b"HTTP/1.1 200 ")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.write(b"GARBAGE\r\n\r\n")
+        second = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert b" 400 " in second.split(b"\r\n")[0], second
+    assert b"application/json" in second and b'"malformed_request"' in second, second
+
+
+FLOODS = [("long URL", LONG_URL, 414, "uri_too_long"),
+          ("unread bad gzip", UNREAD_BAD_GZIP, 401, "unauthorized")]
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "code"), [f[1:] for f in FLOODS],
+                         ids=[f[0] for f in FLOODS])
+async def test_a_flood_of_bad_requests_is_logged_in_a_few_lines(processes, tmp_path,
+                                                                request_bytes, status, code):
+    proc = processes(state_dir=tmp_path / "state")
+    before = len(proc.output().splitlines())
+    answers = []
+    for _ in range(10):
+        answers += await asyncio.gather(*(exchange(proc.url, request_bytes)
+                                          for _ in range(50)))
+    assert [a.status for a in answers] == [status] * 500
+    assert all(a.json()["error"]["code"] == code for a in answers)
+    await asyncio.sleep(0.2)  # for what a connection logs after its answer
+    logged = proc.output().splitlines()[before:]
+    assert len(logged) <= 3, f"{len(logged)} lines, {len(chr(10).join(logged))} bytes"
+    assert "Traceback" not in "\n".join(logged)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
+async def test_a_body_that_is_not_its_content_encoding_is_400(daemon, api, encoding):
+    tokens = (await api.call("GET", "/api/v1/tokens"))[1]
+    changed = changes(daemon)
+    status, answer = await api.call("POST", "/api/v1/tokens", raw=b"\x00not compressed" * 64,
+                                    headers={"Content-Encoding": encoding})
+    assert (status, answer["error"]["code"]) == (400, "malformed_body"), answer
+    assert changed == []
+    assert (await api.call("GET", "/api/v1/tokens"))[1] == tokens
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_body_is_read(api, encoding):
+    body = gzip.compress(TOKEN) if encoding == "gzip" else zlib.compress(TOKEN)
+    status, answer = await api.call("POST", "/api/v1/tokens", raw=body,
+                                    headers={"Content-Encoding": encoding})
+    assert status == 201, answer
+
+
+def _gzip_of_zeros(size: int) -> bytes:
+    """`size` zero bytes, gzipped (about a thousandth of it), made without holding them."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    return b"".join([*(packer.compress(zeros) for _ in range(size >> 20)), packer.flush()])
+
+
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) << 10
+    raise AssertionError("no VmHWM")
+
+
+async def test_a_gzip_bomb_is_413_without_being_inflated_in_memory(processes, tmp_path):
+    proc = processes(state_dir=tmp_path / "state")
+    api = Api(proc.url)
+    try:
+        await api.login()
+        bomb = _gzip_of_zeros(1 << 30)
+        assert len(bomb) < 1 << 20  # under --max-body as sent
+        before = _peak_rss(proc.proc.pid)
+        status, answer = await api.call("POST", "/api/v1/tokens", raw=bomb,
+                                        headers={"Content-Encoding": "gzip"})
+        assert (status, answer["error"]["code"]) == (413, "payload_too_large"), answer
+        assert _peak_rss(proc.proc.pid) - before < 32 << 20
+    finally:
+        await api.close()

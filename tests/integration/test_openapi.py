@@ -5,6 +5,7 @@ from openapi_spec_validator.versions import consts as versions
 from openapi_spec_validator.versions.shortcuts import get_spec_version
 
 from rockd.handlers.context import CONTEXT
+from tests.support.client import Api
 
 
 async def test_openapi_is_valid_31_and_complete(daemon, api):
@@ -37,3 +38,19 @@ async def test_request_schemas_are_the_validating_models(api):
     assert body["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/TokenCreate"}
     assert document["paths"]["/api/v1/health"]["get"]["security"] == []
+    errors = document["paths"]["/api/v1/tokens"]["post"]["responses"]
+    assert {"400", "401", "403", "413"} <= set(errors)
+
+
+async def test_metrics_are_documented_as_the_text_they_are(daemon, api):
+    _, document = await api.call("GET", "/api/v1/openapi.json")
+    documented = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    scraper = Api(daemon.url, token=await api.make_token(["read"], "scraper"))
+    try:
+        async with scraper.session.get(daemon.url + "/metrics",
+                                       headers=scraper.headers("GET")) as response:
+            assert response.status == 200
+            assert list(documented) == [response.content_type] == ["text/plain"]
+    finally:
+        await scraper.close()
+    assert documented["text/plain"]["schema"] == {"type": "string"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import stat
 from datetime import UTC, datetime, timedelta
@@ -11,6 +13,7 @@ import zmq
 import zmq.asyncio
 
 from rockd.transfer import keys, protocol
+from rockd.transfer.receiver import REFUSALS_REMEMBERED, Gate
 from rockd.transfer.sender import Link, PeerError
 from rockd.transfer.service import source_plan
 from tests.support.client import free_port
@@ -176,3 +179,43 @@ def test_source_retention_keeps_the_last_common_snapshot_whatever_the_policy():
     assert not decisions["s3"].keep
     # no policy: nothing is deleted
     assert all(d.keep for d in source_plan(snaps, "aaaaaaaa", None, {}, now))
+
+
+async def test_a_flood_of_unpaired_keys_leaves_the_gate_bounded_and_the_log_quiet(caplog):
+    """2,000 strangers, each with a key of its own, knock on the metadata port: each is refused
+    in the CurveZMQ handshake, the gate remembers a bounded number of them, and the log has a
+    few lines about them all."""
+    context = zmq.asyncio.Context()
+    asked: set[str] = set()
+    gate = Gate(context, lambda key: asked.add(key) or False)
+    gate.start()
+    gate.configure_curve_callback(protocol.DOMAIN.decode(), gate)
+    public, secret = zmq.curve_keypair()
+    server = context.socket(zmq.ROUTER)
+    server.curve_server, server.curve_secretkey, server.curve_publickey = True, secret, public
+    server.zap_domain, server.linger = protocol.DOMAIN, 0
+    port = server.bind_to_random_port("tcp://127.0.0.1")
+    caplog.set_level(logging.INFO, logger="rockd.transfer")
+    try:
+        for batch in range(1, 21):
+            strangers = []
+            for _ in range(100):
+                theirs, their_secret = zmq.curve_keypair()
+                sock = context.socket(zmq.DEALER)
+                sock.curve_serverkey, sock.curve_publickey = public, theirs
+                sock.curve_secretkey, sock.linger = their_secret, 0
+                sock.connect(f"tcp://127.0.0.1:{port}")
+                strangers.append(sock)
+            async with asyncio.timeout(30):
+                while len(asked) < 100 * batch:
+                    await asyncio.sleep(0.01)
+            for sock in strangers:
+                sock.close(0)
+        assert len(asked) == 2000 and gate.refusals >= 2000
+        assert len(gate.refused) <= REFUSALS_REMEMBERED
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("rockd.transfer")]
+        assert 1 <= len(lines) <= 4, lines[:10]
+    finally:
+        gate.stop()
+        server.close(0)
+        context.destroy(linger=0)
