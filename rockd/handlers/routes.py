@@ -7,6 +7,7 @@ document, so the document cannot drift from what the server accepts.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from rockd import __version__
 from rockd.core.auth import READ, WRITE, Auth, Principal
-from rockd.core.errors import BadRequest, Forbidden, InvalidName, Unauthorized
+from rockd.core.errors import BadRequest, Forbidden, InvalidName, PayloadTooLarge, Unauthorized
 from rockd.core.names import NAME_PATTERN
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -137,21 +138,46 @@ def authorise(request: web.Request, method: str) -> Principal:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The body as JSON: 400 where it is not JSON or not what its Content-Encoding says (a
-    compressed body is 413 as soon as it inflates past the limit: aiohttp checks the inflated
-    size as it reads)."""
+    """The body as JSON: 400 where it is not JSON or not what its Content-Encoding says, 413
+    where it is, or inflates to, more than the limit."""
     try:
         raw = await request.read()
     except web.RequestPayloadError:
-        message = ("the body is not what its Content-Encoding says"
-                   if "Content-Encoding" in request.headers else "the body is malformed")
-        raise BadRequest(message, code="malformed_body") from None
+        raise BadRequest("the body is malformed", code="malformed_body") from None
+    raw = inflate(raw, request.headers.get("Content-Encoding"), request.client_max_size)
     if not raw:
         raise BadRequest("a JSON body is required", code="malformed_json")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from None
+
+
+ZLIB_WINDOWS = {"gzip": (31,), "x-gzip": (31,), "deflate": (15, -15)}
+"""The Content-Encodings a body may have, as zlib's window bits ("deflate" is meant to be
+zlib's format, and some clients send it raw)."""
+
+
+def inflate(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    """`raw` decoded as its Content-Encoding says, inflated no further than `limit` bytes."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return raw
+    if name not in ZLIB_WINDOWS:
+        raise BadRequest(f"rockd decodes no body of Content-Encoding {encoding!r}",
+                         code="malformed_body", detail={"accepted": sorted(ZLIB_WINDOWS)})
+    for wbits in ZLIB_WINDOWS[name]:
+        decoder = zlib.decompressobj(wbits)
+        try:
+            out = decoder.decompress(raw, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit:
+            raise PayloadTooLarge(f"the body inflates to more than {limit} bytes",
+                                  detail={"max_size": limit})
+        if decoder.eof and not decoder.unused_data:
+            return out
+    raise BadRequest("the body is not what its Content-Encoding says", code="malformed_body")
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:

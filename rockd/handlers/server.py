@@ -30,7 +30,11 @@ MAX_FIELD = 8190
 parser's LineTooLong, which carries only its limit, tells which of the two was exceeded.)"""
 MAX_HEADERS = 128
 HANDLER_OPTIONS: dict[str, Any] = {"access_log": None, "max_line_size": MAX_URL,
-                                   "max_field_size": MAX_FIELD, "max_headers": MAX_HEADERS}
+                                   "max_field_size": MAX_FIELD, "max_headers": MAX_HEADERS,
+                                   # bodies are inflated by the route that reads them, and
+                                   # only to the size limit (rockd.handlers.routes.read_json):
+                                   # one left unread is drained as the bytes it is
+                                   "auto_decompress": False}
 
 _refused = LimitedLog(log, logging.INFO, "bad HTTP requests refused")
 _failed = LimitedLog(log, logging.ERROR, "requests failed outside the app")

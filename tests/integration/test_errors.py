@@ -2,6 +2,7 @@
 
 import asyncio
 import gzip
+import os
 import zlib
 
 import pytest
@@ -219,3 +220,28 @@ async def test_a_gzip_bomb_is_413_without_being_inflated_in_memory(processes, tm
         assert _peak_rss(proc.proc.pid) - before < 32 << 20
     finally:
         await api.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def test_a_gzip_bomb_costs_no_inflating_where_the_body_is_not_read(processes, tmp_path):
+    """A compressed body is inflated only by a route that reads it, and only up to the limit:
+    bombs sent without credentials (answered 401 without reading the body) cost the daemon
+    next to no CPU, where each cost it about a second of inflating while it drained them."""
+    proc = processes(state_dir=tmp_path / "state")
+    bomb = _gzip_of_zeros(1 << 30)
+    anonymous = Api(proc.url)
+    try:
+        before = _cpu_seconds(proc.proc.pid)
+        for _ in range(4):
+            status, answer = await anonymous.call("POST", "/api/v1/pools", raw=bomb,
+                                                  headers={"Content-Encoding": "gzip"})
+            assert (status, answer["error"]["code"]) == (401, "unauthorized"), answer
+        spent = _cpu_seconds(proc.proc.pid) - before
+    finally:
+        await anonymous.close()
+    assert spent < 0.5, f"{spent:.2f} CPU-seconds for 4 unread bombs"
