@@ -118,7 +118,7 @@ class Daemon:
         """The storage inventories and the job supervisor, wired to each other."""
         assert self.tree is not None and self.store is not None and self.bus is not None
         tree, settings = self.tree, self.settings
-        jobs = Jobs(tree)
+        jobs = Jobs(tree, durable=self.bus.durable)
         inventory = disks.DiskInventory(tree, Allowlist(settings.devices))
         disk_rescans = Rescanner("disk", inventory.rescan)
         pools = Pools(tree, self.store, jobs, settings.mount_root, disk_rescans)

@@ -16,13 +16,21 @@ routes = Routes()
 DiskId = str
 
 
+COMPRESSION = "no, lzo, zlib[:1-9] or zstd[:1-15]"
+MOUNT_OPTIONS = ("comma-separated, from: noatime, relatime, nodiratime, [no]autodefrag, ssd, "
+                 "nossd, ssd_spread, discard[=sync|async], nodiscard, space_cache=v2, "
+                 "commit=0-9999, [no]flushoncommit, skip_balance, [no]datacow, [no]datasum "
+                 "(not with compression), thread_pool=1-999, max_inline=0-4096, barrier; "
+                 "rescue=... and norecovery are refused (422 recovery_option)")
+
+
 class PoolCreate(Model):
     name: Name
     disks: list[DiskId] = Field(min_length=1, max_length=64)
     data: profiles.DataProfile
     metadata: profiles.MetadataProfile | None = None
-    compression: str | None = Field(default=None, max_length=16)
-    mount_options: str = Field(default="", max_length=512)
+    compression: str | None = Field(default=None, max_length=16, description=COMPRESSION)
+    mount_options: str = Field(default="", max_length=512, description=MOUNT_OPTIONS)
 
 
 class PoolImport(Model):
@@ -49,8 +57,8 @@ class CapacityOut(Model):
 
 
 class PoolUpdate(Model):
-    compression: str | None = Field(default=None, max_length=16)
-    mount_options: str | None = Field(default=None, max_length=512)
+    compression: str | None = Field(default=None, max_length=16, description=COMPRESSION)
+    mount_options: str | None = Field(default=None, max_length=512, description=MOUNT_OPTIONS)
     quotas: bool | None = None
     label: Name | None = None
 
@@ -172,7 +180,11 @@ async def unmount_pool(request: web.Request, principal) -> dict:
 
 
 class BalanceRequest(Model):
-    filters: str | None = Field(default=None, max_length=256)
+    filters: str | None = Field(
+        default=None, max_length=256,
+        description="btrfs balance filters, space-separated: -d/-m/-s each with usage, devid, "
+        "drange, vrange, limit, stripes, convert[,soft] or profiles (`-dusage=50,limit=2`), "
+        "and --force (needed with -s); none: a full balance")
 
 
 class ScrubRequest(Model):

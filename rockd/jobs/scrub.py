@@ -7,12 +7,19 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from rockd.core.errors import Conflict
+from rockd.core.times import parse_iso
 from rockd.jobs.supervisor import Job, JobFailed, Kind, Vanished
 from rockd.storage import btrfs
 from rockd.storage.commands import CommandError, run
 
+STATUS_DIR = Path("/var/lib/btrfs")
+"""Where `btrfs scrub start` keeps its record of each filesystem's last scrub."""
+CLOCK_SLACK = 5.0
+"""A record that began up to this many seconds before the job did is the job's own."""
+_NUMBER = re.compile(r"[0-9]+")
 ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors", "malloc_errors",
           "uncorrectable_errors", "corrected_errors", "unverified_errors")
 
@@ -36,10 +43,32 @@ def describe(total: dict[str, int], of: int) -> tuple[float | None, str]:
     return fraction, text
 
 
+def parse_status(text: str) -> dict[int, dict[str, int]]:
+    """btrfs-progs' scrub status file (`scrub status:1`, then `FSID:DEVID|key:value|...` a
+    device): {devid: {key: value}} (counters, t_start, t_resumed, canceled, finished)."""
+    found: dict[int, dict[str, int]] = {}
+    for line in text.splitlines()[1:]:
+        head, _, rest = line.partition("|")
+        devid = head.rpartition(":")[2]
+        if not _NUMBER.fullmatch(devid):
+            continue
+        pairs = (item.partition(":") for item in rest.split("|"))
+        found[int(devid)] = {k: int(v) for k, _, v in pairs if _NUMBER.fullmatch(v)}
+    return found
+
+
+def read_status(uuid: str) -> dict[int, dict[str, int]]:
+    """The record of the filesystem's last scrub (see parse_status); empty when there is none."""
+    try:
+        return parse_status((STATUS_DIR / f"scrub.status.{uuid}").read_text())
+    except OSError:
+        return {}
+
+
 def parse_raw(text: str) -> dict[str, int]:
     """The counters `btrfs scrub start -B -R` prints at the end (summed over devices)."""
     found: dict[str, int] = {}
-    for key, value in re.findall(r"^\s*(\w+): (\d+)$", text, re.MULTILINE):
+    for key, value in re.findall(r"^\s*([a-z_]+): ([0-9]+)$", text, re.MULTILINE):
         found[key] = found.get(key, 0) + int(value)
     return found
 
@@ -95,19 +124,34 @@ class ScrubKind(Kind):
     async def resume(self, job: Job) -> None:
         """Nothing to do before resume_run starts `btrfs scrub resume`."""
 
-    async def attach(self, job: Job) -> str:
+    async def attach(self, job: Job) -> str | None:
+        """Follow the scrub while the kernel runs it; once it is over (or if it was over
+        before rockd came back), its outcome is what btrfs-progs recorded in its status file."""
         counters = await asyncio.to_thread(self._read, job)
-        if counters is None:
-            raise Vanished("the scrub was no longer running when rockd restarted; "
-                           "its outcome is unknown")
-        last = counters
         while counters is not None:
-            last = counters
             job.progress(*describe(totals(counters), job.params["bytes"]))
             await asyncio.sleep(1.0)
             counters = await asyncio.to_thread(self._read, job)
         self.ended(job)
-        return self._result(job, totals(last)) + " (followed after a restart)"
+        return self._recorded_outcome(job, await asyncio.to_thread(read_status, job.target))
+
+    def _recorded_outcome(self, job: Job, devices: dict[int, dict[str, int]]) -> str | None:
+        """The final detail from btrfs-progs' record of this scrub (written by the `scrub
+        start` process, which outlives rockd), None when it was cancelled (so paused: `scrub
+        resume` goes on from there), Vanished when there is no record of it."""
+        began = parse_iso(job.value["started"])
+        since = began.timestamp() - CLOCK_SLACK if began else 0
+        record = [devices.get(devid) for devid in job.params["devids"]]
+        if not all(r and max(r.get("t_start", 0), r.get("t_resumed", 0)) >= since
+                   for r in record):
+            raise Vanished("the scrub was no longer running when rockd restarted, and btrfs "
+                           "holds no record of how it ended; its outcome is unknown")
+        if any(r.get("canceled") for r in record):
+            return None
+        if not all(r.get("finished") for r in record):
+            raise Vanished("the scrub stopped before its end while rockd was not running")
+        detail = self._result(job, totals(record))
+        return f"{detail} (from btrfs' record of the scrub, after a restart)"
 
     async def cancel(self, job: Job) -> None:
         try:

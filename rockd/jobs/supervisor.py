@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from rockd.core.errors import Conflict
@@ -28,6 +28,8 @@ LOG_LINES = 20
 PROGRESS_INTERVAL = 1.0
 UNFINISHED = ("queued", "running", "paused")
 KEEP_ENDED = 200
+DURABLE_WAIT = 10.0
+"""How long `Job.durable` waits for the journal to commit the job as it is."""
 
 
 
@@ -43,11 +45,16 @@ class Vanished(Exception):
     """After a restart, the work the job stood for is no longer running."""
 
 
+Durable = Callable[[int], Awaitable[None]]
+"""Waits until a revision of the tree is committed to the journal (Bus.durable)."""
+
+
 class Job:
     """One job's handle: what the work reports goes through here into the tree."""
 
-    def __init__(self, tree: Tree, value: dict[str, Any]):
+    def __init__(self, tree: Tree, value: dict[str, Any], durable: Durable | None = None):
         self.tree = tree
+        self._durable = durable
         self.id = value["id"]
         self.kind = value["kind"]
         self.target = value["target"]
@@ -59,12 +66,13 @@ class Job:
         self._last_progress = 0.0
 
     @classmethod
-    def new(cls, tree: Tree, kind: str, target: str, params: dict[str, Any]) -> Job:
+    def new(cls, tree: Tree, kind: str, target: str, params: dict[str, Any],
+            durable: Durable | None = None) -> Job:
         value = {"id": secrets.token_hex(6), "kind": kind, "target": target, "state": "queued",
                  "progress": None, "detail": "", "started": None, "ended": None,
                  "error": None, "log": [], "params": params}
         tree.set(("jobs", value["id"]), value)
-        return cls(tree, value)
+        return cls(tree, value, durable)
 
     @property
     def value(self) -> dict[str, Any]:
@@ -72,6 +80,21 @@ class Job:
 
     def update(self, **fields: Any) -> None:
         self.tree.set(self.path, {**self.value, **fields})
+
+    async def remember(self, **params: Any) -> None:
+        """Add to the job's params, kept in the tree: once this returns, they are in the
+        journal too, so they outlive a kill -9 of rockd that comes right after."""
+        self.params = {**self.params, **params}
+        self.update(params=self.params)
+        await self.durable()
+
+    async def durable(self) -> None:
+        """Until the job as it is now is in the journal (it outlives a kill -9 of rockd)."""
+        if self._durable is not None:
+            try:
+                await asyncio.wait_for(self._durable(self.tree.rev), DURABLE_WAIT)
+            except TimeoutError:  # a journal that does not commit is logged where it fails
+                log.warning("job %s is not in the journal yet", self.id)
 
     def progress(self, fraction: float | None, detail: str) -> None:
         """Report progress; a change goes into the tree at most once a second."""
@@ -167,8 +190,9 @@ class Kind:
 class Jobs:
     """Starts jobs, keeps one exclusive job per pool at a time, records how each ended."""
 
-    def __init__(self, tree: Tree):
+    def __init__(self, tree: Tree, durable: Durable | None = None):
         self.tree = tree
+        self.durable = durable
         self.kinds: dict[str, Kind] = {}
         self._jobs: dict[str, Job] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -179,7 +203,7 @@ class Jobs:
 
     def start(self, kind: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run a job of `kind` on `target` (a pool id); answer its entry as it is now."""
-        job = Job.new(self.tree, kind, target, params)
+        job = Job.new(self.tree, kind, target, params, self.durable)
         self._spawn(job, self.kinds[kind].run)
         return job.value
 
@@ -201,6 +225,7 @@ class Jobs:
                 if job.requested == "cancel":
                     raise Cancelled
                 job.update(state="running", started=job.value["started"] or now(), detail="")
+                await job.durable()  # a restart then finds it running, not queued
                 detail = await work(job)
                 while detail is None:  # paused: wait for resume, then go on
                     detail = await self._paused(job, kind)
@@ -278,7 +303,7 @@ class Jobs:
         for value in list((self.tree.get("/jobs") or {}).values()):
             if value["state"] not in UNFINISHED:
                 continue
-            job = Job(self.tree, value)
+            job = Job(self.tree, value, self.durable)
             kind = self.kinds.get(job.kind)
             if kind is None or value["state"] == "queued":
                 job.update(state="failed", ended=now(),

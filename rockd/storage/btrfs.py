@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import select
 import struct
 import uuid as uuidlib
 from collections.abc import Iterable
@@ -61,10 +62,11 @@ def _uuid_or_none(value: str) -> str | None:
 
 # --- filesystem show -----------------------------------------------------------------------
 
+# numbers in btrfs-progs' output are ASCII digits: \d must not take others (re.ASCII)
 _LABEL = re.compile(r"^Label: (?:'(?P<label>[\s\S]*)'|none)  uuid: (?P<uuid>[0-9a-fA-F-]{36})\Z")
-_TOTAL = re.compile(r"^\s+Total devices (?P<total>\d+) FS bytes used (?P<used>\d+)$")
+_TOTAL = re.compile(r"^\s+Total devices (?P<total>\d+) FS bytes used (?P<used>\d+)$", re.ASCII)
 _DEVID = re.compile(r"^\s+devid\s+(?P<devid>\d+) size (?P<size>\d+) used (?P<used>\d+) "
-                    r"path (?P<path>.*?)(?P<missing> MISSING)?$")
+                    r"path (?P<path>.*?)(?P<missing> MISSING)?$", re.ASCII)
 
 
 def parse_filesystem_show(text: str) -> list[dict[str, Any]]:
@@ -153,7 +155,7 @@ _SUBVOL = re.compile(
     r"^ID (?P<id>\d+) gen (?P<gen>\d+)(?: cgen (?P<cgen>\d+))?(?: parent (?P<parent>\d+))?"
     r" top level (?P<top>\d+)(?: otime (?P<otime>-|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d))?"
     r"(?: parent_uuid (?P<puuid>\S+))?(?: +received_uuid (?P<ruuid>\S+))?"
-    r"(?: +uuid (?P<uuid>\S+))? path (?P<path>.*)$")
+    r"(?: +uuid (?P<uuid>\S+))? path (?P<path>.*)$", re.ASCII)
 
 
 def _otime(value: str | None) -> str | None:
@@ -247,7 +249,7 @@ async def subvolumes_listed(mountpoint: str | os.PathLike[str]) -> list[dict[str
 # --- quota groups --------------------------------------------------------------------------
 
 _QGROUP = re.compile(r"^(?P<id>\d+/\d+)\s+(?P<rfer>\d+)\s+(?P<excl>\d+)\s+"
-                     r"(?P<max_rfer>none|\d+)\s+(?P<max_excl>none|\d+)(?:\s|$)")
+                     r"(?P<max_rfer>none|\d+)\s+(?P<max_excl>none|\d+)(?:\s|$)", re.ASCII)
 
 
 def _limit(value: str) -> int | None:
@@ -291,6 +293,48 @@ def exclusive_operation(uuid: str, *, root: Path = SYS_FS_BTRFS) -> str | None:
     except OSError:
         return None
     return None if value == "none" else value
+
+
+def device_names(uuid: str, *, root: Path = SYS_FS_BTRFS) -> list[str]:
+    """The kernel names of a mounted filesystem's present devices (sysfs; no process)."""
+    try:
+        return sorted(entry.name for entry in (root / uuid / "devices").iterdir())
+    except OSError:
+        return []
+
+
+def missing_devices(uuid: str, *, root: Path = SYS_FS_BTRFS) -> list[int]:
+    """The devids of a mounted filesystem's missing devices (sysfs devinfo/N/missing)."""
+    try:
+        folders = list((root / uuid / "devinfo").iterdir())
+    except OSError:
+        return []
+    return sorted(int(f.name) for f in folders
+                  if f.name.isascii() and f.name.isdigit() and _read_int(f / "missing") == 1)
+
+
+async def exclusive_operation_over(uuid: str, *, root: Path = SYS_FS_BTRFS,
+                                   recheck: float = 30.0) -> None:
+    """Until a mounted filesystem runs no exclusive operation: sysfs wakes poll() (PRI/ERR)
+    on `exclusive_operation` when one ends. The file is read again every `recheck` seconds
+    too, in case the filesystem went away meanwhile."""
+    fd = os.open(root / uuid / "exclusive_operation", os.O_RDONLY | os.O_CLOEXEC)
+    epoll = select.epoll()
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+    try:
+        epoll.register(fd, select.EPOLLPRI | select.EPOLLERR)
+        loop.add_reader(epoll.fileno(), woken.set)
+        # read, then wait: a read arms the poll, so an end after it is never missed
+        while os.pread(fd, 64, 0).strip() not in (b"none", b""):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), recheck)
+            epoll.poll(0)
+            woken.clear()
+    finally:
+        loop.remove_reader(epoll.fileno())
+        epoll.close()
+        os.close(fd)
 
 
 def quotas_enabled(uuid: str, *, root: Path = SYS_FS_BTRFS) -> bool:

@@ -74,8 +74,10 @@ def _udev_properties(name: str) -> dict[str, str]:
         return {}
 
 
-async def filesystem(path: str) -> dict[str, str | None] | None:
-    """The filesystem signature on a device (blkid's low-level probe), or None if it has none."""
+async def filesystem(path: str) -> dict[str, Any] | None:
+    """The filesystem signature on a device (blkid's low-level probe), or None if it has none:
+    type, uuid, label, device_uuid (btrfs: the device's own UUID within its filesystem) and
+    duplicate_of (filled in by the inventory: see `duplicates`)."""
     result = await run(["blkid", "--probe", "--output", "export", path], timeout=10,
                        check=False)
     if result.returncode != 0:
@@ -83,7 +85,22 @@ async def filesystem(path: str) -> dict[str, str | None] | None:
     fields = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     if "TYPE" not in fields:
         return None
-    return {"type": fields["TYPE"], "uuid": fields.get("UUID"), "label": fields.get("LABEL")}
+    return {"type": fields["TYPE"], "uuid": fields.get("UUID"), "label": fields.get("LABEL"),
+            "device_uuid": fields.get("UUID_SUB"), "duplicate_of": []}
+
+
+def duplicates(disks: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """For each disk whose filesystem another disk holds too, the other disks' ids: the same
+    type, UUID and device UUID make a copy (a cloned image, a `dd` of a disk), while the devices
+    of one multi-device btrfs share the UUID but not the device UUID."""
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
+    for disk in disks.values():
+        fs = disk.get("filesystem")
+        if fs and fs.get("uuid"):
+            key = (fs["type"], fs["uuid"], fs.get("device_uuid"))
+            groups.setdefault(key, []).append(disk["id"])
+    return {disk_id: sorted(i for i in group if i != disk_id)
+            for group in groups.values() for disk_id in group}
 
 
 def probe(name: str, allow: Allowlist) -> dict[str, Any] | None:
@@ -150,16 +167,14 @@ async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
 
 
 def _mounted(disk: dict[str, Any]) -> bool:
-    """Whether the disk, one of its partitions, or its btrfs filesystem is mounted."""
+    """Whether the disk, one of its partitions, or the btrfs it is a device of is mounted
+    (not a copy of it on another disk: that has its own folder in sysfs)."""
     names = {disk["name"], *(p["name"] for p in disk["partitions"])}
-    uuid = disk.get("pool")
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         source = line.split(" - ", 1)[1].split(" ")[1] if " - " in line else ""
         if os.path.basename(source) in names:
             return True
-    if uuid:
-        return Path(f"/sys/fs/btrfs/{uuid}").exists()
-    return False
+    return any(Path("/sys/fs/btrfs").glob(f"*/devices/{disk['name']}"))
 
 
 class DiskInventory:
@@ -183,6 +198,7 @@ class DiskInventory:
                     self.tree.delete(("disks", stale["id"]))
             if disk is not None:
                 self.tree.set(("disks", disk["id"]), disk)
+            self._mark_duplicates()
         pools = {d["pool"] for d in before if d.get("pool")} | ({disk["pool"]} if disk and
                                                                 disk.get("pool") else set())
         for pool in pools:
@@ -197,7 +213,8 @@ class DiskInventory:
         if not disk["managed"]:
             raise Forbidden(f"disk {disk_id} is not managed by rockd", code="unmanaged_device")
         pool = self.tree.get(("pools", disk["pool"])) if disk.get("pool") else None
-        if (pool is not None and pool["mounted"]) or _mounted(disk):
+        member = pool is not None and any(d["disk"] == disk_id for d in pool["devices"])
+        if (member and pool["mounted"]) or _mounted(disk):
             raise Conflict(f"disk {disk_id} is in a mounted pool", code="busy")
         await run(["wipefs", "--all", disk["path"]])
         await self.rescan(disk["name"])
@@ -209,4 +226,13 @@ class DiskInventory:
             disk = await probe_disk(sysdir.name, self.allow)
             if disk is not None:
                 disks[disk["id"]] = disk
-        self.tree.set("/disks", disks)
+        with self.tree.transaction():
+            self.tree.set("/disks", disks)
+            self._mark_duplicates()
+
+    def _mark_duplicates(self) -> None:
+        """Set each filesystem's duplicate_of (see `duplicates`) where it changed."""
+        disks = self.tree.get("/disks") or {}
+        for disk_id, twins in duplicates(disks).items():
+            if disks[disk_id]["filesystem"].get("duplicate_of") != twins:
+                self.tree.set(("disks", disk_id, "filesystem", "duplicate_of"), twins)

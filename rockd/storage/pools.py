@@ -8,6 +8,7 @@ mounts, error counters) is always read back from the system by `rescan`, never a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -27,9 +28,10 @@ from rockd.core.names import valid_name
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
+from rockd.jobs.balance import conversions
 from rockd.jobs.balance import filters as balance_filters
 from rockd.jobs.supervisor import Job, Jobs
-from rockd.storage import btrfs, profiles
+from rockd.storage import btrfs, kernel_log, profiles
 from rockd.storage.commands import CommandError, run
 from rockd.storage.disks import filesystem
 
@@ -37,15 +39,24 @@ log = logging.getLogger(__name__)
 
 FULL = 1 << 20
 """A pool with less than this free is full: nothing new is made on it."""
-COMPRESSION = re.compile(r"^(no|lzo|zlib(:[1-9])?|zstd(:([1-9]|1[0-5]))?)$")
+COMPRESSION = re.compile(r"no|lzo|zlib(:[1-9])?|zstd(:([1-9]|1[0-5]))?")
+"""What `compression` may be (whole strings: fullmatch)."""
 MOUNT_OPTION = re.compile(
-    r"^(noatime|relatime|nodiratime|autodefrag|noautodefrag|ssd|nossd|ssd_spread|discard"
-    r"|discard=(sync|async)|nodiscard|space_cache=v2|commit=\d{1,4}|flushoncommit"
-    r"|noflushoncommit|skip_balance|nodatacow|datacow|nodatasum|datasum|thread_pool=\d{1,3}"
-    r"|max_inline=\d{1,8}|barrier|norecovery|rescue=\w+)$")
+    r"noatime|relatime|nodiratime|autodefrag|noautodefrag|ssd|nossd|ssd_spread|discard"
+    r"|discard=(sync|async)|nodiscard|space_cache=v2|commit=(0|[1-9][0-9]{0,3})|flushoncommit"
+    r"|noflushoncommit|skip_balance|nodatacow|datacow|nodatasum|datasum"
+    r"|thread_pool=[1-9][0-9]{0,2}|max_inline=(0|[1-9][0-9]{0,2}|[1-3][0-9]{3}|40[0-8][0-9]"
+    r"|409[0-6])|barrier")
+"""The mount options a pool may have, each one mounted and remounted read-write on kernel 6.18
+(tests/integration/test_pools.py). Numbers are ASCII without leading zeros: the kernel reads
+`commit=010` as octal and refuses `commit=08`. max_inline goes up to 4096, the sector size, to
+which the kernel cuts a larger value."""
+RESCUE = ("usebackuproot", "nologreplay", "ignorebadroots", "ibadroots", "ignoredatacsums",
+          "idatacsums", "ignoremetacsums", "ignoresuperflags", "all")
+"""The values of `rescue=` that kernel 6.18 knows (btrfs(5))."""
 MISSING = "missing"
 """In `{"remove": [...]}`, a device that is gone (btrfs' own word: `device remove missing`)."""
-DEVID = re.compile(r"^devid:([1-9][0-9]{0,19})$")
+DEVID = re.compile(r"devid:([1-9][0-9]{0,19})")
 """`devid:N`: device N of a pool, for one that has no disk id (a missing one)."""
 
 
@@ -54,23 +65,64 @@ def devid_of(reference: str) -> int | None:
     400 for anything else with a colon."""
     if ":" not in reference:
         return None
-    m = DEVID.match(reference)
+    m = DEVID.fullmatch(reference)
     if m is None:
         raise BadRequest(f"{reference!r} is neither a disk id nor devid:N", code="invalid_field",
                          detail={"field": "replace.old"})
     return int(m[1])
 
 
+def check_mount_option(option: str) -> None:
+    """400 for an option rockd does not offer; 422 for the kernel's recovery options, which
+    only a read-only mount of a damaged filesystem takes, once: a pool is mounted read-write,
+    with its options, at every start."""
+    if MOUNT_OPTION.fullmatch(option):
+        return
+    name, _, value = option.partition("=")
+    if option == "norecovery" or (name == "rescue" and value in RESCUE):
+        raise Unprocessable(f"mount option {option!r} is for recovering a damaged filesystem "
+                            "mounted read-only; a pool is mounted read-write",
+                            code="recovery_option", detail={"field": "mount_options"})
+    raise BadRequest(f"mount option {option!r} is not allowed", code="invalid_field",
+                     detail={"field": "mount_options"})
+
+
 def mount_options(extra: str, compression: str | None) -> str:
     """The -o string for a pool: validated options plus compression."""
     options = [o for o in (extra or "").split(",") if o]
     for option in options:
-        if not MOUNT_OPTION.match(option):
-            raise BadRequest(f"mount option {option!r} is not allowed", code="invalid_field",
-                             detail={"field": "mount_options"})
+        check_mount_option(option)
     if compression and compression != "no":
+        unchecked = [o for o in options if o in ("nodatacow", "nodatasum")]
+        if unchecked:  # the kernel would silently drop them for compress=
+            raise Unprocessable(f"{unchecked[0]} cannot go with compression: btrfs compresses "
+                                "only data it checksums and copies on write",
+                                code="conflicting_options", detail={"field": "mount_options"})
         options.append(f"compress={compression}")
     return ",".join(options) or "defaults"
+
+
+def kept_options(intent: dict[str, Any]) -> str:
+    """The -o string for a pool's kept intent. Intent that an older rockd kept may hold what is
+    refused now (a recovery option, nodatacow beside compression): that is left out, with a
+    warning, rather than the pool left unmounted."""
+    extra, compression = intent.get("mount_options") or "", intent.get("compression")
+    try:
+        return mount_options(extra, compression)
+    except RockdError as exc:
+        log.warning("pool %s: %s; mounted without it", intent["name"], exc.message)
+    try:
+        check_compression(compression)
+    except RockdError:
+        compression = None
+    compressed = compression not in (None, "no")
+    kept = []
+    for option in extra.split(","):
+        with contextlib.suppress(RockdError):
+            check_mount_option(option)
+            if not (compressed and option in ("nodatacow", "nodatasum")):
+                kept.append(option)
+    return mount_options(",".join(kept), compression)
 
 
 def check_profiles(data: str, metadata: str, disks: int) -> None:
@@ -85,8 +137,17 @@ def check_profiles(data: str, metadata: str, disks: int) -> None:
         raise BadRequest(str(exc), code="invalid_field") from None
 
 
+def _require_disks(profile: str, what: str, count: int, key: str, counted: str) -> None:
+    """422 not_enough_disks when `profile` needs more devices than `count`."""
+    minimum = profiles.info(profile).min_devices
+    if count < minimum:
+        raise Unprocessable(f"{what} needs at least {minimum} disks; {counted} {count}",
+                            code="not_enough_disks",
+                            detail={"profile": profile, "minimum": minimum, key: count})
+
+
 def check_compression(value: str | None) -> None:
-    if value is not None and not COMPRESSION.match(value):
+    if value is not None and not COMPRESSION.fullmatch(value):
         raise BadRequest(f"compression {value!r} is not no, lzo, zlib[:1-9] or zstd[:1-15]",
                          code="invalid_field", detail={"field": "compression"})
 
@@ -96,6 +157,28 @@ def _compression_of(options: list[str]) -> str | None:
         if option.startswith(("compress=", "compress-force=")):
             return option.split("=", 1)[1]
     return None
+
+
+NEGATIONS = {"noautodefrag": "autodefrag", "noflushoncommit": "flushoncommit",
+             "datacow": "nodatacow", "datasum": "nodatasum", "barrier": "nobarrier"}
+"""Options the kernel never shows: each is in force while the option it undoes is not shown."""
+
+
+def _in_force(option: str, shown: set[str]) -> bool:
+    """Whether a mount showing `shown` (mountinfo's options) has `option` in force: the
+    kernel shows some options in other words and leaves defaults out (kernel 6.18)."""
+    name = option.partition("=")[0]
+    if option in shown:
+        return True
+    if option in NEGATIONS:
+        return NEGATIONS[option] not in shown
+    if option == "nodiscard":
+        return not shown & {"discard", "discard=async"}
+    if option == "discard=sync":
+        return "discard" in shown
+    if name in ("commit", "thread_pool", "max_inline"):  # a default value is not shown
+        return not any(o.startswith(f"{name}=") for o in shown)
+    return False
 
 
 def _filesystem_options(mount: dict[str, Any]) -> list[str]:
@@ -147,6 +230,9 @@ class Pools:
         self.rescans = Rescanner("pool", self.rescan)
         self.intent: dict[str, dict] = {}
         self.rescanned: list[Callable[[str], None]] = []
+        self._claiming = asyncio.Lock()
+        """Held from the checks of a create, import or rename to its intent kept: two of them
+        never both pass the checks for one name or one disk."""
 
     async def load(self) -> None:
         self.intent = await self.store.intents("pool")
@@ -300,26 +386,70 @@ class Pools:
             disks.append(disk)
         return disks
 
-    def _name_free(self, name: str) -> None:
+    def _name_free(self, name: str, uuid: str | None = None) -> None:
+        """409 when a pool has the name, or its mount point is in use: anything there but an
+        empty folder, or the filesystem `uuid` itself mounted there."""
         if any(p["name"] == name for p in self.intent.values()):
             raise Conflict(f"a pool named {name} exists", code="exists")
         point = self.mount_point(name)
-        if point.exists() and (point.is_mount() or any(point.iterdir())):
-            raise Conflict(f"{point} is in use", code="exists")
+        if not os.path.lexists(point):
+            return
+        if point.is_mount():
+            if uuid and any(m["target"] == str(point) and m["uuid"] == uuid
+                            for m in btrfs.mounts()):
+                return
+        elif point.is_dir() and not point.is_symlink() and not any(point.iterdir()):
+            return
+        raise Conflict(f"{point} is in use", code="exists")
+
+    def _members(self, uuid: str, chosen: str | None) -> list[str]:
+        """The paths of the present disks to mount a pool from, the disk `chosen` (the one it
+        was created on or imported from) first. Of two disks holding copies of one device (see
+        `duplicate_of` in /disks), only `chosen` counts: 409 duplicate_filesystem when neither
+        is it, since which one is the pool's cannot be told."""
+        disks = sorted((d for d in (self.tree.get("/disks") or {}).values()
+                        if d.get("pool") == uuid), key=lambda d: d["id"] != chosen)
+        paths = []
+        for disk in disks:
+            twins = (disk.get("filesystem") or {}).get("duplicate_of") or []
+            if twins and chosen not in (disk["id"], *twins):
+                raise Conflict(f"disks {', '.join([disk['id'], *twins])} hold copies of one "
+                               "device of that filesystem (the same UUIDs): which one to "
+                               "mount cannot be told", code="duplicate_filesystem",
+                               detail={"disk": disk["id"], "duplicate_of": twins})
+            if not twins or disk["id"] == chosen:
+                paths.append(disk["path"])
+        return paths
 
     async def _mount(self, uuid: str, devices: list[str], name: str, options: str) -> None:
+        """Mount the pool by the device `devices[0]`, after making the kernel know each of
+        `devices`; never by UUID, which a copy of a disk holds too. 422 mount_failed with what
+        the kernel logged about these devices meanwhile (mount(8) says only "can't read
+        superblock")."""
         point = self.mount_point(name)
+        made = not (point.exists() or point.is_symlink())
         point.mkdir(parents=True, exist_ok=True)
         for device in devices:  # a disk that went away is not a reason to stop
             result = await run(["btrfs", "device", "scan", device], check=False)
             if result.returncode:
                 log.info("btrfs device scan %s: %s", device, result.stderr.strip())
-        await run(["mount", "-t", "btrfs", "-o", options, f"UUID={uuid}", str(point)])
+        with kernel_log.Following() as kernel:
+            try:
+                await run(["mount", "-t", "btrfs", "-o", options, devices[0], str(point)])
+            except CommandError as exc:
+                said = kernel_log.about(kernel.read(), devices)
+                if made:
+                    with contextlib.suppress(OSError):
+                        point.rmdir()
+                why = kernel_log.reason(said) or exc.stderr
+                raise Unprocessable(f"pool {name} did not mount: {why}", code="mount_failed",
+                                    detail={"kernel": [r.text for r in said],
+                                            "mount": exc.stderr}) from None
 
     async def _remount(self, point: str, intent: dict[str, Any], compression: str | None
                        ) -> None:
         """Remount with the intended options; compression switched off needs saying so."""
-        options = mount_options(intent.get("mount_options", ""), intent.get("compression"))
+        options = kept_options(intent)
         if _wanted_compression(intent) is None and compression is not None:
             options += ",compress=no"
         await run(["mount", "-o", f"remount,{options}", point])
@@ -328,57 +458,121 @@ class Pools:
         await self.store.set_intent("pool", uuid, intent)
         self.intent[uuid] = intent
 
+    async def _keep(self, uuid: str, intent: dict[str, Any], mounted: bool) -> None:
+        """Save the intent of a pool that is now mounted; when that fails, unmount it again
+        (if rockd mounted it): intent exists only for what was done."""
+        try:
+            await self._save(uuid, intent)
+        except Exception:
+            if mounted:
+                with contextlib.suppress(CommandError):
+                    await unmount(str(self.mount_point(intent["name"])))
+            raise
+
+    async def _wipe(self, paths: list[str]) -> None:
+        """Erase the filesystem that create made on disks that were empty before."""
+        for path in paths:
+            result = await run(["wipefs", "--all", path], check=False)
+            if result.returncode:
+                log.warning("wipefs %s: %s", path, result.stderr.strip())
+
     # -- actions ----------------------------------------------------------------------------
 
     async def create(self, name: str, disk_ids: list[str], data: str, metadata: str | None,
                      compression: str | None, extra_options: str) -> dict[str, Any]:
+        """mkfs on empty disks, mount, then keep the intent. Everything is checked before
+        mkfs; a failure after it erases what mkfs wrote, so the disks are empty again."""
         check_compression(compression)
         options = mount_options(extra_options, compression)
         metadata = metadata or profiles.default_metadata(data, len(disk_ids))
         check_profiles(data, metadata, len(disk_ids))
-        disks = self.free_disks(disk_ids)
-        self._name_free(name)
+        async with self._claiming:
+            await self.disk_rescans.settle()  # what a create just before made is seen
+            disks = self.free_disks(disk_ids)
+            self._name_free(name)
+            uuid = await self._format(disks, ["-L", name, "-d", data, "-m", metadata], options,
+                                      {"name": name, "compression": compression,
+                                       "mount_options": extra_options, "disk": disk_ids[0]})
+        return await self.settle(uuid)
+
+    async def _format(self, disks: list[dict[str, Any]], mkfs: list[str], options: str,
+                      intent: dict[str, Any]) -> str:
+        """mkfs.btrfs with `mkfs` arguments on the disks, mounted with `options`, `intent`
+        kept: answers the new filesystem's UUID."""
         paths = [d["path"] for d in disks]
-        await run(["mkfs.btrfs", "--quiet", "-L", name, "-d", data, "-m", metadata, *paths],
-                  timeout=300)
-        made = await filesystem(paths[0])  # the signature mkfs just wrote
-        if made is None or not made["uuid"]:
-            raise RockdError(f"mkfs.btrfs left no filesystem on {paths[0]}")
-        uuid = made["uuid"]
-        await self._save(uuid, {"name": name, "compression": compression,
-                                "mount_options": extra_options})
+        try:  # without -f: mkfs refuses a disk formatted since rockd looked at it
+            await run(["mkfs.btrfs", "--quiet", *mkfs, *paths], timeout=300)
+        except CommandError as exc:
+            if "existing filesystem" not in exc.stderr and "mounted" not in exc.stderr:
+                raise
+            raise Conflict(f"a disk is in use: {exc.stderr}", code="disk_in_use") from None
         try:
-            await self._mount(uuid, paths, name, options)
+            made = await filesystem(paths[0])  # the signature mkfs just wrote
+            if made is None or not made["uuid"]:
+                raise RockdError(f"mkfs.btrfs left no filesystem on {paths[0]}")
+            await self._mount(made["uuid"], paths, intent["name"], options)
+            await self._keep(made["uuid"], intent, mounted=True)
+        except Exception:
+            await self._wipe(paths)
+            raise
         finally:
             for disk in disks:
                 self.disk_rescans.request(disk["name"])
-        return await self.settle(uuid)
+        return made["uuid"]
 
     async def import_(self, disk_id: str) -> dict[str, Any]:
+        """Take over the btrfs filesystem on a disk: mounted from that disk (a copy of it on
+        another disk is refused, never mounted instead), then its intent kept."""
         disk = self.tree.resource("disks", disk_id)
         if not disk["managed"]:
             raise Forbidden(f"disk {disk_id} is not managed by rockd", code="unmanaged_device")
         fs = disk.get("filesystem")
         if not fs or fs["type"] != "btrfs":
             raise Unprocessable(f"disk {disk_id} holds no btrfs filesystem", code="not_btrfs")
-        uuid = fs["uuid"]
-        if uuid in self.intent:
-            raise Conflict("that filesystem is a pool already", code="exists")
         name = fs.get("label") or ""
         if not valid_name(name):
             raise Unprocessable(f"the filesystem's label {name!r} is not a valid pool name; "
                                 "label it first (btrfs filesystem label)", code="invalid_name")
-        self._name_free(name)
-        members = [d for d in (self.tree.get("/disks") or {}).values() if d.get("pool") == uuid]
-        for member in members:
-            if not member["managed"]:
-                raise Forbidden(f"disk {member['id']} of that filesystem is not managed",
-                                code="unmanaged_device")
-        await self._save(uuid, {"name": name, "compression": None, "mount_options": ""})
-        already = [m for m in btrfs.mounts() if m["uuid"] == uuid]
-        if not already:
-            await self._mount(uuid, [m["path"] for m in members], name, "defaults")
-        return await self.settle(uuid)
+        async with self._claiming:
+            self._importable(disk)
+            self._name_free(name, fs["uuid"])
+            members = self._members(fs["uuid"], disk_id)
+            await self._all_managed(fs["uuid"])
+            already = [m for m in btrfs.mounts() if m["uuid"] == fs["uuid"]]
+            if not already:
+                await self._mount(fs["uuid"], members, name, "defaults")
+            await self._keep(fs["uuid"], {"name": name, "compression": None,
+                                          "mount_options": "", "disk": disk_id},
+                             mounted=not already)
+        return await self.settle(fs["uuid"])
+
+    async def _all_managed(self, uuid: str) -> None:
+        """403 when a device of the filesystem `uuid` is not a disk rockd may change."""
+        fs = next((f for f in await btrfs.filesystems() if f["uuid"] == uuid), None)
+        for device in (fs or {}).get("devices", []):
+            disk_id = self._disk_id(device["path"])
+            if device["path"] and not (disk_id and self.tree.get(("disks", disk_id, "managed"))):
+                raise Forbidden(f"{device['path']}, a device of that filesystem, is not managed "
+                                "by rockd (see --devices)", code="unmanaged_device",
+                                detail={"device": device["path"]})
+
+    def _importable(self, disk: dict[str, Any]) -> None:
+        """409 when the filesystem on `disk` is a pool already, or a copy of it (the same
+        UUID, on another disk) is a pool or is mounted: import never takes the wrong one."""
+        uuid, twins = disk["filesystem"]["uuid"], disk["filesystem"].get("duplicate_of") or []
+        if uuid in self.intent:
+            if twins:
+                raise Conflict(f"disk {disk['id']} holds a copy of pool "
+                               f"{self.intent[uuid]['name']} (the same filesystem UUID as "
+                               f"disk {', '.join(twins)}); give it a UUID of its own first "
+                               "(btrfstune -u)", code="duplicate_filesystem",
+                               detail={"duplicate_of": twins})
+            raise Conflict("that filesystem is a pool already", code="exists")
+        mounted = [m["source"] for m in btrfs.mounts() if m["uuid"] == uuid]
+        if mounted and not (btrfs.SYS_FS_BTRFS / uuid / "devices" / disk["name"]).exists():
+            raise Conflict(f"a copy of that filesystem (the same UUID) is mounted from "
+                           f"{mounted[0]}", code="duplicate_filesystem",
+                           detail={"duplicate_of": twins, "mounted": mounted[0]})
 
     async def delete(self, pool_id: str, force: bool) -> None:
         pool = self.get(pool_id)
@@ -413,9 +607,12 @@ class Pools:
             check_compression(changes["compression"])
         new = {**intent, **{k: v for k, v in changes.items()
                             if k in ("compression", "mount_options")}}
-        mount_options(new["mount_options"], new["compression"])  # validates before any change
+        if changes.keys() & {"compression", "mount_options"}:  # checked before any change
+            mount_options(new["mount_options"], new["compression"])
         if "label" in changes and changes["label"] != pool["name"]:
-            await self._rename(pool, changes["label"])
+            async with self._claiming:
+                await self._rename(pool, changes["label"])
+                await self._save(pool_id, {**intent, "name": changes["label"]})  # done
             new["name"] = changes["label"]
         if new != intent or "compression" in changes or "mount_options" in changes:
             await self._remount(str(self.mount_point(new["name"])), new, pool["compression"])
@@ -436,8 +633,7 @@ class Pools:
             await run(["btrfs", "filesystem", "label", str(old), pool["name"]])
             raise Conflict(f"pool {pool['name']} is busy: {exc.stderr}", code="busy") from None
         old.rmdir()
-        intent = self.intent[pool["id"]]
-        options = mount_options(intent.get("mount_options", ""), intent.get("compression"))
+        options = kept_options(self.intent[pool["id"]])
         members = [d["path"] for d in pool["devices"] if d["path"] and not d["missing"]]
         await self._mount(pool["id"], members, name, options)
 
@@ -474,9 +670,15 @@ class Pools:
             "mount_point": pool["mount_point"]})
 
     def balance(self, pool_id: str, filter_text: str | None) -> dict[str, Any]:
+        """A balance job with the user's filters; 422 for a conversion to a profile that needs
+        more disks than the pool has."""
         pool = self.mounted(pool_id)
+        args = balance_filters(filter_text)
+        present = sum(1 for d in pool["devices"] if not d["missing"])
+        for profile in conversions(args):
+            _require_disks(profile, profile, present, "given", f"pool {pool['name']} has")
         return self.jobs.start("balance", pool_id, {
-            "mount_point": pool["mount_point"], "args": balance_filters(filter_text)})
+            "mount_point": pool["mount_point"], "args": args})
 
     def scrub(self, pool_id: str, readonly: bool) -> dict[str, Any]:
         pool = self.mounted(pool_id)
@@ -498,12 +700,7 @@ class Pools:
             used = []
         used = used or [(kind, pool[kind]) for kind in ("data", "metadata") if pool[kind]]
         for kind, name in sorted(used, key=lambda u: -profiles.info(u[1]).min_devices):
-            minimum = profiles.info(name).min_devices
-            if remaining < minimum:
-                raise Unprocessable(f"{name} {kind} needs at least {minimum} disks; "
-                                    f"{remaining} would remain", code="not_enough_disks",
-                                    detail={"profile": name, "minimum": minimum,
-                                            "remaining": remaining})
+            _require_disks(name, f"{name} {kind}", remaining, "remaining", "would remain:")
 
     def remove_disks(self, pool_id: str, disk_ids: list[str]) -> dict[str, Any]:
         """A device_remove job for the disks, or, for ["missing"], for a device that is gone."""
@@ -582,16 +779,19 @@ class Pools:
         if pool["mounted"]:
             raise Conflict(f"pool {pool['name']} is mounted already", code="mounted")
         intent = self.intent[pool_id]
-        options = mount_options(intent.get("mount_options", ""), intent.get("compression"))
+        options = kept_options(intent)
         if degraded:
             options += ",degraded"
-        members = [d["path"] for d in pool["devices"] if d["path"] and not d["missing"]]
+        members = self._members(pool_id, intent.get("disk"))
+        if not members:
+            raise Unprocessable(f"no disk of pool {pool['name']} is present",
+                                code="mount_failed",
+                                detail={"missing_devices": pool["missing_devices"]})
         try:
             await self._mount(pool_id, members, pool["name"], options)
-        except CommandError as exc:
-            raise Unprocessable(f"pool {pool['name']} did not mount: {exc.stderr}",
-                                code="mount_failed",
-                                detail={"missing_devices": pool["missing_devices"]}) from None
+        except Unprocessable as exc:
+            exc.detail["missing_devices"] = pool["missing_devices"]
+            raise
         return await self.settle(pool_id)
 
     async def unmount(self, pool_id: str) -> dict[str, Any]:
@@ -607,13 +807,12 @@ class Pools:
         asked for where the system drifted from them (the drift is logged)."""
         mounts = btrfs.mounts()
         for uuid, intent in self.intent.items():
-            options = mount_options(intent.get("mount_options", ""), intent.get("compression"))
             point = str(self.mount_point(intent["name"]))
             mine = next((m for m in mounts if m["uuid"] == uuid and m["target"] == point), None)
             try:
+                options = kept_options(intent)
                 if mine is None:
-                    members = [d["path"] for d in (self.tree.get("/disks") or {}).values()
-                               if d.get("pool") == uuid]
+                    members = self._members(uuid, intent.get("disk"))
                     if not members:
                         log.warning("pool %s: no disk of it is present; not mounted",
                                     intent["name"])
@@ -625,7 +824,8 @@ class Pools:
                 wanted = {o for o in options.split(",")
                           if o != "defaults" and not o.startswith("compress=")}
                 compression = _compression_of(mine["super_options"])
-                if not wanted <= have or not _same_compression(compression, intent):
+                if not all(_in_force(o, have) for o in wanted) or \
+                        not _same_compression(compression, intent):
                     log.warning("pool %s drifted: mounted with %s, wanted %s; remounting",
                                 intent["name"], ",".join(sorted(have)), options)
                     await self._remount(point, intent, compression)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.support.client import receive
 from tests.support.host import disk_ids, disk_ids_of, throttle_scrub, write_pattern
@@ -177,6 +178,7 @@ async def test_kill9_during_a_balance_reattaches_the_same_job(managing, tmp_path
         job_id = answer["job"]["id"]
         ws, job = await watch(api, job_id)
         await follow(ws, job, until=("running", *FINAL))
+        await until(lambda: kernel_balancing(pool["mount_point"]), 30)
         await api.close()
         proc.proc.kill()
         proc.proc.wait()
@@ -220,6 +222,143 @@ async def test_resize_and_a_vanished_job_after_restart(storage, tmp_path):
     daemon.context.jobs.reattach()
     await daemon.context.jobs.wait()
     ghost = daemon.tree.get(("jobs", "ghost"))
-    assert ghost["state"] == "failed" and "no longer running" in ghost["error"]
+    assert ghost["state"] == "failed" and "before the balance began" in ghost["error"], ghost
     await ws.close()
     await ws2.close()
+
+
+# -- a balance that ends while rockd is dead ------------------------------------------------
+
+def kernel_balancing(point: str) -> bool:
+    """Whether the kernel runs (or holds paused) a balance on the filesystem at `point`."""
+    return subprocess.run(["btrfs", "balance", "status", point],
+                          capture_output=True).returncode == 1
+
+
+async def until(predicate, timeout: float) -> None:
+    """Poll a condition of the system (tests may poll; rockd may not)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def pool_with_data(managing, state, devices, body, megabytes, members=None):
+    """A pool made by a rockd process (stopped again) of the first `members` devices (all),
+    holding `megabytes` of data: answers it and the devices' disk ids."""
+    proc, api = await managing(state, devices)
+    ids = await disk_ids_of(api, devices)
+    status, pool = await api.call("POST", "/api/v1/pools", {**body, "disks": ids[:members]})
+    assert status == 201, pool
+    write_pattern(Path(pool["mount_point"]) / "bulk", megabytes)
+    await api.close()
+    proc.stop()
+    return pool, ids
+
+
+async def killed_while(managing, state, devices, pool, path, body, busy, wait=True):
+    """POST `body` to the pool's `path` (a job), kill -9 rockd once `busy()` says the kernel
+    does the work, wait until it no longer does (unless `wait` is False), and start rockd
+    again: answers (its api, the job as it ends)."""
+    proc, api = await managing(state, devices)
+    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/{path}", body)
+    assert status == 202, answer
+    await until(busy, 30)
+    await api.close()
+    proc.proc.kill()
+    proc.proc.wait()
+    if wait:
+        await until(lambda: not busy(), 120)
+    _, api = await managing(state, devices)
+    return api, await api.ended_job(answer["job"]["id"], 30)
+
+
+def stop_all(pool, work: str) -> None:
+    """Cancel what the kernel may still do on the pool (`work`: balance or scrub) and
+    unmount it (the rockd processes are stopped by their fixture)."""
+    subprocess.run(["btrfs", work, "cancel", pool["mount_point"]], capture_output=True,
+                   check=False)
+    subprocess.run(["umount", pool["mount_point"]], capture_output=True, check=False)
+
+
+async def test_a_balance_that_ended_while_rockd_was_dead_succeeded(managing, tmp_path, loops):
+    devices = [loops(3 << 30), loops(3 << 30)]
+    state = tmp_path / "state"
+    pool, _ = await pool_with_data(managing, state, devices, {
+        "name": "lazarus", "data": "single", "metadata": "raid1"}, 1024)
+    try:
+        _, job = await killed_while(managing, state, devices, pool, "balance", {},
+                                         lambda: kernel_balancing(pool["mount_point"]))
+        assert job["state"] == "succeeded", job
+        assert "kernel's log" in job["detail"] and job["error"] is None, job
+    finally:
+        stop_all(pool, "balance")
+
+
+@pytest.mark.parametrize("wait", [True, False], ids=["ended-while-dead", "restarted-at-once"])
+async def test_a_balance_that_failed_while_rockd_was_dead_says_why(managing, tmp_path, loops,
+                                                                   wait):
+    # raid1 of 1300 MiB needs more than two 1.5 GiB disks hold beside their metadata: the
+    # conversion relocates chunks for about two seconds, then ends with ENOSPC
+    devices = [loops(1536 << 20), loops(1536 << 20)]
+    state = tmp_path / "state"
+    pool, _ = await pool_with_data(managing, state, devices, {
+        "name": "icarus", "data": "single", "metadata": "raid1"}, 1300)
+    try:
+        _, job = await killed_while(managing, state, devices, pool, "profile",
+                                         {"data": "raid1", "metadata": "raid1"},
+                                         lambda: kernel_balancing(pool["mount_point"]), wait)
+        assert job["state"] == "failed", job
+        assert job["error"].startswith("No space left on device"), job
+        assert "ended with status: -28" in job["error"], job
+    finally:
+        stop_all(pool, "balance")
+
+
+def kernel_scrubbing(point: str) -> bool:
+    status = subprocess.run(["btrfs", "scrub", "status", point], capture_output=True,
+                            text=True).stdout
+    return "Status:           running" in status
+
+
+async def test_a_scrub_that_ended_while_rockd_was_dead_has_its_counts(managing, tmp_path,
+                                                                      loops):
+    devices = [loops(1 << 30), loops(1 << 30)]
+    state = tmp_path / "state"
+    pool, _ = await pool_with_data(managing, state, devices, {
+        "name": "sleeper", "data": "raid1"}, 192)
+    try:
+        throttle_scrub(pool["id"], 64 << 20)  # about 3 s a device
+        _, job = await killed_while(managing, state, devices, pool, "scrub", {},
+                                         lambda: kernel_scrubbing(pool["mount_point"]))
+        assert job["state"] == "succeeded", job
+        assert "after a restart" in job["detail"] and "0 errors" in job["detail"], job
+        assert job["result"]["data_bytes_scrubbed"] >= 2 * (192 << 20), job
+        assert job["result"]["uncorrectable_errors"] == 0
+    finally:
+        stop_all(pool, "scrub")
+
+
+def exclusive_operation(pool_id: str) -> str:
+    return Path(f"/sys/fs/btrfs/{pool_id}/exclusive_operation").read_text().strip()
+
+
+@pytest.mark.parametrize("change", ["remove", "replace"])
+async def test_a_device_change_that_ended_while_rockd_was_dead_succeeded(managing, tmp_path,
+                                                                         loops, change):
+    devices = [loops(2 << 30), loops(2 << 30), loops(2 << 30)]
+    state = tmp_path / "state"
+    pool, ids = await pool_with_data(managing, state, devices, {
+        "name": "shifting", "data": "single", "metadata": "single"}, 1024, members=2)
+    body, after = {"remove": ({"remove": [ids[1]]}, [ids[0]]),
+                   "replace": ({"replace": {"old": ids[1], "new": ids[2]}}, [ids[0], ids[2]]),
+                   }[change]
+    try:
+        api, job = await killed_while(
+            managing, state, devices, pool, "disks", body,
+            lambda: exclusive_operation(pool["id"]) == f"device {change}")
+        assert job["state"] == "succeeded" and "after a restart" in job["detail"], job
+        pool = (await api.state(f"/pools/{pool['id']}"))["value"]
+        assert sorted(d["disk"] for d in pool["devices"]) == sorted(after), pool
+    finally:
+        stop_all(pool, "replace")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rockd.storage import pools as pools_module
+from rockd.storage.commands import CommandError
 from tests.support.changes import changes
 from tests.support.client import receive
 from tests.support.host import disk_ids, umount_by_hand, write_pattern
@@ -449,3 +451,251 @@ async def test_present_device_replaced_by_devid(storage):
     pool = await daemon.context.pools.settle(pool["id"])
     assert [(d["devid"], d["disk"]) for d in pool["devices"]] == [(1, ids[1])]
     assert intact(pool, block)
+
+
+# -- refusals before any change, and failures that keep nothing --------------------------------
+
+def ruin_chunk_tree(device: str) -> None:
+    """Overwrite every copy of the chunk tree's root block: the superblock (and so blkid)
+    still says btrfs, but the kernel cannot mount it ("failed to read chunk root")."""
+    super_ = subprocess.run(["btrfs", "inspect-internal", "dump-super", device], check=True,
+                            capture_output=True, text=True).stdout
+    logical = next(line.split()[1] for line in super_.splitlines()
+                   if line.startswith("chunk_root\t"))
+    mapped = subprocess.run(["btrfs-map-logical", "-l", logical, device], check=True,
+                            capture_output=True, text=True).stdout
+    offsets = [int(line.split(" physical ")[1].split()[0]) for line in mapped.splitlines()
+               if line.startswith("mirror ")]
+    assert offsets, mapped
+    with open(device, "r+b") as f:
+        for offset in offsets:
+            f.seek(offset)
+            f.write(b"\xde\xad\xbe\xef" * 4096)
+        os.fsync(f.fileno())
+
+
+async def test_import_of_a_corrupt_filesystem_is_422_with_the_kernels_reason(storage,
+                                                                              tmp_path):
+    daemon, api, devices = await storage(1)
+    (disk,) = disk_ids(daemon, devices)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "broken", devices[0]], check=True)
+    ruin_chunk_tree(devices[0])
+    await daemon.context.disks.rescan(Path(devices[0]).name)
+    assert daemon.tree.get(("disks", disk, "filesystem", "label")) == "broken"
+    for _ in range(2):  # the second time as the first: nothing was kept
+        status, answer = await api.call("POST", "/api/v1/pools/import", {"disk": disk})
+        assert (status, answer["error"]["code"]) == (422, "mount_failed"), answer
+        assert "failed to read chunk root" in answer["error"]["message"], answer
+        kernel = answer["error"]["detail"]["kernel"]
+        assert any("bad tree block start" in line for line in kernel), kernel
+        assert all(Path(devices[0]).name in line for line in kernel), kernel
+        assert "superblock" in answer["error"]["detail"]["mount"]
+    assert await daemon.store.intents("pool") == {} and daemon.context.pools.intent == {}
+    assert (await api.call("GET", "/api/v1/pools"))[1] == []
+    assert not (tmp_path / "mnt" / "broken").exists()
+    # the name is free: a sound filesystem of that name imports
+    subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "broken", devices[0]], check=True)
+    await daemon.context.disks.rescan(Path(devices[0]).name)
+    status, pool = await api.call("POST", "/api/v1/pools/import", {"disk": disk})
+    assert status == 201, pool
+    assert pool["name"] == "broken" and pool["mounted"]
+
+
+BAD_OPTIONS = [
+    ("rescue=bogus", 400), ("rescue=", 400), ("rescue=usebackuproot:nologreplay", 400),
+    ("noatime\n", 400), ("noatime,ssd\n", 400), ("\nnoatime", 400), (" noatime", 400),
+    ("noatime, ssd", 400), ("-o", 400), ("-onoatime", 400), ("noatime\x00", 400),
+    ("commit=\u0661\u0662", 400), ("commit=\uff11", 400), ("commit=08", 400),
+    ("commit=010", 400), ("commit=99999", 400), ("commit=-1", 400), ("commit=0x10", 400),
+    ("thread_pool=0", 400), ("thread_pool=\u0967", 400), ("thread_pool=1000", 400),
+    ("max_inline=4k", 400), ("max_inline=999999999", 400), ("max_inline=4097", 400),
+    ("space_cache", 400), ("space_cache=v1", 400), ("nospace_cache", 400), ("device=/dev/sda", 400),
+    ("subvol=/etc", 400), ("ro", 400), ("degraded", 400), ("compress=zlib", 400),
+    ("norecovery", 422), ("rescue=nologreplay", 422), ("rescue=usebackuproot", 422),
+    ("rescue=ignorebadroots", 422), ("rescue=ibadroots", 422), ("rescue=all", 422),
+    ("rescue=ignoredatacsums", 422), ("rescue=ignoremetacsums", 422),
+    ("rescue=ignoresuperflags", 422), ("noatime,rescue=all", 422),
+    ("nodatacow,compress", 400),
+]
+CONFLICTING = [({"mount_options": o, "compression": c}, 422)
+               for o in ("nodatacow", "nodatasum", "noatime,nodatasum") for c in ("zstd", "lzo")]
+BAD_COMPRESSION = ["zstd\n", "zlib:3\n", "lzo\n", "zstd:\u0663", "zstd:16", "zlib:0",
+                   "zlib:10", "zstd:-1", " zstd", "ZSTD", "zstd:03", ""]
+
+
+def formatted(device: str) -> bool:
+    return subprocess.run(["blkid", "-p", device], capture_output=True).returncode != 2
+
+
+async def test_bad_mount_options_and_compression_are_refused_before_mkfs(storage):
+    daemon, api, devices = await storage(1, 256 << 20)
+    ids = disk_ids(daemon, devices)
+    changed = changes(daemon)
+    bodies = [({"mount_options": o}, status) for o, status in BAD_OPTIONS]
+    bodies += [({"compression": c}, 400) for c in BAD_COMPRESSION] + CONFLICTING
+    for extra, want in bodies:
+        status, answer = await create(api, "t", ids, "single", **extra)
+        assert status == want, (extra, answer)
+        assert answer["error"]["code"] in ("invalid_field" if want == 400 else
+                                           ("recovery_option", "conflicting_options")), answer
+        assert answer["error"]["detail"]["field"] in extra, (extra, answer)
+        assert not formatted(devices[0]), extra
+    assert await daemon.store.intents("pool") == {} and daemon.context.pools.intent == {}
+    assert changed == []
+
+    # and the same values given to a pool change neither it nor what rockd keeps of it
+    status, pool = await create(api, "t", ids, "single", mount_options="noatime")
+    assert status == 201, pool
+    url = f"/api/v1/pools/{pool['id']}"
+    kept = dict(daemon.context.pools.intent[pool["id"]])
+    changed = changes(daemon)
+    for extra, want in bodies:
+        status, answer = await api.call("PATCH", url, extra)
+        assert status == want, (extra, answer)
+    # balance filters: what btrfs would refuse, or could not do with one disk, starts no job
+    for filters, want in [("-dusage=101", 400), ("-dusage=\u0665", 400), ("-s", 400),
+                          ("-dusage=50,limit=x", 400), ("-dconvert=raid1", 422),
+                          ("--force -mconvert=raid1c3,soft", 422)]:
+        status, answer = await api.call("POST", url + "/balance", {"filters": filters})
+        assert status == want, (filters, answer)
+    assert daemon.context.pools.intent[pool["id"]] == kept
+    assert await daemon.store.intents("pool") == {pool["id"]: kept}
+    assert changed == []
+
+
+ALLOWED_OPTIONS = [
+    "noatime", "relatime", "nodiratime", "autodefrag", "noautodefrag", "ssd", "nossd",
+    "ssd_spread", "discard", "discard=sync", "discard=async", "nodiscard", "space_cache=v2",
+    "commit=0", "commit=1", "commit=9999", "flushoncommit", "noflushoncommit", "skip_balance",
+    "nodatacow", "datacow", "nodatasum", "datasum", "thread_pool=1", "thread_pool=999",
+    "max_inline=0", "max_inline=4096", "barrier", "noatime,ssd,commit=120",
+]
+
+
+async def test_every_allowed_mount_option_really_mounts(storage, caplog):
+    daemon, api, devices = await storage(1, 256 << 20)
+    ids = disk_ids(daemon, devices)
+    status, pool = await create(api, "every", ids, "single",
+                                mount_options=",".join(ALLOWED_OPTIONS))
+    assert status == 201, pool
+    assert pool["mounted"], pool
+    url = f"/api/v1/pools/{pool['id']}"
+    for option in ALLOWED_OPTIONS:
+        status, answer = await api.call("PATCH", url, {"mount_options": option})
+        assert status == 200 and answer["mounted"], (option, answer)  # a remount
+        status, answer = await api.call("POST", url + "/unmount")
+        assert status == 200, (option, answer)
+        status, answer = await api.call("POST", url + "/mount", {})  # a mount
+        assert status == 200 and answer["mounted"], (option, answer)
+        assert daemon.context.pools.intent[pool["id"]]["mount_options"] == option
+        # as mounted, the option is in force: start-up sees no drift to put back
+        caplog.clear()
+        await daemon.context.pools.reconcile()
+        assert "drifted" not in caplog.text, (option, caplog.text)
+    # and with compression, each option that can go with it
+    status, answer = await api.call("PATCH", url, {"compression": "zstd:15"})
+    assert status == 200 and answer["compression"] == "zstd:15", answer
+    for option in ALLOWED_OPTIONS:
+        status, answer = await api.call("PATCH", url, {"mount_options": option})
+        if option in ("nodatacow", "nodatasum"):
+            assert (status, answer["error"]["code"]) == (422, "conflicting_options"), answer
+            continue
+        assert status == 200, (option, answer)
+        assert (await api.call("POST", url + "/unmount"))[0] == 200
+        status, answer = await api.call("POST", url + "/mount", {})
+        assert status == 200 and answer["compression"] == "zstd:15", (option, answer)
+        caplog.clear()
+        await daemon.context.pools.reconcile()
+        assert "drifted" not in caplog.text, (option, caplog.text)
+
+
+async def test_a_create_whose_mount_fails_leaves_its_disks_empty(storage, monkeypatch, tmp_path):
+    daemon, api, devices = await storage(1, 256 << 20)
+    ids = disk_ids(daemon, devices)
+    real = pools_module.run
+
+    async def mount_refused(argv, **options):
+        """The system as it is, but for a kernel that refuses to mount (as it does a
+        filesystem it finds damaged)."""
+        if argv[0] == "mount":
+            raise CommandError(argv, 32, f"mount: {argv[-1]}: can't read superblock")
+        return await real(argv, **options)
+
+    monkeypatch.setattr(pools_module, "run", mount_refused)
+    status, answer = await create(api, "doomed", ids, "single")
+    assert (status, answer["error"]["code"]) == (422, "mount_failed"), answer
+    assert not formatted(devices[0])
+    assert await daemon.store.intents("pool") == {} and daemon.context.pools.intent == {}
+    assert not (tmp_path / "mnt" / "doomed").exists()
+    monkeypatch.undo()
+    status, pool = await create(api, "doomed", ids, "single")
+    assert status == 201 and pool["mounted"], pool
+
+
+async def test_two_creates_of_one_name_at_once_make_one_pool(storage):
+    daemon, api, devices = await storage(4, 256 << 20)
+    ids = disk_ids(daemon, devices)
+    answers = await asyncio.gather(create(api, "twice", ids[:2], "raid1"),
+                                   create(api, "twice", ids[2:], "raid1"),
+                                   create(api, "other", ids[1:3], "raid1"))
+    assert sorted(status for status, _ in answers) == [201, 409, 409], answers
+    (made,) = [body for status, body in answers if status == 201]
+    assert list(daemon.context.pools.intent) == [made["id"]]
+    await daemon.context.disks.rescan_all()
+    used = {d["disk"] for d in made["devices"]}
+    for device, disk in zip(devices, ids, strict=True):
+        assert formatted(device) == (disk in used), device
+
+
+async def test_import_takes_over_what_an_import_cut_short_left_mounted(storage, tmp_path):
+    # rockd killed between an import's mount and its intent kept: the filesystem is mounted
+    # at the pool's mount point and rockd knows nothing of it; importing it again finishes
+    daemon, api, devices = await storage(1)
+    (disk,) = disk_ids(daemon, devices)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "halfway", devices[0]], check=True)
+    point = tmp_path / "mnt" / "halfway"
+    point.mkdir(parents=True)
+    subprocess.run(["mount", devices[0], str(point)], check=True)
+    await daemon.context.disks.rescan(Path(devices[0]).name)
+    status, pool = await api.call("POST", "/api/v1/pools/import", {"disk": disk})
+    assert status == 201, pool
+    assert pool["mounted"] and pool["mount_point"] == str(point)
+    points = [line.split(" ")[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    assert points.count(str(point)) == 1
+
+
+async def test_import_refuses_a_filesystem_with_a_device_rockd_does_not_manage(storage, loops,
+                                                                               tmp_path):
+    daemon, api, devices = await storage(1)
+    stranger = loops(512 << 20)  # not in the daemon's --devices
+    subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "halfmine", "-d", "raid1", "-m", "raid1",
+                    devices[0], stranger], check=True)
+    await daemon.context.disks.rescan(Path(devices[0]).name)
+    (disk,) = disk_ids(daemon, devices)
+    status, answer = await api.call("POST", "/api/v1/pools/import", {"disk": disk})
+    assert (status, answer["error"]["code"]) == (403, "unmanaged_device"), answer
+    assert answer["error"]["detail"] == {"device": stranger}
+    assert daemon.context.pools.intent == {}
+    assert not mounted_at(tmp_path / "mnt" / "halfmine")
+
+
+async def test_intent_an_older_rockd_kept_still_mounts_without_what_is_refused(storage, caplog):
+    daemon, api, devices = await storage(1)
+    status, pool = await create(api, "older", disk_ids(daemon, devices), "single")
+    assert status == 201, pool
+    pools, url = daemon.context.pools, f"/api/v1/pools/{pool['id']}"
+    assert (await api.call("POST", url + "/unmount"))[0] == 200
+    for compression, options, shown in [
+            ("zstd", "noatime,rescue=usebackuproot,nodatacow", "compress=zstd:3"),
+            ("zlib:3\n", "noatime,commit=08,nodatacow", "nodatacow")]:
+        await pools._save(pool["id"], {**pools.intent[pool["id"]], "compression": compression,
+                                       "mount_options": options})
+        caplog.clear()
+        await pools.reconcile()  # as at start-up
+        pool = await pools.settle(pool["id"])
+        assert pool["mounted"], (options, caplog.text)
+        assert {"noatime", shown} <= set(pool["mount_options"].split(",")), pool
+        assert "mounted without it" in caplog.text
+        status, answer = await api.call("PATCH", url, {"quotas": True})  # other changes work
+        assert status == 200 and answer["quotas"], answer
+        assert (await api.call("POST", url + "/unmount"))[0] == 200
