@@ -22,6 +22,7 @@ lint: setup
 bench: setup
 	$(VENV)/python bench/journal.py
 	$(VENV)/python bench/stream.py
+	$(VENV)/python bench/stream_flood.py
 	$(VENV)/python bench/scale.py
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/replication.py

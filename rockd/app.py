@@ -36,6 +36,7 @@ from rockd.handlers import system as system_api
 from rockd.handlers import users as users_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
+from rockd.handlers.hosts import host_check
 from rockd.handlers.metrics import timing
 from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
@@ -198,7 +199,8 @@ class Daemon:
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
 
     def _web_app(self) -> web.Application:
-        app = web.Application(middlewares=[timing, security_headers, errors],
+        app = web.Application(middlewares=[timing, security_headers, errors,
+                                           host_check(self.settings.allowed_hosts)],
                               client_max_size=self.settings.max_body)
         assert self.context is not None
         app[CONTEXT] = self.context

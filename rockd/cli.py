@@ -41,8 +41,13 @@ def seconds(text: str) -> float:
     return value
 
 
-def devices(text: str) -> list[str]:
+def comma_list(text: str) -> list[str]:
+    """'a, b,c' as ['a', 'b', 'c'] (--devices, --allowed-hosts)."""
     return [p.strip() for p in text.split(",") if p.strip()]
+
+
+ALLOWED_HOSTS_HELP = ("further host names browsers may reach rockd by (comma-separated); its "
+                      "own names, localhost and IP addresses always work")
 
 
 DEMO_SMB_PORT, DEMO_SFTP_PORT = 4450, 2222
@@ -59,9 +64,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", type=listen)
     serve.add_argument("--state-dir", type=Path)
     serve.add_argument("--mount-root", type=Path)
-    serve.add_argument("--devices", type=devices,
+    serve.add_argument("--devices", type=comma_list,
                        help="block devices rockd may touch: comma-separated paths or globs")
     serve.add_argument("--config", type=Path, help="a TOML file of these same settings")
+    serve.add_argument("--allowed-hosts", type=comma_list, metavar="NAMES", help=ALLOWED_HOSTS_HELP)
     serve.add_argument("--metrics-public", action="store_true", default=None,
                        help="serve /metrics without a token")
     serve.add_argument("--samba-dir", type=Path, help="where smb.conf is (/etc/samba)")
@@ -89,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--disk-size", type=size, default=4 << 30)
     demo.add_argument("--listen", type=listen)
     demo.add_argument("--state-dir", type=Path)
+    demo.add_argument("--allowed-hosts", type=comma_list, metavar="NAMES", help=ALLOWED_HOSTS_HELP)
     return top
 
 
@@ -98,7 +105,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         values.update(Settings.from_file(args.config))
     for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public", "samba_dir",
                  "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services", "docker_socket",
-                 "apps_catalog", "zmq_listen", "replication_idle"):
+                 "apps_catalog", "zmq_listen", "replication_idle", "allowed_hosts"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
@@ -106,8 +113,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
                  "docker_socket", "apps_catalog"):
         if name in values:
             values[name] = Path(values[name])
-    if isinstance(values.get("devices"), str):
-        values["devices"] = devices(values["devices"])
+    for name in ("devices", "allowed_hosts"):
+        if isinstance(values.get(name), str):
+            values[name] = comma_list(values[name])
     return Settings(**values)
 
 

@@ -19,6 +19,7 @@ class Settings:
     web_root: Path | None = None  # the SPA's folder; default: web/ beside the package
     metrics_public: bool = False
     demo: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)  # names browsers may use for us
     # sharing: where the service configurations rockd renders live, and the ports served
     samba_dir: Path = Path("/etc/samba")
     smb_port: int = 445

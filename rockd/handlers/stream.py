@@ -2,29 +2,42 @@
 
 Each connection has one reader (client messages) and one writer, which sends, for every
 subscription, what the bus has queued for it as a single frame: a snapshot, or one patch
-carrying every queued revision. A client that sends something that is not a JSON object with
-a known shape is closed with code 4400. A client that stops reading fills its socket; its
-writer then waits, its queue overflows into a pending snapshot, and the websocket heartbeat
-drops the connection once it answers no ping: no one else waits for it.
+carrying every queued revision. Client messages are validated with the same models as REST
+bodies: one that is not a JSON object with a string `type` closes the connection with code
+4400; one of a known type with a wrong field is answered with an `error`.
+
+Nothing a client does costs the daemon more than a bounded amount of memory. Its control
+replies (pong, subscribed, error...) queue up to CONTROL_BUDGET bytes; past that the reader
+stops reading, so the client's own socket fills and it is held back. A subscription's queue
+overflows into a pending snapshot (the bus). And a client that takes none of the bytes it is
+owed for STALL_SECONDS, one that does not read, is reset: no one else waits for it, and the
+heartbeat, which whatever a client sends keeps quiet, is not what ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import socket
+import struct
+import termios
 from collections import deque
 from contextlib import suppress
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
+from pydantic import AfterValidator, Field, RootModel
+from pydantic_core import PydanticCustomError
+from yarl import URL
 
 from rockd.core import pointer
 from rockd.core.auth import Principal
 from rockd.core.bus import Bus, Subscription
-from rockd.core.errors import Forbidden
+from rockd.core.errors import BadRequest, Forbidden
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Routes
+from rockd.handlers.routes import Model, Routes, validate
 
 log = logging.getLogger(__name__)
 routes = Routes()
@@ -38,75 +51,195 @@ FRAME_BUDGET = 50_000
 subscribers / FRAME_BUDGET seconds between frames, and what queues up meanwhile goes out in
 the next frame: the cost stays bounded however many clients follow the stream."""
 MAX_INTERVAL = 0.02
+CONTROL_BUDGET = 64 << 10
+"""Bytes of control replies a connection may have queued; the reader waits while it is spent."""
+REPLY_OVERHEAD = 64
+"""What a queued reply costs beyond its bytes (the object and its slot), for the budget."""
+STALL_SECONDS = 30.0
+"""A client owed bytes that takes (acknowledges) none of them for this long is reset."""
+WATCH_INTERVAL = 5.0
+
+
+def _check_path(value: str) -> str:
+    try:
+        pointer.parse(value)
+    except pointer.PointerError as exc:
+        raise PydanticCustomError("invalid_path", "{reason}", {"reason": str(exc)}) from None
+    return value
+
+
+class Subscribe(Model):
+    """Follow the subtree at `path`, from revision `since` of `epoch` if given."""
+
+    type: Literal["subscribe"]
+    id: Any = None
+    path: Annotated[str, AfterValidator(_check_path)] = ""
+    since: Annotated[int, Field(ge=0)] | None = None
+    epoch: str | None = None
+
+
+class Unsubscribe(Model):
+    """Stop a subscription."""
+
+    type: Literal["unsubscribe"]
+    id: Any = None
+    sub: int
+
+
+class Ping(Model):
+    """Answered with a pong."""
+
+    type: Literal["ping"]
+    id: Any = None
+
+
+class Message(RootModel[Annotated[Subscribe | Unsubscribe | Ping, Field(discriminator="type")]]):
+    """A client message, told apart by its `type`."""
 
 
 class BadMessage(Exception):
     """A client message that breaks the protocol: the connection is closed."""
 
 
-class Connection:
-    """One websocket: its subscriptions, queued control replies, and its writer task."""
+class Refused(Exception):
+    """A well-formed message that is answered with an error: (id, code, message)."""
 
-    def __init__(self, ws: web.WebSocketResponse, bus: Bus):
+
+def parse(raw: str) -> Subscribe | Unsubscribe | Ping:
+    """A client message as its model; BadMessage for no object with a string `type`, Refused
+    (with the code the protocol gives it) for anything else wrong."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise BadMessage("message is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise BadMessage("message must be an object with a 'type'")
+    try:
+        return validate(Message, data).root
+    except BadRequest as exc:
+        errors = exc.detail.get("errors", [])
+        msg_id, kind = data.get("id"), data["type"]
+        if any(e["type"] == "union_tag_invalid" for e in errors):
+            raise Refused(msg_id, "unknown_type", f"unknown message type {kind!r}") from None
+        path = any(e["field"] == f"{kind}.path" for e in errors)
+        code = "invalid_path" if path else "invalid_field"
+        raise Refused(msg_id, code, exc.message.removeprefix(f"{kind}.")) from None
+
+
+class Watchdog:
+    """Resets a connection whose client takes none of the bytes it is owed (in the transport,
+    or unacknowledged in the kernel) for STALL_SECONDS.
+
+    While the client takes nothing, closing the socket resets it, whoever closes it (the
+    heartbeat too): the kernel then frees what it holds for the client at once instead of
+    keeping it for one that does not read. The watch lasts as long as the socket, since a
+    close that waits to flush to such a client would wait forever.
+    """
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.sock = transport.get_extra_info("socket")
+        self.written = 0  # bytes the writer has handed to the transport
+        self.taken = 0  # of which the client had acknowledged at the last look
+        self.stalled = 0.0
+        self.resets = False  # whether closing the socket resets it (SO_LINGER 0)
+        if self.sock is not None:
+            asyncio.get_running_loop().call_later(WATCH_INTERVAL, self._look)
+
+    def wrote(self, size: int) -> None:
+        self.written += size
+
+    def _look(self) -> None:
+        if self.sock.fileno() < 0:
+            return  # closed
+        owed = self.transport.get_write_buffer_size() + _unacknowledged(self.sock)
+        taken = self.written - owed  # grows only as the client acknowledges bytes
+        stalled = owed > 0 and taken <= self.taken
+        self.taken = taken
+        self.stalled = self.stalled + WATCH_INTERVAL if stalled else 0.0
+        self._reset_on_close(stalled)
+        if self.stalled >= STALL_SECONDS:
+            log.info("reset a stream client that took nothing for %.0f s", self.stalled)
+            self.transport.abort()
+        else:
+            asyncio.get_running_loop().call_later(WATCH_INTERVAL, self._look)
+
+    def _reset_on_close(self, reset: bool) -> None:
+        if reset != self.resets:
+            self.resets = reset
+            with suppress(OSError):
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", reset, 0))
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes the kernel holds for the peer of `sock`: unsent or not yet acknowledged."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4)))[0]
+    except OSError:
+        return 0
+
+
+class Connection:
+    """One websocket: its subscriptions, queued control replies, its writer and its watchdog."""
+
+    def __init__(self, ws: web.WebSocketResponse, bus: Bus, transport: asyncio.Transport):
         self.ws = ws
         self.bus = bus
         self.subs: dict[int, Subscription] = {}
         self.control: deque[bytes] = deque()
+        self.control_cost = 0
+        self.room = asyncio.Event()
         self.wakeup = asyncio.Event()
+        self.watchdog = Watchdog(transport)
         self.writer = asyncio.create_task(self._write_loop(), name="stream-writer")
 
     def wake(self) -> None:
         self.wakeup.set()
 
     def reply(self, message: dict[str, Any]) -> None:
-        self.control.append(orjson.dumps(message))
+        # an exact copy: orjson's result carries ~4 KiB of spare capacity (see Op.freeze)
+        frame = memoryview(orjson.dumps(message)).tobytes()
+        self.control.append(frame)
+        self.control_cost += len(frame) + REPLY_OVERHEAD
         self.wakeup.set()
 
     def error(self, msg_id: Any, code: str, message: str) -> None:
         self.reply({"type": "error", "id": msg_id,
                     "error": {"code": code, "message": message}})
 
+    async def has_room(self) -> None:
+        """Return once the control replies are within budget (or the writer has ended)."""
+        while self.control_cost >= CONTROL_BUDGET and not self.writer.done():
+            self.room.clear()
+            await self.room.wait()
+
     def handle(self, raw: str) -> None:
         try:
-            message = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise BadMessage("message is not JSON") from None
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            raise BadMessage("message must be an object with a 'type'")
-        msg_id, kind = message.get("id"), message["type"]
-        if kind == "ping":
-            self.reply({"type": "pong", "id": msg_id})
-        elif kind == "subscribe":
-            self._subscribe(msg_id, message)
-        elif kind == "unsubscribe":
-            sub = self.subs.pop(message.get("sub"), None)  # type: ignore[arg-type]
+            message = parse(raw)
+        except Refused as refused:
+            return self.error(*refused.args)
+        if isinstance(message, Ping):
+            self.reply({"type": "pong", "id": message.id})
+        elif isinstance(message, Subscribe):
+            self._subscribe(message)
+        else:
+            sub = self.subs.pop(message.sub, None)
             if sub is None:
-                self.error(msg_id, "not_found", f"no subscription {message.get('sub')!r}")
+                self.error(message.id, "not_found", f"no subscription {message.sub}")
             else:
                 self.bus.unsubscribe(sub)
-                self.reply({"type": "unsubscribed", "id": msg_id, "sub": sub.id})
-        else:
-            self.error(msg_id, "unknown_type", f"unknown message type {kind!r}")
+                self.reply({"type": "unsubscribed", "id": message.id, "sub": sub.id})
 
-    def _subscribe(self, msg_id: Any, message: dict) -> None:
-        path, since, epoch = message.get("path", ""), message.get("since"), message.get("epoch")
-        if not isinstance(path, str):
-            return self.error(msg_id, "invalid_path", "path must be a string")
-        try:
-            pointer.parse(path)
-        except pointer.PointerError as exc:
-            return self.error(msg_id, "invalid_path", str(exc))
-        if since is not None and (type(since) is not int or since < 0):
-            return self.error(msg_id, "invalid_field", "since must be a revision number")
-        if epoch is not None and not isinstance(epoch, str):
-            return self.error(msg_id, "invalid_field", "epoch must be a string")
+    def _subscribe(self, message: Subscribe) -> None:
         if len(self.subs) >= MAX_SUBSCRIPTIONS:
-            return self.error(msg_id, "too_many_subscriptions",
+            return self.error(message.id, "too_many_subscriptions",
                               f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
-        sub = self.bus.subscribe(path, self.wake, since=since, epoch=epoch)
+        sub = self.bus.subscribe(message.path, self.wake, since=message.since,
+                                 epoch=message.epoch)
         self.subs[sub.id] = sub
         # control replies go out before any subscription's frames: "subscribed" comes first
-        self.reply({"type": "subscribed", "id": msg_id, "sub": sub.id})
+        self.reply({"type": "subscribed", "id": message.id, "sub": sub.id})
 
     async def _write_loop(self) -> None:
         bus = self.bus
@@ -115,7 +248,10 @@ class Connection:
                 await self.wakeup.wait()
                 self.wakeup.clear()
                 while self.control:
-                    await self._send(self.control.popleft())
+                    frame = self.control.popleft()
+                    self.control_cost -= len(frame) + REPLY_OVERHEAD
+                    await self._send(frame)
+                    self.room.set()
                 sent = False
                 for sub in list(self.subs.values()):
                     while sub.ready and sub.id in self.subs:
@@ -129,8 +265,11 @@ class Connection:
                     await asyncio.sleep(min(MAX_INTERVAL, bus.subscriber_count / FRAME_BUDGET))
         except (ConnectionError, RuntimeError):
             pass  # the client went away; the reader notices and cleans up
+        finally:
+            self.room.set()
 
     async def _send(self, frame: bytes) -> None:
+        self.watchdog.wrote(len(frame))  # in the transport before send_frame waits
         await self.ws.send_frame(frame, WSMsgType.TEXT)
 
     async def close(self) -> None:
@@ -143,12 +282,26 @@ class Connection:
 
 
 def _check_origin(request: web.Request, via: str) -> None:
-    """A browser's cookie must not open a stream for a page of another origin."""
+    """A browser's cookie must not open a stream for a page of another origin: its Origin
+    must be this request's own scheme, host and port."""
     origin = request.headers.get("Origin")
-    if via == "session" and origin:
-        host = origin.split("://", 1)[-1]
-        if host != request.host:
-            raise Forbidden("cross-origin stream refused", code="bad_origin")
+    if via != "session" or not origin:
+        return
+    own = _origin_of(f"{'https' if request.secure else 'http'}://{request.host}")
+    if own is None or _origin_of(origin) != own:
+        raise Forbidden("cross-origin stream refused", code="bad_origin")
+
+
+def _origin_of(text: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port (the scheme's default when not given) of a URL; None if it is
+    not a URL of a host."""
+    try:
+        url = URL(text)
+    except ValueError:
+        return None
+    if not url.absolute or url.host is None:
+        return None
+    return url.scheme.lower(), url.host.lower().rstrip("."), url.port
 
 
 @routes.get("/api/v1/stream", summary="The state stream (websocket): snapshots and patches",
@@ -158,15 +311,23 @@ async def stream(request: web.Request, principal: Principal) -> web.WebSocketRes
     ctx = request.app[CONTEXT]
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE, compress=False)
     await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # gone during the handshake
+        return ws
     ctx.websockets.add(ws)
-    conn = Connection(ws, ctx.bus)
+    conn = Connection(ws, ctx.bus, transport)
     try:
         async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break  # the connection failed; aiohttp has closed it
             if msg.type != WSMsgType.TEXT:
                 raise BadMessage("only text frames are accepted")
             conn.handle(msg.data)
+            await conn.has_room()  # back-pressure: a client that does not read is held back
     except BadMessage as exc:
         await ws.close(code=CLOSE_BAD_MESSAGE, message=str(exc).encode())
+    except ConnectionError:
+        pass  # gone while aiohttp answered its ping
     finally:
         ctx.websockets.discard(ws)
         await conn.close()
