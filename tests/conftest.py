@@ -192,8 +192,10 @@ async def managing(processes):
     answers (process, api); every api it made is closed at the end."""
     clients: list[Api] = []
 
-    async def start(state: Path, devices: list[str]) -> tuple[Process, Api]:
-        proc = processes("serve", state_dir=state, extra=["--devices", ",".join(devices)])
+    async def start(state: Path, devices: list[str], extra: list[str] | None = None
+                    ) -> tuple[Process, Api]:
+        proc = processes("serve", state_dir=state,
+                         extra=["--devices", ",".join(devices), *(extra or [])])
         client = Api(proc.url)
         await client.login()
         clients.append(client)

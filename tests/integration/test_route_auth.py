@@ -1,0 +1,95 @@
+"""Every route of the served OpenAPI document, asked without credentials, with a read-only
+token and with a session cookie but no CSRF header: each is refused before it does anything.
+
+The list comes from the document itself, so a route added later is covered without a word
+here; the document is checked to name every route the server has in test_openapi.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+
+from tests.support.changes import changes
+from tests.support.client import Api
+
+WRITES = ("post", "put", "patch", "delete")
+
+
+async def _operations(api: Api) -> list[tuple[str, str, bool]]:
+    """(METHOD, concrete path, public) for every operation of the served document."""
+    status, document = await api.call("GET", "/api/v1/openapi.json")
+    assert status == 200, document
+    operations = []
+    for template, ops in document["paths"].items():
+        path = re.sub(r"{\w+}", "x", template)
+        for method, op in ops.items():
+            operations.append((method.upper(), path, op.get("security") == []))
+    return operations
+
+
+async def _answers(client: Api, operations, headers: dict | None = None
+                   ) -> dict[tuple[str, str], tuple[int, str | None]]:
+    """Each operation's status and error code, with an empty object as the body of writes."""
+    answers = {}
+    for method, path, _public in operations:
+        raw = orjson.dumps({}) if method.lower() in WRITES else None
+        async with client.session.request(method, client.base + path, data=raw,
+                                          headers={**client.headers(method),
+                                                   **(headers or {})}) as response:
+            text = await response.read()
+        try:
+            code = orjson.loads(text)["error"]["code"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            code = None
+        answers[method, path] = (response.status, code)
+    return answers
+
+
+@pytest.fixture
+async def operations(api):
+    found = await _operations(api)
+    assert len(found) > 100  # the whole API, not a part of it
+    return found
+
+
+async def test_every_route_needs_credentials(daemon, operations):
+    anonymous = Api(daemon.url)
+    changed = changes(daemon)
+    try:
+        answers = await _answers(anonymous, [op for op in operations if not op[2]])
+    finally:
+        await anonymous.close()
+    wrong = {op: got for op, got in answers.items() if got != (401, "unauthorized")}
+    assert wrong == {}
+    assert changed == []
+
+
+async def test_every_write_is_refused_to_a_read_only_token(daemon, api, operations):
+    reader = Api(daemon.url, token=await api.make_token(["read"], "reader"))
+    changed = changes(daemon)
+    writes = [op for op in operations if op[0].lower() in WRITES and not op[2]]
+    try:
+        answers = await _answers(reader, writes)
+    finally:
+        await reader.close()
+    assert len(writes) > 50
+    wrong = {op: got for op, got in answers.items() if got != (403, "insufficient_scope")}
+    assert wrong == {}
+    assert changed == []
+
+
+async def test_every_cookie_write_needs_the_csrf_header(daemon, api, operations):
+    writes = [op for op in operations if op[0].lower() in WRITES and not op[2]]
+    csrf, api.csrf = api.csrf, ""  # the session's cookie, without its header
+    changed = changes(daemon)
+    try:
+        answers = await _answers(api, writes)
+        wrong_header = await _answers(api, writes, {"X-CSRF-Token": csrf[:-1] + "A"})
+    finally:
+        api.csrf = csrf
+    assert {op: got for op, got in answers.items() if got != (403, "csrf_failed")} == {}
+    assert {op: got for op, got in wrong_header.items() if got != (403, "csrf_failed")} == {}
+    assert changed == []
