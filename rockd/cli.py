@@ -12,12 +12,12 @@ from pathlib import Path
 from rockd import __version__
 from rockd.config import Settings
 
-SIZE = re.compile(r"^(\d+)\s*([KMGT]i?B?|B)?$", re.IGNORECASE)
+SIZE = re.compile(r"([0-9]+) *([KMGT]i?B?|B)?", re.IGNORECASE)
 
 
 def size(text: str) -> int:
     """'4G', '512MiB', '1048576' as bytes (binary units)."""
-    match = SIZE.match(text.strip())
+    match = SIZE.fullmatch(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"not a size: {text!r}")
     number, unit = int(match.group(1)), (match.group(2) or "B").upper()[:1]

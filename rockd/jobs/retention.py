@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 COUNT_KEYS = ("hourly", "daily", "weekly", "monthly")
 DURATION_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
                   "m": timedelta(minutes=1)}
-_DURATION = re.compile(r"(\d+)([wdhm])")
+_DURATION = re.compile(r"([0-9]+)([wdhm])")
 
 BY_HAND = "made by hand: never deleted by retention"
 NEWEST = "newest scheduled snapshot: always kept"

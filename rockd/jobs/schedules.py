@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("snapshot", "scrub", "balance")
 STAMP = "%Y%m%dT%H%M%SZ"
-AUTO_NAME = re.compile(r"^auto-(?P<schedule>[0-9a-f]{8})-(?P<when>\d{8}T\d{6}Z)$")
+AUTO_NAME = re.compile(r"auto-(?P<schedule>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{6}Z)")
 NO_POLICY = "no retention policy: nothing is deleted"
 
 
@@ -164,7 +164,7 @@ class Scheduler:
         for snap in (self.tree.get("/snapshots") or {}).values():
             if snap["share"] != schedule["target"]:
                 continue
-            match = AUTO_NAME.match(snap["name"])
+            match = AUTO_NAME.fullmatch(snap["name"])
             mine = match is not None and match["schedule"] == schedule["id"]
             when = (datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC) if mine
                     else parse_iso(snap["created"]) or now)

@@ -32,7 +32,7 @@ from rockd.storage.pools import Pools, check_compression
 log = logging.getLogger(__name__)
 
 SNAPSHOTS = ".snapshots"
-MODE = re.compile(r"^0?[0-7]{3,4}$")
+MODE = re.compile(r"0?[0-7]{3,4}")
 
 
 def _compression(path: str) -> str | None:
@@ -246,7 +246,7 @@ class Shares:
             except KeyError:
                 raise Unprocessable(f"no group {group}", code="unknown_group") from None
         if mode is not None:
-            if not MODE.match(mode):
+            if not MODE.fullmatch(mode):
                 raise BadRequest("mode must be octal such as 0755", code="invalid_field",
                                  detail={"field": "mode"})
             attrs["mode"] = int(mode, 8)

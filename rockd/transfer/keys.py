@@ -18,12 +18,12 @@ from zmq.utils import z85
 log = logging.getLogger(__name__)
 
 SECRET_FILE = "curve.secret"  # noqa: S105 (a file name)
-Z85_KEY = re.compile(r"^[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$")
+Z85_KEY = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
 
 
 def check_public_key(text: str) -> str:
     """A CurveZMQ public key in Z85 (40 characters, 32 bytes); ValueError otherwise."""
-    if not isinstance(text, str) or not Z85_KEY.match(text):
+    if not isinstance(text, str) or not Z85_KEY.fullmatch(text):
         raise ValueError("a public key is 40 characters of Z85 (as GET "
                          "/api/v1/replication/identity shows it)")
     if len(z85.decode(text.encode())) != 32:

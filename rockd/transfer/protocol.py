@@ -49,9 +49,9 @@ GRANT_EVERY = 4
 OPEN, DATA, END = b"open", b"data", b"end"
 CREDIT, ERROR = b"credit", b"error"
 
-SNAPSHOT_NAME = re.compile(r"^repl-(?P<task>[0-9a-f]{8})-(?P<when>\d{8}T\d{6}Z)(-\d{1,4})?$")
+SNAPSHOT_NAME = re.compile(r"repl-(?P<task>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{6}Z)(-[0-9]{1,4})?")
 STAMP = "%Y%m%dT%H%M%SZ"
-TRANSFER_ID = re.compile(r"^[0-9a-f]{16}$")
+TRANSFER_ID = re.compile(r"[0-9a-f]{16}")
 
 _U64 = struct.Struct(">Q")
 
@@ -105,7 +105,7 @@ def snapshot_name(task_id: str, when: datetime, taken: set[str] | frozenset = fr
 
 def snapshot_time(name: str) -> datetime | None:
     """When a replication snapshot was made, from its name (None: not one of ours)."""
-    match = SNAPSHOT_NAME.match(name)
+    match = SNAPSHOT_NAME.fullmatch(name)
     if match is None:
         return None
     return datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC)

@@ -372,7 +372,7 @@ class Receiver:
     async def _op_begin(self, peer: str, peer_key: str, request: dict) -> dict:
         pool, name = self._target(request)
         tid, sent_name = request["transfer"], request["snapshot"]
-        if not protocol.TRANSFER_ID.match(tid) or tid in self.incoming:
+        if not protocol.TRANSFER_ID.fullmatch(tid) or tid in self.incoming:
             raise Refused("bad transfer id", "bad_request")
         if not isinstance(sent_name, str) or not valid_name(sent_name):
             raise Refused(f"{sent_name!r} is not a valid snapshot name", "invalid_name")
