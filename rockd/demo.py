@@ -7,8 +7,8 @@ from pathlib import Path
 
 from rockd.app import serve
 from rockd.config import Settings
+from rockd.core.process import CommandError, run
 from rockd.storage import loops
-from rockd.storage.commands import CommandError, run
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 
 from rockd import __version__
+from rockd.core.process import CommandError, run
 from rockd.core.times import rfc3339
-from rockd.storage.commands import CommandError, run
 
 
 def boot_time() -> float:

@@ -1,5 +1,5 @@
 """Unix users and groups: observed from the account databases, changed with the shadow tools.
 
-May import rockd.core, rockd.config, rockd.storage.commands and rockd.watchers. Passwords go
+May import rockd.core, rockd.config, rockd.core.process and rockd.watchers. Passwords go
 to commands through stdin only, and are never kept, logged or answered.
 """

@@ -34,12 +34,12 @@ from typing import Any
 
 from rockd.accounts.privilege import PRIVILEGED_NAMES, Named, named_groups
 from rockd.config import Settings
+from rockd.core import mountinfo
 from rockd.core.errors import BadRequest, Conflict, Forbidden, InvalidName, NotFound, Unprocessable
+from rockd.core.process import CommandError, run
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
-from rockd.services.sftp import mounts_under
-from rockd.storage.commands import CommandError, run
 from rockd.watchers.passwd import AccountsWatcher
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def own_home(entry: pwd.struct_passwd, made: str | None, others: Iterable[pwd.st
         for theirs in {os.path.normpath(other.pw_dir), os.path.realpath(other.pw_dir)}:
             if theirs == made or theirs.startswith(made + "/"):
                 return None
-    return None if mounts_under(path) else path
+    return None if mountinfo.targets_under(path) else path
 
 
 def remove_home(path: Path) -> None:

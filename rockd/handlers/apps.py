@@ -8,8 +8,9 @@ from aiohttp import web
 from pydantic import Field, StringConstraints
 
 from rockd.apps.definitions import APP_NAME, Definition
+from rockd.core.models import Model
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Routes, json_response
+from rockd.handlers.routes import Routes, json_response
 
 routes = Routes()
 

@@ -9,9 +9,10 @@ from pydantic import Field
 
 from rockd.core.auth import SESSION_SECONDS, Principal
 from rockd.core.errors import BadRequest
+from rockd.core.models import Model, Name
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.middleware import SESSION_COOKIE
-from rockd.handlers.routes import Model, Name, Routes, json_response
+from rockd.handlers.routes import Routes, json_response
 
 routes = Routes()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from rockd.core.errors import Unprocessable
+from rockd.core.models import Model
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Routes
+from rockd.handlers.routes import Routes
 from rockd.storage import smart
 
 routes = Routes()

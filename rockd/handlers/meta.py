@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from rockd import __version__
-from rockd.handlers.routes import ROUTE_TABLE, Model, Routes, openapi
+from rockd.core.models import Model
+from rockd.handlers.routes import ROUTE_TABLE, Routes, openapi
 
 routes = Routes()
 

@@ -16,9 +16,9 @@ from rockd.core.errors import (
     Unauthorized,
     Unprocessable,
 )
+from rockd.core.process import CommandError
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import json_response
-from rockd.storage.commands import CommandError
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ from aiohttp import web
 from pydantic import Field, model_validator
 
 from rockd.core.errors import BadRequest
+from rockd.core.models import Model, Name
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Name, Routes, json_response
+from rockd.handlers.routes import Routes, json_response
 from rockd.storage import profiles
 from rockd.storage.pools import check_profiles
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from rockd.core.models import Model, Name
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Name, Routes
+from rockd.handlers.routes import Routes
 from rockd.handlers.schedules import Retention
 
 routes = Routes()

@@ -10,38 +10,19 @@ import re
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
-from pydantic_core import PydanticCustomError
 
 from rockd import __version__
 from rockd.core.auth import READ, WRITE, Auth, Principal
-from rockd.core.errors import BadRequest, Forbidden, InvalidName, PayloadTooLarge, Unauthorized
-from rockd.core.names import NAME_PATTERN
+from rockd.core.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized
+from rockd.core.models import validate
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _check_name(value: str) -> str:
-    if not NAME_PATTERN.fullmatch(value):
-        raise PydanticCustomError("invalid_name", "must match {pattern}",
-                                  {"pattern": NAME_PATTERN.pattern})
-    return value
-
-
-Name = Annotated[str, AfterValidator(_check_name),
-                 WithJsonSchema({"type": "string", "pattern": NAME_PATTERN.pattern})]
-"""A pool, share, snapshot, user or token name; anything else is 400 invalid_name."""
-
-
-class Model(BaseModel):
-    """Base of request bodies: unknown fields are refused, types are not coerced."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 Handler = Callable[..., Awaitable[Any]]
@@ -178,22 +159,6 @@ def inflate(raw: bytes, encoding: str | None, limit: int) -> bytes:
         if decoder.eof and not decoder.unused_data:
             return out
     raise BadRequest("the body is not what its Content-Encoding says", code="malformed_body")
-
-
-def validate(model: type[BaseModel], data: Any) -> BaseModel:
-    """`data` as `model`, or 400: invalid_name where a name is wrong, else invalid_field."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]
-        first = errors[0]
-        message = f"{first['field'] or 'body'}: {first['problem']}"
-        if any(e["type"] == "invalid_name" for e in errors):
-            raise InvalidName(message, detail={"errors": errors}) from None
-        raise BadRequest(message, code="invalid_field", detail={"errors": errors}) from None
 
 
 def json_response(value: Any, status: int = 200) -> web.Response:

@@ -7,8 +7,9 @@ from pydantic import Field
 
 from rockd.core import pointer
 from rockd.core.errors import BadRequest, NotFound
+from rockd.core.models import Model
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Routes, json_response
+from rockd.handlers.routes import Routes, json_response
 
 routes = Routes()
 

@@ -36,8 +36,9 @@ from rockd.core import pointer
 from rockd.core.auth import Principal
 from rockd.core.bus import Bus, Subscription
 from rockd.core.errors import BadRequest, Forbidden
+from rockd.core.models import Model, validate
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Routes, validate
+from rockd.handlers.routes import Routes
 
 log = logging.getLogger(__name__)
 routes = Routes()

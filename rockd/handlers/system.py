@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from rockd.core.models import Model
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Routes
+from rockd.handlers.routes import Routes
 
 routes = Routes()
 

@@ -14,8 +14,9 @@ from aiohttp import web
 from pydantic import Field, SecretStr
 
 from rockd.accounts.users import FIRST_ID, LAST_ID, MAX_PASSWORD
+from rockd.core.models import Model, Name
 from rockd.handlers.context import CONTEXT
-from rockd.handlers.routes import Model, Name, Routes
+from rockd.handlers.routes import Routes
 
 routes = Routes()
 

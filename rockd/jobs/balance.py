@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable
 
 from rockd.core.errors import BadRequest, Conflict
+from rockd.core.process import CommandError, run
 from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind, Vanished
 from rockd.storage import btrfs, kernel_log, profiles
-from rockd.storage.commands import CommandError, run
 
 NUMBER = r"(0|[1-9][0-9]{0,19})"
 RANGE = rf"{NUMBER}?\.\.{NUMBER}?"

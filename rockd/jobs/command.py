@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rockd.core.process import run
 from rockd.jobs.supervisor import Job, JobFailed, Kind, ReadBack
 from rockd.storage import btrfs
-from rockd.storage.commands import run
 
 
 def _removed(job: Job) -> bool:

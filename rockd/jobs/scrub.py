@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rockd.core.errors import Conflict
+from rockd.core.process import CommandError, run
 from rockd.core.times import parse_iso
 from rockd.jobs.supervisor import Job, JobFailed, Kind, Vanished
 from rockd.storage import btrfs
-from rockd.storage.commands import CommandError, run
 
 STATUS_DIR = Path("/var/lib/btrfs")
 """Where `btrfs scrub start` keeps its record of each filesystem's last scrub."""

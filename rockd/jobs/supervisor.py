@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from rockd.core.errors import Conflict
+from rockd.core.process import Result, supervise
 from rockd.core.times import now
 from rockd.core.tree import Tree
-from rockd.storage.commands import Result, supervise
 
 log = logging.getLogger(__name__)
 

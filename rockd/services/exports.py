@@ -21,8 +21,8 @@ from rockd.core.store import Store
 from rockd.core.tree import Revision, Tree
 
 if TYPE_CHECKING:
+    from rockd.core.models import Model
     from rockd.handlers.context import Context
-    from rockd.handlers.routes import Model
 
 log = logging.getLogger(__name__)
 

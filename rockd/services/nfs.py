@@ -28,10 +28,10 @@ from pydantic_core import PydanticCustomError
 
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, Unprocessable
-from rockd.handlers.routes import Model
+from rockd.core.models import Model
+from rockd.core.process import CommandError, run
 from rockd.services.configfile import ConfigFile, render
 from rockd.services.units import SEARCH_PATH, Services
-from rockd.storage.commands import CommandError, run
 
 if TYPE_CHECKING:
     from rockd.core.tree import Tree

@@ -51,13 +51,13 @@ from pydantic_core import PydanticCustomError
 
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, InvalidName, Unprocessable
+from rockd.core.models import Model, Name
+from rockd.core.process import run
 from rockd.core.rescan import Rescanner
 from rockd.core.tree import Revision, Tree
-from rockd.handlers.routes import Model, Name
 from rockd.services import configfile
 from rockd.services.configfile import ConfigFile
 from rockd.services.units import SEARCH_PATH
-from rockd.storage.commands import run
 
 if TYPE_CHECKING:
     from rockd.handlers.context import Context

@@ -34,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from rockd.config import Settings
+from rockd.core import mountinfo
 from rockd.core.errors import BadRequest, Conflict, Unprocessable
+from rockd.core.models import Model, Name
 from rockd.core.names import valid_name
-from rockd.handlers.routes import Model, Name
+from rockd.core.process import CommandError, run
 from rockd.services.configfile import ConfigFile, render
 from rockd.services.units import SEARCH_PATH, Services
-from rockd.storage.commands import CommandError, run
 
 if TYPE_CHECKING:
     from rockd.core.tree import Tree
@@ -54,7 +55,6 @@ NOBODY_UID = 65534
 MAX_USERS = 256
 LISTEN_HOST = re.compile(r"[A-Za-z0-9.:_-]*")
 PLAIN_PATH = re.compile(r"/[A-Za-z0-9/._+-]*")  # nothing sshd_config would quote or expand
-OCTAL = re.compile(r"\\([0-3][0-7]{2})")
 
 
 class SftpUpdate(Model):
@@ -121,22 +121,6 @@ def account_problem(name: str) -> BadRequest | Unprocessable | None:
 
 
 # -- mounts ------------------------------------------------------------------------------------
-
-def mounts_under(root: Path) -> list[str]:
-    """Mount points at or below `root` in this process' namespace, once per mount, deepest
-    (last mounted) first."""
-    prefix = str(root)
-    with open("/proc/self/mountinfo", "rb") as f:
-        lines = f.read().decode(errors="surrogateescape").splitlines()
-    targets = []
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) > 4:
-            target = OCTAL.sub(lambda m: chr(int(m[1], 8)), fields[4])
-            if target == prefix or target.startswith(prefix + "/"):
-                targets.append(target)
-    return sorted(reversed(targets), key=lambda t: t.count("/"), reverse=True)
-
 
 def shows(target: Path, source: str) -> bool:
     """Whether `target` is the root of `source` (a subvolume has its own st_dev)."""
@@ -393,7 +377,7 @@ class SftpExports:
                 _root_dir(home)
                 for name, source in sorted(shares.items()):
                     target = home / name
-                    present = mounts_under(target)
+                    present = mountinfo.targets_under(target)
                     if len(present) == 1 and shows(target, source):
                         continue
                     for stale in present:
@@ -416,7 +400,7 @@ class SftpExports:
             return
         wanted = {str(self.chroot / user / name)
                   for user, shares in bindings.items() for name in shares}
-        unwanted = [t for t in mounts_under(self.chroot) if t not in wanted]
+        unwanted = [t for t in mountinfo.targets_under(self.chroot) if t not in wanted]
         # whoever loses a share is disconnected first: no session keeps a share it lost
         for user in sorted({Path(t).relative_to(self.chroot).parts[0] for t in unwanted
                             if Path(t) != self.chroot}):
@@ -461,7 +445,7 @@ class SftpExports:
         self.config.unwatch()
         async with self._lock:
             await end_sessions(self.chroot)
-            for target in mounts_under(self.chroot):
+            for target in mountinfo.targets_under(self.chroot):
                 try:
                     await unmount(target)
                 except CommandError as exc:

@@ -36,14 +36,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rockd.core import mountinfo
+from rockd.core.process import CommandError, run
 from rockd.storage import roottree
-from rockd.storage.commands import CommandError, run
 
 log = logging.getLogger(__name__)
 
 BTRFS = "btrfs"
 SYS_FS_BTRFS = Path("/sys/fs/btrfs")
-PROC_MOUNTINFO = Path("/proc/self/mountinfo")
 TIMEOUT = 30.0
 
 PROFILES = ("single", "dup", "raid0", "raid1", "raid10", "raid1c3", "raid1c4", "raid5", "raid6")
@@ -569,42 +569,23 @@ def usage(uuid: str, *, mountpoint: str | os.PathLike[str] | None = None,
 
 # --- mounts --------------------------------------------------------------------------------
 
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-
-def _unescape(value: str) -> str:
-    """Undo the kernel's octal escapes in mountinfo (\\040 space, \\011 tab, \\012 newline,
-    \\134 backslash, \\054 comma in option values)."""
-    return _OCTAL.sub(lambda m: chr(int(m[1], 8)), value)
-
-
-def _options(field: str) -> list[str]:
-    return [_unescape(o) for o in field.split(",") if o]
-
-
 def parse_mountinfo(text: str) -> list[dict[str, Any]]:
     """The btrfs mounts in /proc/self/mountinfo text: {source, target, root (the folder of
     the filesystem mounted there), options (per mount), super_options (the filesystem's),
     subvol, subvolid, uuid (None here; mounts() fills it), major_minor}."""
     found = []
-    for line in text.split("\n"):
-        fields = line.split(" ")
-        try:
-            sep = fields.index("-", 6)  # after the optional fields (shared:N, master:N, ...)
-        except ValueError:
+    for mount in mountinfo.parse(text):
+        if mount.fstype != "btrfs":
             continue
-        tail = fields[sep + 1:]
-        if len(tail) < 3 or tail[0] != "btrfs":
-            continue
-        source, super_options = tail[1], _options(tail[2])
-        named = dict(o.split("=", 1) for o in super_options if "=" in o)
+        named = mount.named_options
         subvolid = named.get("subvolid")
         found.append({
-            "source": _unescape(source), "target": _unescape(fields[4]),
-            "root": _unescape(fields[3]), "options": _options(fields[5]),
-            "super_options": super_options, "subvol": named.get("subvol"),
-            "subvolid": int(subvolid) if subvolid and subvolid.isdigit() else None,
-            "uuid": None, "major_minor": fields[2]})
+            "source": mount.source, "target": mount.target, "root": mount.root,
+            "options": mount.options, "super_options": mount.super_options,
+            "subvol": named.get("subvol"),
+            "subvolid": int(subvolid) if subvolid and subvolid.isascii() and subvolid.isdigit()
+            else None,
+            "uuid": None, "major_minor": mount.major_minor})
     return found
 
 
@@ -636,14 +617,14 @@ def _source_uuid(source: str, by_number: dict[str, str], by_name: dict[str, str]
     return by_name.get(os.path.basename(os.path.realpath(source)))
 
 
-def mounts(*, mountinfo: Path = PROC_MOUNTINFO, root: Path = SYS_FS_BTRFS
+def mounts(*, table: Path = mountinfo.PROC_MOUNTINFO, root: Path = SYS_FS_BTRFS
            ) -> list[dict[str, Any]]:
     """Every btrfs mount of this process' namespace, with its filesystem UUID.
 
     The UUID comes from the mounted block device (mountinfo's major:minor is btrfs' anonymous
     device, which says nothing), looked up in /sys/fs/btrfs/*/devices.
     """
-    found = parse_mountinfo(mountinfo.read_bytes().decode(errors="replace"))
+    found = parse_mountinfo(table.read_bytes().decode(errors="surrogateescape"))
     by_number, by_name = _btrfs_devices(root)
     for mount in found:
         mount["uuid"] = _source_uuid(mount["source"], by_number, by_name)

@@ -16,10 +16,11 @@ from typing import Any
 
 import pyudev
 
+from rockd.core import mountinfo
 from rockd.core.errors import Conflict, Forbidden, Unprocessable
+from rockd.core.process import CommandError, run
 from rockd.core.tree import Tree
 from rockd.storage import smart
-from rockd.storage.commands import CommandError, run
 from rockd.storage.devices import SYS_BLOCK, Allowlist
 
 log = logging.getLogger(__name__)
@@ -170,10 +171,8 @@ def _mounted(disk: dict[str, Any]) -> bool:
     """Whether the disk, one of its partitions, or the btrfs it is a device of is mounted
     (not a copy of it on another disk: that has its own folder in sysfs)."""
     names = {disk["name"], *(p["name"] for p in disk["partitions"])}
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        source = line.split(" - ", 1)[1].split(" ")[1] if " - " in line else ""
-        if os.path.basename(source) in names:
-            return True
+    if any(os.path.basename(m.source) in names for m in mountinfo.read()):
+        return True
     return any(Path("/sys/fs/btrfs").glob(f"*/devices/{disk['name']}"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rockd.storage.commands import run
+from rockd.core.process import run
 
 
 def make_sparse(path: Path, size: int) -> None:

@@ -25,6 +25,7 @@ from rockd.core.errors import (
     Unprocessable,
 )
 from rockd.core.names import valid_name
+from rockd.core.process import CommandError, run
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
@@ -32,7 +33,6 @@ from rockd.jobs.balance import conversions
 from rockd.jobs.balance import filters as balance_filters
 from rockd.jobs.supervisor import Job, Jobs
 from rockd.storage import btrfs, kernel_log, profiles
-from rockd.storage.commands import CommandError, run
 from rockd.storage.disks import filesystem
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from rockd.core.errors import BadRequest, Conflict, Unprocessable
+from rockd.core.process import CommandError, run
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Tree
 from rockd.jobs.supervisor import Job
 from rockd.storage import btrfs
-from rockd.storage.commands import CommandError, run
 from rockd.storage.pools import Pools, check_compression
 
 log = logging.getLogger(__name__)

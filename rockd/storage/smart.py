@@ -15,7 +15,7 @@ import shutil
 from typing import Any
 
 from rockd.core.errors import Unprocessable
-from rockd.storage.commands import CommandError, run
+from rockd.core.process import CommandError, run
 
 log = logging.getLogger(__name__)
 

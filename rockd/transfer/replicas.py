@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from rockd.core.errors import Conflict, Unprocessable
+from rockd.core.process import run
 from rockd.core.store import Store
 from rockd.jobs import retention
 from rockd.storage import btrfs
-from rockd.storage.commands import run
 from rockd.storage.shares import SNAPSHOTS, Shares
 from rockd.transfer.protocol import snapshot_time
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rockd.core.process import CommandError
 from rockd.storage import pools as pools_module
-from rockd.storage.commands import CommandError
 from tests.support.changes import changes
 from tests.support.client import receive
 from tests.support.host import disk_ids, umount_by_hand, write_pattern

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from rockd.core import mountinfo
 from tests.support.client import PASSWORD
 
 ROCKD = Path(sys.executable).parent / "rockd"
@@ -52,11 +53,7 @@ def release(device: str, timeout: float = 5.0) -> None:
 
 def unmount_under(root: Path) -> None:
     """Unmount everything mounted at or below `root`, deepest first."""
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split(" ")[4].encode().decode("unicode_escape") for line in f]
-    prefix = str(root)
-    for target in sorted((t for t in targets if t == prefix or t.startswith(prefix + "/")),
-                         key=len, reverse=True):
+    for target in mountinfo.targets_under(root):
         subprocess.run(["umount", "-l", target], check=False)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from rockd.core.process import CommandError, Result
 from rockd.storage import btrfs
-from rockd.storage.commands import CommandError, Result
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "btrfs"
 MY_POOL = "d7258f6d-e96b-401c-a4e9-a58de85a65ab"
@@ -344,7 +344,7 @@ def test_mounts_maps_devices_to_filesystems(tmp_path):
         (sysfs / fs / "devices" / dev).mkdir(parents=True)
         (sysfs / fs / "devices" / dev / "dev").write_text(number + "\n")
     (sysfs / "features").mkdir()
-    found = btrfs.mounts(mountinfo=info, root=sysfs)
+    found = btrfs.mounts(table=info, root=sysfs)
     # /dev/loop0 by its device number (or its name), the vanished path by its name
     assert [m["uuid"] for m in found] == [MY_POOL, SINGLE, MY_POOL]
-    assert btrfs.mounts(mountinfo=info, root=tmp_path / "absent")[0]["uuid"] is None
+    assert btrfs.mounts(table=info, root=tmp_path / "absent")[0]["uuid"] is None

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, InvalidName, Unprocessable
-from rockd.handlers.routes import validate
+from rockd.core.models import validate
 from rockd.services import nfs
 from rockd.services.configfile import ConfigFile
 from rockd.services.nfs import (

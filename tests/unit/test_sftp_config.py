@@ -11,7 +11,7 @@ import pytest
 
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, InvalidName, Unprocessable
-from rockd.handlers.routes import validate
+from rockd.core.models import validate
 from rockd.services.sftp import (
     SftpCreate,
     SftpExports,
