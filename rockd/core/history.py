@@ -14,13 +14,13 @@ import itertools
 import logging
 import time
 from collections import deque
-from contextlib import suppress
 from typing import Any
 
 import orjson
 
 from rockd.core import pointer
 from rockd.core.store import Store
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.tree import Revision, Tree
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,7 @@ class History:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         await self.flush()
 

@@ -8,9 +8,10 @@ one more rescan afterwards, so the last event is always followed by a rescan.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+
+from rockd.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,5 @@ class Rescanner:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from contextlib import suppress
 from pathlib import Path
 
 import aiosqlite
 import orjson
 
 from rockd.core.bus import Bus
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.tree import Revision, Tree
 
 log = logging.getLogger(__name__)
@@ -190,9 +190,7 @@ class Store:
         if self._writer is not None:
             if self._failed is None:
                 await self.flush()
-            self._writer.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._writer
+            await cancel_and_wait(self._writer)
             self._writer = None
         if self._db is not None:
             await self._db.close()

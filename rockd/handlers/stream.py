@@ -37,6 +37,7 @@ from rockd.core.auth import Principal
 from rockd.core.bus import Bus, Subscription
 from rockd.core.errors import BadRequest, Forbidden
 from rockd.core.models import Model, validate
+from rockd.core.tasks import cancel_and_wait
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
 
@@ -277,9 +278,7 @@ class Connection:
         for sub in self.subs.values():
             self.bus.unsubscribe(sub)
         self.subs.clear()
-        self.writer.cancel()
-        with suppress(asyncio.CancelledError):
-            await self.writer
+        await cancel_and_wait(self.writer)
 
 
 def _check_origin(request: web.Request, via: str) -> None:

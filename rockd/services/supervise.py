@@ -26,6 +26,7 @@ from typing import Any
 from rockd.config import Settings
 from rockd.core.errors import Unprocessable
 from rockd.core.store import Store
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.times import rfc3339
 from rockd.services import pidfiles
 from rockd.services.units import Service, idle_state
@@ -172,9 +173,7 @@ class Child:
     async def stop(self) -> None:
         self.wanted = False
         if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await cancel_and_wait(self.task)
             self.task = None
         proc = self.proc
         if proc is None or proc.returncode is not None:

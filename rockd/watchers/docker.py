@@ -25,6 +25,7 @@ from inotify_simple import INotify
 from inotify_simple import flags as f
 
 from rockd.apps.engine import LABEL_APP, Engine, EngineError
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.times import now
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,7 @@ class DockerWatcher:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if self._inotify is not None:
             with contextlib.suppress(Exception):
