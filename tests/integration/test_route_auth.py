@@ -87,7 +87,8 @@ async def test_every_cookie_write_needs_the_csrf_header(daemon, api, operations)
     changed = changes(daemon)
     try:
         answers = await _answers(api, writes)
-        wrong_header = await _answers(api, writes, {"X-CSRF-Token": csrf[:-1] + "A"})
+        wrong = csrf[:-1] + ("B" if csrf.endswith("A") else "A")  # never the right one
+        wrong_header = await _answers(api, writes, {"X-CSRF-Token": wrong})
     finally:
         api.csrf = csrf
     assert {op: got for op, got in answers.items() if got != (403, "csrf_failed")} == {}
