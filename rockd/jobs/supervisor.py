@@ -309,6 +309,10 @@ class Jobs:
                 job.update(state="failed", ended=now(),
                            error="rockd restarted before the job began; start it again")
                 continue
+            if type(kind).attach is Kind.attach:  # nothing to follow: say so before serving
+                job.update(state="failed", ended=now(), error=f"rockd restarted while the "
+                           f"{kind.name} ran; its outcome is unknown")
+                continue
             log.info("re-attaching job %s (%s of %s)", job.id, job.kind, job.target)
             self._spawn(job, kind.attach)
 
