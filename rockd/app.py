@@ -69,8 +69,7 @@ from rockd.watchers.usage import UsageSampler
 
 log = logging.getLogger(__name__)
 
-TOP_LEVEL = ("disks", "pools", "shares", "snapshots", "jobs", "schedules", "services",
-             "exports", "configs", "users", "groups", "system")
+TOP_LEVEL = ("configs",)
 STOP_SECONDS = 4.0
 EXPORT_KINDS = (SambaKind, NfsExports, SftpExports)  # the ways shares are exported
 
@@ -119,11 +118,12 @@ class Daemon:
         """The storage inventories and the job supervisor, wired to each other."""
         assert self.tree is not None and self.store is not None and self.bus is not None
         tree, settings = self.tree, self.settings
-        jobs = Jobs(tree, durable=self.bus.durable)
-        inventory = disks.DiskInventory(tree, Allowlist(settings.devices))
+        jobs = Jobs(tree.own("/jobs", "jobs"), durable=self.bus.durable)
+        inventory = disks.DiskInventory(tree.own("/disks", "disks"), Allowlist(settings.devices))
         disk_rescans = Rescanner("disk", inventory.rescan)
-        pools = Pools(tree, self.store, jobs, settings.mount_root, disk_rescans)
-        shares = Shares(tree, self.store, pools)
+        pools = Pools(tree.own("/pools", "pools"), self.store, jobs, settings.mount_root,
+                      disk_rescans)
+        shares = Shares(tree.own(["/shares", "/snapshots"], "shares"), self.store, pools)
         subvolume_watcher = SubvolumeWatcher(shares.rescans.request)
 
         def pool_rescanned(pool_id: str) -> None:
@@ -140,7 +140,8 @@ class Daemon:
             "device_replace", owner=pools,
             cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))
         jobs.register(PruneKind(shares))
-        scheduler = Scheduler(tree, self.store, jobs, pools, shares)
+        scheduler = Scheduler(tree.own("/schedules", "schedules"), self.store, jobs, pools,
+                              shares)
         pools.rescanned.append(pool_rescanned)
         inventory.pool_changed.append(pools.rescans.request)
         disk_rescans.start()
@@ -150,22 +151,26 @@ class Daemon:
         self.history = History(self.store, tree, "/system/metrics", SYSTEM_METRICS_FIELDS)
         await self.history.load()
         self.history.start()
-        self.sampler = MetricsSampler(SystemMetrics(tree).sample)
-        services = Services(tree, service_backend(settings, self.store))
-        exports = Exports(tree, self.store, settings.mount_root,
+        self.sampler = MetricsSampler(SystemMetrics(
+            tree.own(["/system/metrics", "/system/uptime"], "system_metrics")).sample)
+        services = Services(tree.own("/services", "services"),
+                            service_backend(settings, self.store))
+        exports = Exports(tree.own("/exports", "exports"), self.store, settings.mount_root,
                           [kind(settings, services) for kind in EXPORT_KINDS])
         await exports.load()
         shares.referrers.append(("exports", lambda share: len(exports.of_share(share)),
                                  exports.delete_of_share))
-        users = Users(tree, self.store, settings)
+        users = Users(tree.own(["/users", "/groups"], "accounts"), self.store, settings)
         users.deleted.append(exports.forget_user)
-        apps = Apps(tree, self.store, jobs, settings)
+        apps = Apps(tree.own(["/apps", "/apps-engine"], "apps"), self.store, jobs, settings)
         await apps.load()
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
                          MountWatcher(lambda _lines: pools.mounts_changed()),
                          subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
-        replication = Replication(settings, tree, self.store, jobs, pools, shares)
+        replication = Replication(settings, tree.own("/replication", "replication"), self.store,
+                                  jobs, pools, shares)
+        self.facts = tree.own("/system", "system")
         await replication.load()
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
                        jobs, scheduler, self.history, services, exports, users, replication,
@@ -177,14 +182,14 @@ class Daemon:
         assert tree is not None and ctx is not None
         for watcher in self.watchers:
             watcher.start()
-        facts = await system.probe()
         with tree.transaction():
-            for key in TOP_LEVEL:
+            for key in TOP_LEVEL:  # what no owner claims whole
                 if not isinstance(tree.get(f"/{key}"), dict):
                     tree.set(f"/{key}", {})
-            tree.set("/system", facts)
+            tree.create_claimed()
+        system.publish(self.facts, await system.probe())
         assert self.sampler is not None
-        self.sampler.start()  # after the facts, which replace /system whole
+        self.sampler.start()
         await ctx.disks.rescan_all()
         await ctx.pools.reconcile()
         await ctx.pools.rescan_all()

@@ -13,6 +13,7 @@ import aiohttp
 from rockd import __version__
 from rockd.core.process import CommandError, run
 from rockd.core.times import rfc3339
+from rockd.core.tree import Subtree
 
 
 def boot_time() -> float:
@@ -42,3 +43,14 @@ async def probe() -> dict[str, Any]:
             "btrfs_progs": await btrfs_progs_version(),
         },
     }
+
+
+def publish(system: Subtree, facts: dict[str, Any]) -> None:
+    """Set the facts under /system, and remove what an earlier rockd put there that is no fact
+    now (the metrics below /system have an owner of their own, and are left to it)."""
+    with system.transaction():
+        for key in set(system.get("/system") or {}) - set(facts):
+            if system.tree.owner_of(("system", key)) == system.owner:
+                system.delete(("system", key))
+        for key, value in facts.items():
+            system.set(("system", key), value)

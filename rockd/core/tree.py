@@ -3,13 +3,19 @@
 `set` diffs the old subtree against the new value and records the minimal RFC 6902 operations;
 every change (or every transaction) becomes one revision with a new number, handed to the
 listeners (the bus, the journal) synchronously, in order. Nothing changed means no revision.
+
+Each subtree has one owner, the module that decides what it holds: `own(paths, owner)` claims
+them and answers a `Subtree`, the owner's handle, which reads the whole tree and writes only
+where its owner may. A write to a claimed path from anyone else (the tree itself, or another
+owner's handle), or one above it that would replace it, raises OwnershipError: the table of
+owners (docs/ARCHITECTURE.md) is kept by the code, not by convention.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import orjson
@@ -124,6 +130,10 @@ def apply(doc: dict, kind: str, tokens: Tokens, value: Any = None) -> None:
 Listener = Callable[[Revision], None]
 
 
+class OwnershipError(RuntimeError):
+    """A write to a subtree by someone other than its owner."""
+
+
 class Tree:
     """The document, its revision counter and the listeners told of every revision."""
 
@@ -132,6 +142,54 @@ class Tree:
         self.rev = rev
         self._listeners: list[Listener] = []
         self._pending: list[Op] | None = None
+        self.owners: dict[Tokens, str] = {}
+        """Each claimed path, and who owns it."""
+
+    def own(self, paths: Path | list[Path], owner: str) -> Subtree:
+        """Claim `paths` for `owner` (a module's name): from now on only its handle writes
+        there. A path is claimed once; a deeper path may belong to someone else."""
+        claimed = [_tokens(p) for p in ([paths] if isinstance(paths, str | tuple) else paths)]
+        for tokens in claimed:
+            if not tokens:
+                raise OwnershipError("the root belongs to no one")
+            holder = self.owners.get(tokens)
+            if holder is not None and holder != owner:
+                raise OwnershipError(f"{pointer.join(tokens)} belongs to {holder}")
+            self.owners[tokens] = owner
+        return Subtree(self, owner)
+
+    def owner_of(self, path: Path) -> str | None:
+        """Who owns `path`: the owner of the deepest claimed path at or above it."""
+        tokens = _tokens(path)
+        best: Tokens | None = None
+        for claimed in self.owners:
+            if tokens[: len(claimed)] == claimed and (best is None or len(claimed) > len(best)):
+                best = claimed
+        return None if best is None else self.owners[best]
+
+    def _check(self, tokens: Tokens, writer: str | None, value: Any = MISSING) -> None:
+        """Refuse a write at `tokens` by `writer` (None: not through an owner's handle) that
+        is not its owner's, or that would replace or remove what another owner holds below
+        (`value` MISSING: a delete)."""
+        holder = self.owner_of(tokens)
+        if holder is not None and holder != writer:
+            raise OwnershipError(f"{pointer.join(tokens)} belongs to {holder}, not "
+                                 f"{writer or 'an unowned writer'}")
+        for claimed, other in self.owners.items():
+            if (len(claimed) > len(tokens) and claimed[: len(tokens)] == tokens
+                    and other != writer
+                    and (self.exists(claimed)
+                         or pointer.lookup(value, claimed[len(tokens):]) is not MISSING)):
+                raise OwnershipError(f"writing {pointer.join(tokens) or '/'} would replace "
+                                     f"{pointer.join(claimed)}, which belongs to {other}")
+
+    def create_claimed(self) -> None:
+        """Make an empty object at each claimed path that is not there yet (at start-up,
+        before the owners fill them), as one revision."""
+        with self.transaction():
+            for tokens in sorted(self.owners, key=len):
+                if not self.exists(tokens):
+                    self._set(tokens, {})
 
     @property
     def in_transaction(self) -> bool:
@@ -158,8 +216,15 @@ class Tree:
         return pointer.lookup(self.root, _tokens(path)) is not MISSING
 
     def set(self, path: Path, value: Any) -> None:
-        """Make the value at `path` equal `value`, creating missing parent objects."""
-        tokens = _tokens(path)
+        """Make the value at `path` equal `value`, creating missing parent objects (only
+        where no owner claimed the path: see `own`)."""
+        self._write(_tokens(path), value, None)
+
+    def _write(self, tokens: Tokens, value: Any, writer: str | None) -> None:
+        self._check(tokens, writer, value)
+        self._set(tokens, value)
+
+    def _set(self, tokens: Tokens, value: Any) -> None:
         value = normalise(value)
         if not tokens:
             if not isinstance(value, dict):
@@ -178,8 +243,12 @@ class Tree:
             self._record(lambda out: out.append(Op("add", tokens, value)))
 
     def delete(self, path: Path) -> None:
-        """Remove the value at `path`; nothing happens where there is none."""
-        tokens = _tokens(path)
+        """Remove the value at `path`; nothing happens where there is none (only where no
+        owner claimed the path: see `own`)."""
+        self._remove(_tokens(path), None)
+
+    def _remove(self, tokens: Tokens, writer: str | None) -> None:
+        self._check(tokens, writer)
         if not tokens:
             raise PointerError("the root cannot be deleted")
         old = pointer.lookup(self.root, tokens)
@@ -252,6 +321,39 @@ class Tree:
                 raise PointerError(f"{pointer.join(tokens[: depth + 1])} is not an object")
             node = child
         return node, len(tokens) - 1
+
+
+class Subtree:
+    """An owner's handle on the tree: reads anything, writes only what its owner owns."""
+
+    def __init__(self, tree: Tree, owner: str):
+        self.tree = tree
+        self.owner = owner
+
+    def get(self, path: Path = "") -> Any:
+        return self.tree.get(path)
+
+    def resource(self, kind: str, item_id: str) -> Any:
+        return self.tree.resource(kind, item_id)
+
+    def exists(self, path: Path) -> bool:
+        return self.tree.exists(path)
+
+    @property
+    def rev(self) -> int:
+        return self.tree.rev
+
+    def set(self, path: Path, value: Any) -> None:
+        self.tree._write(_tokens(path), value, self.owner)
+
+    def delete(self, path: Path) -> None:
+        self.tree._remove(_tokens(path), self.owner)
+
+    def transaction(self) -> AbstractContextManager[None]:
+        return self.tree.transaction()
+
+    def listen(self, listener: Listener) -> None:
+        self.tree.listen(listener)
 
 
 def _undo(root: dict, op: Op) -> None:

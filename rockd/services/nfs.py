@@ -310,7 +310,7 @@ class NfsExports:
             self.tree.set(("configs", self.kind), dict(self.status))
 
     async def start(self, ctx: Context) -> None:
-        self.tree = ctx.tree
+        self.tree = ctx.tree.own(("configs", self.kind), f"services.{self.kind}")
         self.file.watch(self._changed)
 
     def _changed(self) -> None:

@@ -383,7 +383,7 @@ class SambaKind:
         return share.get("name", "")
 
     async def start(self, ctx: Context) -> None:
-        self.tree = ctx.tree
+        self.tree = ctx.tree.own(("configs", self.kind), f"services.{self.kind}")
         self.running = True
         self.file.watch(self._changed)
         ctx.tree.listen(self._revision)

@@ -428,7 +428,7 @@ class SftpExports:
     # -- starting and stopping ------------------------------------------------------------------
 
     async def start(self, ctx: Context) -> None:
-        self.tree = ctx.tree
+        self.tree = ctx.tree.own(("configs", self.kind), f"services.{self.kind}")
         self.config.watch(self._changed)
 
     def _changed(self) -> None:

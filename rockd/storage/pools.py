@@ -310,7 +310,7 @@ class Pools:
 
     async def rescan(self, uuid: str) -> None:
         value = await self.probe(uuid)
-        if value is None:
+        if value is None or uuid not in self.intent:  # deleted while it was probed
             self.tree.delete(("pools", uuid))
         else:
             self.tree.set(("pools", uuid), value)

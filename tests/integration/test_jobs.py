@@ -215,7 +215,7 @@ async def test_resize_and_a_vanished_job_after_restart(storage, tmp_path):
     await daemon.context.pools.settle(pool["id"])
     assert daemon.tree.get(("pools", pool["id"], "devices"))[0]["size"] == 1 << 30
     # a job the tree says is running, whose work is gone (as after a crash): ends as failed
-    daemon.tree.set(("jobs", "ghost"), {
+    daemon.context.jobs.tree.set(("jobs", "ghost"), {
         "id": "ghost", "kind": "balance", "target": pool["id"], "state": "running",
         "progress": 0.5, "detail": "", "started": None, "ended": None, "error": None,
         "log": [], "params": {"mount_point": pool["mount_point"], "args": []}})

@@ -72,7 +72,8 @@ async def services(daemon, tmp_path):
 
     async def make() -> Services:
         backend = SuperviseBackend(daemon.settings, daemon.store)
-        made.append(Services(daemon.tree, backend, catalogue(tmp_path)))
+        made.append(Services(daemon.tree.own("/services", "services"), backend,
+                             catalogue(tmp_path)))
         await made[-1].open()
         return made[-1]
 

@@ -315,7 +315,8 @@ async def units(daemon, tmp_path):
     made: list[Services] = []
 
     async def make() -> Services:
-        made.append(Services(daemon.tree, SuperviseBackend(daemon.settings, daemon.store),
+        made.append(Services(daemon.tree.own("/services", "services"),
+                             SuperviseBackend(daemon.settings, daemon.store),
                              catalogue(tmp_path)))
         await made[-1].open()
         return made[-1]

@@ -117,27 +117,27 @@ async def test_token_stream_and_trimmed_parent_ops(daemon, api):
     token = await api.make_token(["read"])
     reader = Api(daemon.url, token=token)
     try:
-        daemon.tree.set("/pools/p1", {"usage": {"used": 1}})
+        daemon.tree.set("/bench/p1", {"usage": {"used": 1}})
         ws = await reader.stream()
-        await subscribe(ws, "/pools/p1/usage")
+        await subscribe(ws, "/bench/p1/usage")
         assert (await receive(ws))["value"] == {"used": 1}
-        daemon.tree.set("/pools", {"p1": {"usage": {"used": 9}}, "p2": {}})
+        daemon.tree.set("/bench", {"p1": {"usage": {"used": 9}}, "p2": {}})
         patch = await receive(ws)
-        assert patch["ops"] == [{"op": "replace", "path": "/pools/p1/usage/used", "value": 9}]
-        daemon.tree.delete("/pools/p1")
-        assert (await receive(ws))["ops"] == [{"op": "remove", "path": "/pools/p1/usage"}]
+        assert patch["ops"] == [{"op": "replace", "path": "/bench/p1/usage/used", "value": 9}]
+        daemon.tree.delete("/bench/p1")
+        assert (await receive(ws))["ops"] == [{"op": "remove", "path": "/bench/p1/usage"}]
         await ws.close()
     finally:
         await reader.close()
 
 
 async def test_state_endpoint_matches_the_stream(daemon, api):
-    daemon.tree.set("/pools/p9", {"label": "tank"})
+    daemon.tree.set("/bench/p9", {"label": "tank"})
     rev = daemon.tree.rev
-    body = await api.state("/pools/p9")
+    body = await api.state("/bench/p9")
     # the revision read at, which only the sampled metrics may have moved on since
     assert body["value"] == {"label": "tank"} and rev <= body["rev"] <= daemon.tree.rev
-    status, err = await api.call("GET", "/api/v1/state?path=/pools/none")
+    status, err = await api.call("GET", "/api/v1/state?path=/bench/none")
     assert status == 404 and err["error"]["code"] == "not_found"
     status, err = await api.call("GET", "/api/v1/state?path=bad")
     assert status == 400 and err["error"]["code"] == "invalid_path"
