@@ -147,3 +147,29 @@ def test_non_json_values_are_refused():
     with pytest.raises(TypeError):
         tree.set("/v", object())
     assert tree.root == {} and tree.rev == 0
+
+
+def test_only_the_owner_writes_its_subtree():
+    from rockd.core.tree import OwnershipError
+
+    tree = Tree()
+    pools = tree.own("/pools", "pools")
+    metrics = tree.own(["/system/metrics", "/system/uptime"], "metrics")
+    system = tree.own("/system", "system")
+    tree.create_claimed()
+    assert tree.get("") == {"pools": {}, "system": {"metrics": {}, "uptime": {}}}
+    pools.set(("pools", "p1"), {"name": "tank"})
+    system.set(("system", "hostname"), "box")
+    metrics.set("/system/metrics", {"cpu": 1})
+    for write in (lambda: tree.set("/pools/p1/name", "x"),      # no owner's handle
+                  lambda: system.set("/pools/p2", {}),          # another owner's path
+                  lambda: system.set("/system", {"hostname": "b"}),  # would replace metrics
+                  lambda: system.delete("/system/metrics"),
+                  lambda: tree.delete("/pools"),
+                  lambda: tree.own("/pools", "someone else")):
+        with pytest.raises(OwnershipError):
+            write()
+    assert tree.get("/pools/p1/name") == "tank" and tree.get("/system/metrics") == {"cpu": 1}
+    tree.set("/elsewhere", 1)  # no one's: anyone may
+    assert tree.owner_of("/system/metrics/cpu") == "metrics"
+    assert tree.owner_of("/system/kernel") == "system" and tree.owner_of("/elsewhere") is None
