@@ -158,10 +158,9 @@ class Daemon:
         exports = Exports(tree.own("/exports", "exports"), self.store, settings.mount_root,
                           [kind(settings, services) for kind in EXPORT_KINDS])
         await exports.load()
-        shares.referrers.append(("exports", lambda share: len(exports.of_share(share)),
-                                 exports.delete_of_share))
+        shares.refer(exports)
         users = Users(tree.own(["/users", "/groups"], "accounts"), self.store, settings)
-        users.deleted.append(exports.forget_user)
+        users.tell(exports)
         apps = Apps(tree.own(["/apps", "/apps-engine"], "apps"), self.store, jobs, settings)
         await apps.load()
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]

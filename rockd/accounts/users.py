@@ -28,9 +28,9 @@ import pwd
 import re
 import shutil
 import stat
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rockd.accounts.privilege import PRIVILEGED_NAMES, Named, named_groups
 from rockd.config import Settings
@@ -308,6 +308,13 @@ def _gid_taken(gid: int) -> bool:
 
 # -- the inventory and its actions -------------------------------------------------------------
 
+class UserFollower(Protocol):
+    """What else names users (exports), told when rockd deletes one."""
+
+    async def user_deleted(self, name: str) -> None:
+        """Stop naming the user `name`."""
+
+
 class Users:
     """/users and /groups in the tree, and the actions on them."""
 
@@ -319,8 +326,11 @@ class Users:
         self.rescans = Rescanner("accounts", self._scan)
         self.watcher = AccountsWatcher(lambda: self.rescans.request(ALL), etc)
         self.lock = asyncio.Lock()  # one change of the account databases at a time
-        # what else names users (exports): told when one is deleted through rockd
-        self.deleted: list[Callable[[str], Awaitable[None]]] = []
+        self.followers: list[UserFollower] = []  # told of users deleted through rockd
+
+    def tell(self, follower: UserFollower) -> None:
+        """Tell `follower` of every user deleted through rockd."""
+        self.followers.append(follower)
 
     @property
     def smb_conf(self) -> Path:
@@ -531,8 +541,8 @@ class Users:
                 raise _account_error(exc, name) from None
         log.info("deleted user %s", name)
         await self.settled()
-        for forget in self.deleted:
-            await forget(name)
+        for follower in self.followers:
+            await follower.user_deleted(name)
 
     async def _remove(self, entry: pwd.struct_passwd, made: str | None) -> None:
         """Undo a half-made user (never raises)."""

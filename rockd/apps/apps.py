@@ -133,7 +133,7 @@ class Apps:
     async def start(self, ctx: Any) -> None:
         """Once the shares are seen: publish what is known, then follow the engine."""
         self.shares = ctx.shares
-        ctx.shares.referrers.append(("apps", self.count_of_share, self.remove_of_share))
+        ctx.shares.refer(self)
         with self.tree.transaction():
             if not isinstance(self.tree.get("/apps"), dict):
                 self.tree.set("/apps", {})
@@ -633,6 +633,8 @@ class Apps:
         records = {**self.intents, **{n: b["record"] for n, b in self.busy.items()
                                       if b.get("record")}}
         return sorted(n for n, r in records.items() if share_id in r["volumes"].values())
+
+    refers_as = "apps"  # as a ShareReferrer (rockd.storage.shares)
 
     def count_of_share(self, share_id: str) -> int:
         return len(self._apps_of_share(share_id))

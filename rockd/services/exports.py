@@ -124,8 +124,13 @@ class Exports:
             raise NotFound(f"no {kind} export {export_id}")
         return self.tree.get(("exports", kind, export_id)) or self._view(record)
 
+    refers_as = "exports"  # as a ShareReferrer (rockd.storage.shares)
+
     def of_share(self, share_id: str) -> list[dict[str, Any]]:
         return [r for r in self.records.values() if r["share"] == share_id]
+
+    def count_of_share(self, share_id: str) -> int:
+        return len(self.of_share(share_id))
 
     def _share_path(self, share: dict[str, Any]) -> str:
         """The share's path, which must lie under the mount root (never anywhere else)."""
@@ -215,7 +220,7 @@ class Exports:
             self.served = self._present()
         self.tree.delete(("exports", kind_name, export_id))
 
-    async def forget_user(self, user: str) -> None:
+    async def user_deleted(self, user: str) -> None:
         """A deleted user leaves the exports that named it; an export left with no one (an
         SFTP export of that user alone) goes."""
         for record in list(self.records.values()):
@@ -230,7 +235,7 @@ class Exports:
             else:
                 await self.update(record["kind"], record["id"], changes)
 
-    async def delete_of_share(self, share_id: str) -> None:
+    async def remove_of_share(self, share_id: str) -> None:
         """A share deleted with force takes its exports with it."""
         for record in self.of_share(share_id):
             await self.delete(record["kind"], record["id"])

@@ -16,9 +16,9 @@ import pwd
 import re
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rockd.core.errors import BadRequest, Conflict, Unprocessable
 from rockd.core.process import CommandError, run
@@ -65,6 +65,19 @@ def _usage(qgroups: dict | None, subvol_id: int) -> tuple[dict | None, int | Non
             group["max_referenced"])
 
 
+class ShareReferrer(Protocol):
+    """What else refers to shares (exports, apps): a share is not deleted while it is referred
+    to, unless asked with force, which ends the references first."""
+
+    refers_as: str  # what the references are called in the answer ("exports", "apps")
+
+    def count_of_share(self, share_id: str) -> int:
+        """How many references to the share there are."""
+
+    async def remove_of_share(self, share_id: str) -> None:
+        """End every reference to the share (it is being deleted with force)."""
+
+
 class Shares:
     """/shares and /snapshots in the tree, and what can be done to them."""
 
@@ -76,10 +89,13 @@ class Shares:
         self.visible: dict[str, dict] = {}
         self.quotas: dict[str, dict] = {}
         self.scan_ms: dict[str, float] = {}
-        # what else refers to a share (exports): how many, and what to end before it goes
-        self.referrers: list[tuple[str, Callable[[str], int], Callable[[str], Awaitable]]] = []
+        self.referrers: list[ShareReferrer] = []  # exports, apps: see `refer`
         # which shares are replicas received from another rockd: (pool id, name) -> source
         self.replica_of: Callable[[str, str], dict | None] = lambda pool_id, name: None
+
+    def refer(self, referrer: ShareReferrer) -> None:
+        """Count `referrer`'s references before a share is deleted."""
+        self.referrers.append(referrer)
 
     async def load(self) -> None:
         self.visible = await self.store.intents("snapshot")
@@ -302,14 +318,14 @@ class Shares:
         share = self.get(share_id)
         snapshots = self._snapshots_of(share_id)
         held = {"snapshots": len(snapshots),
-                **{what: count(share_id) for what, count, _ in self.referrers}}
+                **{r.refers_as: r.count_of_share(share_id) for r in self.referrers}}
         if any(held.values()) and not force:
             said = " and ".join(f"{n} {what}" for what, n in held.items() if n)
             raise Conflict(f"share {share['name']} has {said}; delete them or ask with "
                            "force=true", code="not_empty", detail=held)
-        for _, count, end in self.referrers:
-            if count(share_id):
-                await end(share_id)
+        for referrer in self.referrers:
+            if referrer.count_of_share(share_id):
+                await referrer.remove_of_share(share_id)
         paths = [s["path"] for s in snapshots] + [share["path"]]
         try:
             await run(["btrfs", "subvolume", "delete", "--commit-after", *paths], timeout=600)
