@@ -10,6 +10,7 @@ import asyncio
 import logging
 import select
 from collections.abc import Callable
+from typing import TextIO
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,19 @@ class MountWatcher:
 
     def __init__(self, changed: Callable[[list[str]], None]):
         self.changed = changed
-        self._file = None
+        self._file: TextIO | None = None
         self._epoll: select.epoll | None = None
         self._table: Table = {}
 
     def start(self) -> None:
-        self._file = open(MOUNTINFO)  # noqa: SIM115 - kept open: its fd is what poll() watches
-        self._table = read_table(self._file)
+        # kept open: poll() watches its fd; a name that is not UTF-8 is read as it is
+        self._file = file = open(MOUNTINFO, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+        self._table = read_table(file)
         # mountinfo is always readable (EPOLLIN), so the event loop cannot wait on it directly:
         # an epoll of its own waits for PRI/ERR alone, and that epoll's fd is what the loop
         # watches
         self._epoll = select.epoll()
-        self._epoll.register(self._file.fileno(), select.EPOLLPRI | select.EPOLLERR)
+        self._epoll.register(file.fileno(), select.EPOLLPRI | select.EPOLLERR)
         asyncio.get_running_loop().add_reader(self._epoll.fileno(), self._readable)
 
     def _readable(self) -> None:

@@ -42,6 +42,9 @@ def stop(proc: subprocess.Popen | None) -> None:
 def release(device: str, timeout: float = 5.0) -> None:
     """Make the kernel forget a loop device's btrfs, then detach it (ours only), and wait
     until it is gone: one still open (a probe of it) is detached at its last close."""
+    for mount in mountinfo.read():  # a pool a test left mounted (its rockd still runs, or died)
+        if mount.source == device:
+            subprocess.run(["umount", "-l", mount.target], check=False)
     subprocess.run(["btrfs", "device", "scan", "--forget", device], check=False,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run(["losetup", "--detach", device], check=False)
