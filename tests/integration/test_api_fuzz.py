@@ -43,6 +43,18 @@ def _forget_new_accounts(users: set[str], groups: set[str]) -> None:
         subprocess.run(["groupdel", name], capture_output=True, check=False)
 
 
+def _no_dockerd(tmp_path: Path) -> Path:
+    """A folder whose `dockerd` refuses to start. The fuzzer starts every service the API
+    lists, docker included, and rockd runs the system's dockerd as it would on a NAS: with
+    its own bridge, iptables rules and /var/lib/docker, on the machine running the tests."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    stub = folder / "dockerd"
+    stub.write_text("#!/bin/sh\necho 'dockerd is not run by this test' >&2\nexit 1\n")
+    stub.chmod(0o755)
+    return folder
+
+
 def _findings(report: str) -> str:
     """The report's failures and summary, each line cut short (a case's URL can be 8 KB)."""
     start = report.find("= FAILURES =")
@@ -126,7 +138,8 @@ async def test_schemathesis_finds_nothing(managing, loops, accounts, tmp_path):
     devices = [loops(512 << 20) for _ in range(3)]
     before = _accounts()
     proc, api = await managing(tmp_path / "state", devices,
-                               extra=["--zmq-listen", f"127.0.0.1:{free_port(2)}"])
+                               extra=["--zmq-listen", f"127.0.0.1:{free_port(2)}"],
+                               env={"PATH": f"{_no_dockerd(tmp_path)}:{os.environ['PATH']}"})
     try:
         ids = await _resources(api, devices, accounts)
         token = await api.make_token(["read", "write"], "fuzz")

@@ -235,8 +235,11 @@ async def test_install_serve_stop_by_hand_update_uninstall(env):
     assert [m["Source"] for m in httpd["Mounts"]] == [str(site)]
 
     # the probe reaches httpd by its name, on the app's own network: healthy
-    await wait_for(lambda: _async(
-        env.apps()["web"]["containers"]["probe"]["health"] == "healthy"), timeout=20)
+    try:
+        await wait_for(lambda: _async(
+            env.apps()["web"]["containers"]["probe"]["health"] == "healthy"), timeout=20)
+    except AssertionError:
+        raise AssertionError(engine.inspect("rockd-web-probe")["State"].get("Health")) from None
 
     # stopped by hand: the stream shows it within a second
     ws, apps = await subscribe(env.api, "/apps")
