@@ -11,6 +11,7 @@ demo: setup
 
 test: setup
 	$(VENV)/ruff check rockd tests bench
+	$(VENV)/mypy rockd
 	$(VENV)/python -m pytest $(ARGS)
 
 setup:

@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 
 from rockd import system
 from rockd.accounts.users import Users
+from rockd.apps import jobs as app_jobs
 from rockd.apps.apps import Apps
 from rockd.config import Settings
 from rockd.core import auth as auth_tables
@@ -19,6 +20,7 @@ from rockd.core.auth import Auth
 from rockd.core.bus import Bus
 from rockd.core.history import SCHEMA as HISTORY_SCHEMA
 from rockd.core.history import History
+from rockd.core.jobs import Jobs
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
 from rockd.core.tree import Tree
@@ -46,7 +48,6 @@ from rockd.jobs.command import CommandKind
 from rockd.jobs.prune import PruneKind
 from rockd.jobs.schedules import Scheduler
 from rockd.jobs.scrub import ScrubKind
-from rockd.jobs.supervisor import Jobs
 from rockd.notify import notify
 from rockd.services.backends import service_backend
 from rockd.services.exports import Exports
@@ -56,14 +57,16 @@ from rockd.services.sftp import SftpExports
 from rockd.services.units import Services
 from rockd.storage import disks
 from rockd.storage.devices import Allowlist
+from rockd.storage.pool_jobs import PoolJobs
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
 from rockd.system_metrics import FIELDS as SYSTEM_METRICS_FIELDS
 from rockd.system_metrics import SystemMetrics
 from rockd.transfer.service import Replication
-from rockd.watchers.inotify import SubvolumeWatcher
+from rockd.watchers.inotify import Inotify
 from rockd.watchers.metrics import MetricsSampler
 from rockd.watchers.mounts import MountWatcher
+from rockd.watchers.subvolumes import SubvolumeWatcher
 from rockd.watchers.udev import UdevWatcher
 from rockd.watchers.usage import UsageSampler
 
@@ -88,6 +91,7 @@ class Daemon:
         self.watchers: list[UdevWatcher | MountWatcher | SubvolumeWatcher | UsageSampler] = []
         self.sampler: MetricsSampler | None = None
         self.history: History | None = None
+        self.inotify: Inotify | None = None  # the one inotify reader, for every part
 
     async def start(self) -> None:
         settings = self.settings
@@ -118,20 +122,17 @@ class Daemon:
         """The storage inventories and the job supervisor, wired to each other."""
         assert self.tree is not None and self.store is not None and self.bus is not None
         tree, settings = self.tree, self.settings
+        self.inotify = Inotify()
         jobs = Jobs(tree.own("/jobs", "jobs"), durable=self.bus.durable)
         inventory = disks.DiskInventory(tree.own("/disks", "disks"), Allowlist(settings.devices))
         disk_rescans = Rescanner("disk", inventory.rescan)
-        pools = Pools(tree.own("/pools", "pools"), self.store, jobs, settings.mount_root,
-                      disk_rescans)
+        pools = Pools(tree.own("/pools", "pools"), self.store, settings.mount_root, disk_rescans)
+        pool_jobs = PoolJobs(pools, jobs)
         shares = Shares(tree.own(["/shares", "/snapshots"], "shares"), self.store, pools)
-        subvolume_watcher = SubvolumeWatcher(shares.rescans.request)
-
-        def pool_rescanned(pool_id: str) -> None:
-            shares.rescans.request(pool_id)
-            subvolume_watcher.set_pools({
-                p["id"]: p["mount_point"] for p in (tree.get("/pools") or {}).values()
-                if p["mounted"]})
-
+        subvolume_watcher = SubvolumeWatcher(self.inotify, shares.rescans.request)
+        inventory.tell(pools)  # a disk of a pool came, went or changed: the pool is read again
+        pools.tell(shares)  # each pool read again: its subvolumes too
+        pools.tell(subvolume_watcher)  # ... and the mounted pools' folders watched
         jobs.register(BalanceKind(pools))
         jobs.register(ScrubKind(pools))
         jobs.register(CommandKind("device_remove", owner=pools))
@@ -141,9 +142,7 @@ class Daemon:
             cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))
         jobs.register(PruneKind(shares))
         scheduler = Scheduler(tree.own("/schedules", "schedules"), self.store, jobs, pools,
-                              shares)
-        pools.rescanned.append(pool_rescanned)
-        inventory.pool_changed.append(pools.rescans.request)
+                              pool_jobs, shares)
         disk_rescans.start()
         await pools.load()
         await shares.load()
@@ -155,30 +154,39 @@ class Daemon:
             tree.own(["/system/metrics", "/system/uptime"], "system_metrics")).sample)
         services = Services(tree.own("/services", "services"),
                             service_backend(settings, self.store))
-        exports = Exports(tree.own("/exports", "exports"), self.store, settings.mount_root,
-                          [kind(settings, services) for kind in EXPORT_KINDS])
+        exports = Exports(tree.own("/exports", "exports"), self.store, settings.mount_root, [
+            kind(settings, tree.own(("configs", kind.kind), f"services.{kind.kind}"),
+                 self.inotify, services) for kind in EXPORT_KINDS])
         await exports.load()
         shares.refer(exports)
-        users = Users(tree.own(["/users", "/groups"], "accounts"), self.store, settings)
-        users.tell(exports)
-        apps = Apps(tree.own(["/apps", "/apps-engine"], "apps"), self.store, jobs, settings)
+        shares.tell(exports)  # shares and snapshots come and go: exports serve what is there
+        users = Users(tree.own(["/users", "/groups"], "accounts"), self.store, settings,
+                      self.inotify, followers=[exports])
+        apps = Apps(tree.own(["/apps", "/apps-engine"], "apps"), self.store, jobs, settings,
+                    self.inotify)
+        for kind in app_jobs.kinds(apps):
+            jobs.register(kind)
+        shares.refer(apps)
         await apps.load()
         self.rescanners = [disk_rescans, pools.rescans, shares.rescans]
         self.watchers = [UdevWatcher(disk_rescans.request),
-                         MountWatcher(lambda _lines: pools.mounts_changed()),
+                         MountWatcher(pools.mounts_changed),
                          subvolume_watcher, UsageSampler(self.bus, pools.refresh_usage)]
         replication = Replication(settings, tree.own("/replication", "replication"), self.store,
-                                  jobs, pools, shares)
+                                  jobs, shares)
+        jobs.register(replication.kind)
+        shares.mark_replicas_from(replication.replicas)  # /shares/{id}/replica
         self.facts = tree.own("/system", "system")
         await replication.load()
-        return Context(settings, tree, self.bus, self.store, authn, inventory, pools, shares,
-                       jobs, scheduler, self.history, services, exports, users, replication,
+        return Context(settings, tree, self.bus, self.store, authn, inventory, pools, pool_jobs,
+                       shares, jobs, scheduler, self.history, services, exports, users, replication,
                        apps)
 
     async def _observe(self) -> None:
         """Make the tree true: watch first (so nothing is missed), then scan everything."""
         tree, ctx = self.tree, self.context
-        assert tree is not None and ctx is not None
+        assert tree is not None and ctx is not None and self.inotify is not None
+        self.inotify.start()
         for watcher in self.watchers:
             watcher.start()
         with tree.transaction():
@@ -195,10 +203,10 @@ class Daemon:
         await ctx.shares.reconcile()
         await ctx.replication.start()  # after the shares: it cleans up half-made receives
         await ctx.services.open()
-        await ctx.exports.start(ctx)  # the configurations first, then what serves them
+        await ctx.exports.start()  # the configurations first, then what serves them
         await ctx.users.start()  # after smb.conf is written: Samba passwords are read with it
         await ctx.services.start_enabled()
-        await ctx.apps.start(ctx)
+        await ctx.apps.start()
         ctx.jobs.reattach()
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
 
@@ -236,6 +244,8 @@ class Daemon:
             await self.context.services.close()
         for rescanner in self.rescanners:
             await rescanner.stop()
+        if self.inotify is not None:
+            self.inotify.close()
         if self.context is not None:
             sockets = list(self.context.websockets)
             if sockets:

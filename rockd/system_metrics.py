@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from rockd.core.tree import Tree
+from rockd.core.tree import Subtree
 
 FIELDS = ("time", "cpu", "memory_used", "memory_total", "net_rx", "net_tx", "disk_read",
           "disk_write")
@@ -107,7 +107,7 @@ def uptime() -> int:
 class SystemMetrics:
     """Takes a sample and sets it in the tree, remembering the counters for the next rates."""
 
-    def __init__(self, tree: Tree):
+    def __init__(self, tree: Subtree):
         self.tree = tree
         self._last: Counters | None = None
 

@@ -78,9 +78,11 @@ class Process:
         self.env = {**os.environ, "ROCKD_ADMIN_PASSWORD": PASSWORD, **(env or {})}
         self.stdin = stdin
         self.proc: subprocess.Popen | None = None
+        self.log_start = 0  # where this process's output begins (a restart appends)
 
     def start(self) -> Process:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_start = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 self.argv, stdout=subprocess.PIPE if self.stdin else log, stderr=log,
@@ -102,7 +104,7 @@ class Process:
             try:
                 with urllib.request.urlopen(self.url + "/api/v1/health", timeout=1) as r:
                     # serving starts before start-up's reconciling ends: wait for both
-                    if r.status == 200 and "rockd serving on" in self.output():
+                    if r.status == 200 and "rockd serving on" in self.own_output():
                         return
             except OSError:
                 pass
@@ -119,6 +121,14 @@ class Process:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def own_output(self) -> str:
+        """The output of this process alone (an earlier one on the port wrote before it)."""
+        if not self.log.exists():
+            return ""
+        with self.log.open("rb") as f:
+            f.seek(self.log_start)
+            return f.read().decode(errors="replace")
 
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
@@ -192,10 +202,10 @@ async def managing(processes):
     answers (process, api); every api it made is closed at the end."""
     clients: list[Api] = []
 
-    async def start(state: Path, devices: list[str], extra: list[str] | None = None
-                    ) -> tuple[Process, Api]:
+    async def start(state: Path, devices: list[str], extra: list[str] | None = None,
+                    env: dict | None = None) -> tuple[Process, Api]:
         proc = processes("serve", state_dir=state,
-                         extra=["--devices", ",".join(devices), *(extra or [])])
+                         extra=["--devices", ",".join(devices), *(extra or [])], env=env)
         client = Api(proc.url)
         await client.login()
         clients.append(client)

@@ -1,7 +1,7 @@
 """Which groups grant privilege beyond their ids: rockd puts no user in one of them.
 
 A system group (gid below 1000 or above 60000) is privileged by its id alone (see
-`rockd.accounts.users.is_system`). A group with a gid rockd could give grants privilege all the
+`rockd.accounts.rules.is_system`). A group with a gid rockd could give grants privilege all the
 same when its name is one that grants root or raw access on common systems (sudo, wheel, docker,
 lxd, libvirt, kvm...: a package or an admin may have made it with such a gid), or when sudo's or
 polkit's configuration names it. The configuration is read as text, conservatively: every

@@ -1,8 +1,4 @@
-"""Users and groups: /users/{name} and /groups/{name} in the tree, and the actions on them.
-
-The account databases are the fact: every user and group in them is listed, whoever made it,
-and a rescan follows any change to /etc/passwd, group, shadow or gshadow (inotify). System
-accounts (ids below 1000, and nobody's 65534 above 60000) are listed read-only.
+"""Users and groups: the actions on them (rockd.accounts.observe keeps /users and /groups).
 
 Actions are the shadow tools as argv lists (useradd, usermod, userdel, groupadd, groupdel). A
 password sets both the login hash (chpasswd) and the Samba password (smbpasswd), each fed
@@ -18,295 +14,56 @@ the files of a deleted one, and deleting a user removes the home that rockd's us
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import grp
 import logging
-import os
 import pwd
-import re
-import shutil
-import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from rockd.accounts.privilege import PRIVILEGED_NAMES, Named, named_groups
+from rockd.accounts.homes import (
+    authorized_keys_path,
+    new_home,
+    own_home,
+    remove_home,
+    write_keys,
+)
+from rockd.accounts.observe import (
+    AccountsView,
+    gid_taken,
+    group_exists,
+    samba_conf,
+    samba_there,
+    uid_taken,
+    user_exists,
+)
+from rockd.accounts.privilege import named_groups
+from rockd.accounts.rules import (
+    FIRST_ID,
+    LAST_ID,
+    account_error,
+    check_account_name,
+    check_password,
+    check_shell,
+    is_system,
+    next_uid,
+    parse_ssh_key,
+    refuse_privileged,
+    resolve_group,
+)
 from rockd.config import Settings
-from rockd.core import mountinfo
-from rockd.core.errors import BadRequest, Conflict, Forbidden, InvalidName, NotFound, Unprocessable
+from rockd.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from rockd.core.process import CommandError, run
-from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
-from rockd.core.tree import Tree
-from rockd.watchers.passwd import AccountsWatcher
+from rockd.core.tree import Subtree
+from rockd.watchers.inotify import Inotify
 
 log = logging.getLogger(__name__)
 
-FIRST_ID = 1000  # below it: system accounts (login.defs UID_MIN/GID_MIN)
-LAST_ID = 60000  # above it: nobody/nogroup (65534) and other reserved ids (UID_MAX)
-NOLOGIN = "/usr/sbin/nologin"
-NO_LOGIN_SHELLS = frozenset({"/usr/sbin/nologin", "/sbin/nologin", "/bin/false",
-                             "/usr/bin/false"})
 NO_HOME = "/nonexistent"  # Debian's home of accounts that have none
-HOMES = Path("/home")  # where useradd --create-home makes a home; rockd removes none elsewhere
 UIDS = "uid"  # intent kind, by uid: every uid rockd gave or deleted, {"user", "home"}
-MAX_GID = 2**32 - 1
-# what the shadow tools read as a gid rather than a name (strtoll, base 10)
-NUMBER = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
-# rockd.core.names' rule, narrowed to what useradd and Samba take without surprises: lower
-# case (Samba matches user names case-insensitively), at most 32 characters, not all digits
-ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
-MAX_PASSWORD = 254
-"""Bytes (UTF-8) of a password: smbpasswd reads at most 254 from a line (chpasswd, through PAM,
-511)."""
-MAX_KEY = 16384
-KEY_TYPES = frozenset({
-    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-})
-ALL = "all"  # the one rescan key: users and groups are read together
 
-
-# -- pure rules -------------------------------------------------------------------------------
-
-def is_system(account_id: int) -> bool:
-    """A system account or group: listed, never changed through rockd."""
-    return account_id < FIRST_ID or account_id > LAST_ID
-
-
-def resolve_group(ref: str) -> grp.struct_group | None:
-    """The group `ref` names, read as useradd and usermod read it: a decimal number that fits a
-    gid is that gid (a group named "27" by hand is no way around gid 27), anything else a
-    name."""
-    if NUMBER.fullmatch(ref) and 0 <= int(ref) <= MAX_GID:
-        try:
-            return grp.getgrgid(int(ref))
-        except KeyError:
-            return None
-    try:
-        return grp.getgrnam(ref)
-    except KeyError:
-        return None
-
-
-def refuse_privileged(field: str, name: str, gid: int | None, named: Named) -> None:
-    """403 system_group for a group rockd must neither put a user in nor make: a system gid, a
-    name that grants privilege, or a group that sudoers or polkit names."""
-    system = gid is not None and is_system(gid)
-    if system or name in PRIVILEGED_NAMES or name in named.names or gid in named.gids:
-        what = f"a system group (gid {gid})" if system else "a group that grants privilege"
-        raise Forbidden(f"{name} is {what}: rockd puts no user in it", code="system_group",
-                        detail={"field": field, "group": name})
-
-
-def next_uid(in_use: Iterable[int], given: Iterable[int]) -> int:
-    """The uid of a new user that asks for none: above every uid in use and every uid rockd
-    ever gave or deleted, so no one inherits a deleted account's files; past LAST_ID, the
-    lowest uid that is neither."""
-    used = {uid for uid in (*in_use, *given) if not is_system(uid)}
-    top = max(used, default=FIRST_ID - 1) + 1
-    if top <= LAST_ID:
-        return top
-    for uid in range(FIRST_ID, LAST_ID + 1):
-        if uid not in used:
-            return uid
-    raise Unprocessable(f"every uid from {FIRST_ID} to {LAST_ID} is used or was",
-                        code="no_free_uid")
-
-
-def own_home(entry: pwd.struct_passwd, made: str | None, others: Iterable[pwd.struct_passwd],
-             homes: Path = HOMES) -> Path | None:
-    """The home to remove with the account: the one rockd's useradd made (`made`), if it is
-    still the account's home, directly under `homes` with no symlink on the way, a folder the
-    account owns, no other account's home nor holding one, and with nothing mounted in it (a
-    share bound there by hand). None keeps it."""
-    if made is None or entry.pw_dir != made:
-        return None
-    path = Path(made)
-    if path.parent != homes or path.name in ("", ".", "..") or os.path.realpath(path) != made:
-        return None
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != entry.pw_uid:
-        return None
-    for other in others:
-        for theirs in {os.path.normpath(other.pw_dir), os.path.realpath(other.pw_dir)}:
-            if theirs == made or theirs.startswith(made + "/"):
-                return None
-    return None if mountinfo.targets_under(path) else path
-
-
-def remove_home(path: Path) -> None:
-    """Remove a home and all in it, following no symlink: the folder is taken by name from its
-    parent, and shutil.rmtree walks by file descriptors."""
-    parent = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        shutil.rmtree(path.name, dir_fd=parent)
-    finally:
-        os.close(parent)
-
-
-def new_home(name: str, shell: str) -> tuple[Path | None, bool]:
-    """Where useradd makes a new user's home (None for a no-login shell: no home), and whether
-    nothing is there yet: only a home made afresh is rockd's to remove with the user."""
-    if shell in NO_LOGIN_SHELLS:
-        return None, False
-    home = HOMES / name
-    return home, not os.path.lexists(home)
-
-
-def check_account_name(name: str, what: str = "user") -> str:
-    if not ACCOUNT_NAME.fullmatch(name) or name.isdigit():
-        raise InvalidName(f"{what} name {name!r} must be 1 to 32 lower-case letters, digits, "
-                          "'.', '_' or '-', start with a letter or digit and not be all "
-                          "digits", detail={"field": "name", "pattern": ACCOUNT_NAME.pattern})
-    return name
-
-
-def login_shells(path: Path = Path("/etc/shells")) -> set[str]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return set()
-    return {line.strip() for line in lines if line.strip().startswith("/")}
-
-
-def check_shell(shell: str | None, shells: Iterable[str] | None = None) -> str:
-    """The shell to set: nologin by default; else one of /etc/shells or a no-login shell."""
-    if shell is None:
-        return NOLOGIN
-    allowed = set(login_shells() if shells is None else shells) | NO_LOGIN_SHELLS
-    if shell not in allowed:
-        raise BadRequest(f"shell {shell!r} is not in /etc/shells (nor a no-login shell)",
-                         code="invalid_field", detail={"field": "shell"})
-    return shell
-
-
-def check_password(password: str) -> str:
-    """A password that chpasswd and smbpasswd take as one line of their input."""
-    if not password or len(password.encode()) > MAX_PASSWORD:
-        raise BadRequest(f"a password has 1 to {MAX_PASSWORD} bytes (UTF-8)",
-                         code="invalid_field", detail={"field": "password"})
-    if any(c in password for c in "\n\r\0"):
-        raise BadRequest("a password cannot hold a line break or a NUL", code="invalid_field",
-                         detail={"field": "password"})
-    return password
-
-
-def _key_error(index: int | None, problem: str) -> BadRequest:
-    where = "ssh_keys" if index is None else f"ssh_keys.{index}"
-    return BadRequest(f"{where}: {problem}", code="invalid_field", detail={"field": where})
-
-
-def parse_ssh_key(line: str, index: int | None = None) -> str:
-    """One public key as `type base64 [comment]`, checked: a known type, base64 whose blob
-    names that same type, a printable comment. No options (`command=...`, `from=...`), no line
-    breaks: a key can grant nothing but itself."""
-    if len(line) > MAX_KEY:
-        raise _key_error(index, "too long")
-    if any(c in line for c in "\n\r\0"):
-        raise _key_error(index, "a key is one line")
-    parts = line.strip().split(None, 2)
-    if len(parts) < 2 or parts[0] not in KEY_TYPES:
-        raise _key_error(index, "must be 'TYPE BASE64 [comment]' with TYPE one of "
-                         + ", ".join(sorted(KEY_TYPES)) + " (options are not accepted)")
-    kind, data = parts[0], parts[1]
-    try:
-        blob = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise _key_error(index, "the key is not base64") from None
-    size = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    if size != len(kind) or blob[4:4 + size] != kind.encode():
-        raise _key_error(index, f"the key's data is not a {kind} key")
-    comment = parts[2].strip() if len(parts) == 3 else ""
-    if comment and not comment.isprintable():
-        raise _key_error(index, "the comment must be printable")
-    return " ".join(p for p in (kind, data, comment) if p)
-
-
-def authorized_keys_path(settings: Settings, name: str) -> Path:
-    """Where a user's SFTP public keys are: `{sftp root}/keys/{name}`, root-owned, 0644 (the
-    SFTP sshd's `AuthorizedKeysFile {sftp root}/keys/%u`)."""
-    if not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"not an account name: {name!r}")
-    return settings.sftp_root / "keys" / name
-
-
-def count_keys(path: Path) -> int:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return 0
-    return sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
-
-
-def read_accounts(settings: Settings, samba: set[str]) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Every user and group, as they appear in the tree."""
-    groups: dict[str, dict] = {}
-    group_of: dict[int, str] = {}
-    member_of: dict[str, set[str]] = {}
-    for g in grp.getgrall():
-        if g.gr_name in groups:
-            continue  # a name listed twice (files and another source): the first one counts
-        groups[g.gr_name] = {"name": g.gr_name, "gid": g.gr_gid,
-                             "members": sorted(set(g.gr_mem)), "system": is_system(g.gr_gid)}
-        group_of.setdefault(g.gr_gid, g.gr_name)
-        for member in g.gr_mem:
-            member_of.setdefault(member, set()).add(g.gr_name)
-    users: dict[str, dict] = {}
-    for p in pwd.getpwall():
-        if p.pw_name in users:
-            continue
-        try:
-            keys = count_keys(authorized_keys_path(settings, p.pw_name))
-        except ValueError:
-            keys = 0
-        users[p.pw_name] = {
-            "name": p.pw_name, "uid": p.pw_uid, "gid": p.pw_gid,
-            "group": group_of.get(p.pw_gid), "groups": sorted(member_of.get(p.pw_name, ())),
-            "shell": p.pw_shell, "home": p.pw_dir, "system": is_system(p.pw_uid),
-            "samba": p.pw_name in samba, "ssh_keys": keys,
-        }
-    return users, groups
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def _group_exists(name: str) -> bool:
-    try:
-        grp.getgrnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def _uid_taken(uid: int) -> bool:
-    try:
-        pwd.getpwuid(uid)
-    except KeyError:
-        return False
-    return True
-
-
-def _gid_taken(gid: int) -> bool:
-    try:
-        grp.getgrgid(gid)
-    except KeyError:
-        return False
-    return True
-
-
-# -- the inventory and its actions -------------------------------------------------------------
 
 class UserFollower(Protocol):
     """What else names users (exports), told when rockd deletes one."""
@@ -316,66 +73,46 @@ class UserFollower(Protocol):
 
 
 class Users:
-    """/users and /groups in the tree, and the actions on them."""
+    """/users and /groups in the tree (`tree`: their owner's handle, `inotify`: the reader /etc
+    is watched with), and the actions on them. `followers` are told of every user deleted
+    through rockd."""
 
-    def __init__(self, tree: Tree, store: Store, settings: Settings, etc: Path = Path("/etc")):
-        self.tree = tree
+    def __init__(self, tree: Subtree, store: Store, settings: Settings, inotify: Inotify, *,
+                 followers: Sequence[UserFollower] = (), etc: Path = Path("/etc")):
+        self.view = AccountsView(tree, settings, inotify, etc)
         self.store = store
         self.settings = settings
         self.etc = etc
-        self.rescans = Rescanner("accounts", self._scan)
-        self.watcher = AccountsWatcher(lambda: self.rescans.request(ALL), etc)
         self.lock = asyncio.Lock()  # one change of the account databases at a time
-        self.followers: list[UserFollower] = []  # told of users deleted through rockd
-
-    def tell(self, follower: UserFollower) -> None:
-        """Tell `follower` of every user deleted through rockd."""
-        self.followers.append(follower)
+        self.followers = tuple(followers)
 
     @property
     def smb_conf(self) -> Path:
-        return self.settings.samba_dir / "smb.conf"
+        return samba_conf(self.settings)
 
     async def start(self) -> None:
-        """Watch first (so no change is missed), then read everything."""
-        self.watcher.start()
-        self.rescans.start()
-        await self.settled()
+        await self.view.start()
 
     async def stop(self) -> None:
-        self.watcher.stop()
-        await self.rescans.stop()
+        await self.view.stop()
 
     async def settled(self) -> None:
-        self.rescans.request(ALL)
-        await self.rescans.settle()
-
-    async def _scan(self, _key: str) -> None:
-        samba = await self._samba_users()
-        users, groups = read_accounts(self.settings, samba)
-        with self.tree.transaction():
-            self.tree.set("/users", users)
-            self.tree.set("/groups", groups)
-
-    def _samba_ready(self) -> bool:
-        return self.smb_conf.exists() and shutil.which("smbpasswd") is not None
-
-    async def _samba_users(self) -> set[str]:
-        """Who has a Samba password (in the passdb of rockd's smb.conf)."""
-        if not self.smb_conf.exists() or shutil.which("pdbedit") is None:
-            return set()
-        result = await run(["pdbedit", "-s", str(self.smb_conf), "-L"], check=False,
-                           timeout=30)
-        if result.returncode != 0:
-            log.warning("pdbedit -L failed: %s", result.stderr.strip())
-            return set()
-        return {line.split(":", 1)[0] for line in result.stdout.splitlines() if ":" in line}
+        await self.view.settled()
 
     def get(self, name: str) -> dict[str, Any]:
-        return self.tree.resource("users", name)
+        return self.view.get(name)
 
     def get_group(self, name: str) -> dict[str, Any]:
-        return self.tree.resource("groups", name)
+        return self.view.get_group(name)
+
+    def users(self) -> list[dict[str, Any]]:
+        return self.view.users()
+
+    def groups(self) -> list[dict[str, Any]]:
+        return self.view.groups()
+
+    def _samba_ready(self) -> bool:
+        return samba_there(self.smb_conf, "smbpasswd")
 
     @staticmethod
     def _changeable(name: str) -> pwd.struct_passwd:
@@ -433,7 +170,7 @@ class Users:
                                             {"user": name, "home": made})
                 if password is not None:
                     await self._set_password(name, password)
-                self._write_keys(name, keys)
+                write_keys(self.settings, name, keys)
             except BaseException:
                 log.warning("user %s could not be set up; removing it again", name)
                 await self._remove(entry, made)
@@ -445,14 +182,14 @@ class Users:
     async def _admit(self, name: str, uid: int | None, group: str | None,
                      groups: list[str]) -> int:
         """The checks of a new user against the machine (409, 422, 403), and its uid."""
-        if _user_exists(name):
+        if user_exists(name):
             raise Conflict(f"user {name} exists", code="exists", detail={"user": name})
         wanted = self._groups("group", [group] if group else [])
         wanted += self._groups("groups", groups)
         if not group:  # useradd makes the user a group of its own name
             refuse_privileged("name", name, None, named_groups(self.etc))
         self._refuse_privileged(wanted)
-        if uid is not None and _uid_taken(uid):
+        if uid is not None and uid_taken(uid):
             raise Conflict(f"uid {uid} is taken", code="exists", detail={"uid": uid})
         if uid is not None:
             return uid
@@ -475,7 +212,7 @@ class Users:
         try:
             await run([*argv, name], timeout=60)
         except CommandError as exc:
-            raise _account_error(exc, name) from None
+            raise account_error(exc, name) from None
         entry = pwd.getpwnam(name)
         return entry, entry.pw_dir if fresh and entry.pw_dir == str(home) else None
 
@@ -516,11 +253,11 @@ class Users:
                 try:
                     await run([*argv, name], timeout=60)
                 except CommandError as exc:
-                    raise _account_error(exc, name) from None
+                    raise account_error(exc, name) from None
             if password is not None:
                 await self._set_password(name, password)
             if keys is not None:
-                self._write_keys(name, keys)
+                write_keys(self.settings, name, keys)
         await self.settled()
         return self.get(name)
 
@@ -538,7 +275,7 @@ class Users:
             try:
                 await self._userdel(entry, record["home"])
             except CommandError as exc:
-                raise _account_error(exc, name) from None
+                raise account_error(exc, name) from None
         log.info("deleted user %s", name)
         await self.settled()
         for follower in self.followers:
@@ -582,23 +319,6 @@ class Users:
         await run(["smbpasswd", "-c", str(self.smb_conf), "-s", "-a", name],
                   input=f"{password}\n{password}\n".encode(), timeout=30)
 
-    def _write_keys(self, name: str, keys: list[str]) -> None:
-        path = authorized_keys_path(self.settings, name)
-        if not keys:
-            path.unlink(missing_ok=True)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(path.parent, 0o755)  # noqa: S103 -- sshd reads it as the user
-        temp = path.with_name(f".{name}.new")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        try:
-            os.write(fd, "".join(f"{key}\n" for key in keys).encode())
-            os.fchmod(fd, 0o644)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-
     # -- groups --------------------------------------------------------------------------------
 
     async def create_group(self, name: str, gid: int | None = None) -> dict[str, Any]:
@@ -608,15 +328,15 @@ class Users:
                              detail={"field": "gid"})
         refuse_privileged("name", name, gid, named_groups(self.etc))
         async with self.lock:
-            if _group_exists(name):
+            if group_exists(name):
                 raise Conflict(f"group {name} exists", code="exists", detail={"group": name})
-            if gid is not None and _gid_taken(gid):
+            if gid is not None and gid_taken(gid):
                 raise Conflict(f"gid {gid} is taken", code="exists", detail={"gid": gid})
             argv = ["groupadd"] + (["--gid", str(gid)] if gid is not None else [])
             try:
                 await run([*argv, name], timeout=60)
             except CommandError as exc:
-                raise _account_error(exc, name) from None
+                raise account_error(exc, name) from None
         log.info("created group %s", name)
         await self.settled()
         return self.get_group(name)
@@ -633,22 +353,6 @@ class Users:
             try:
                 await run(["groupdel", name], timeout=60)
             except CommandError as exc:
-                raise _account_error(exc, name) from None
+                raise account_error(exc, name) from None
         log.info("deleted group %s", name)
         await self.settled()
-
-
-def _account_error(exc: CommandError, name: str) -> Exception:
-    """A shadow tool's exit status as the API's error (see useradd(8), userdel(8)...)."""
-    tool = exc.argv[0]
-    if tool in ("useradd", "usermod", "groupadd") and exc.returncode in (4, 9):
-        return Conflict(f"{name}: {exc.stderr}", code="exists")
-    if tool in ("useradd", "usermod") and exc.returncode == 6:
-        return Unprocessable(f"{name}: {exc.stderr}", code="unknown_group")
-    if tool == "userdel" and exc.returncode == 8:
-        return Conflict(f"user {name} is logged in or runs processes", code="busy")
-    if tool == "usermod" and exc.returncode == 8:
-        return Conflict(f"user {name} is logged in or runs processes", code="busy")
-    if tool == "groupdel" and exc.returncode == 8:
-        return Conflict(f"group {name} is a user's primary group", code="in_use")
-    return exc

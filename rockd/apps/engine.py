@@ -20,6 +20,8 @@ import aiodocker
 import aiohttp
 from aiodocker.exceptions import DockerError
 
+from rockd.watchers.docker import EngineUnavailable
+
 log = logging.getLogger(__name__)
 
 LABEL_APP = "rockd.app"
@@ -28,7 +30,7 @@ LABEL_INSTANCE = "rockd.instance"
 CALL_TIMEOUT = 60.0
 
 
-class EngineError(Exception):
+class EngineError(EngineUnavailable):
     """The engine refused: `status` is its HTTP status, the message its reason."""
 
     def __init__(self, status: int, message: str):

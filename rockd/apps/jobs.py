@@ -10,6 +10,7 @@
   are not touched.
 
 The job's target is the app's name, so that one app has one job at a time (`exclusive`).
+app.py registers `kinds(apps)` with the supervisor; the kinds drive what `Apps` offers them.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rockd.apps.apps import container_name, needs_network, network_name
+from rockd.apps.apps import Apps
+from rockd.apps.containers import container_name, labels, needs_network, network_name
 from rockd.apps.definitions import Definition
-from rockd.apps.engine import LABEL_APP, LABEL_INSTANCE, EngineError
+from rockd.apps.engine import EngineError
 from rockd.core.errors import RockdError
-from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind
-
-if TYPE_CHECKING:
-    from rockd.apps.apps import Apps
+from rockd.core.jobs import Cancelled, Job, JobFailed, Kind
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +87,14 @@ class AppKind(Kind):
     async def create_and_start(self, job: Job, name: str, definition: Definition,
                                record: dict[str, Any], made: list[str]) -> None:
         if needs_network(definition):
-            await self.apps.engine.ensure_network(
-                network_name(name), {LABEL_APP: name, LABEL_INSTANCE: self.apps.instance})
+            await self.apps.engine.ensure_network(network_name(name),
+                                                  labels(name, self.apps.instance))
         ordered = definition.ordered()
         for spec in ordered:
             docker_name = container_name(name, spec.name)
             job.update(detail=f"creating {docker_name}")
             await self.apps.engine.create(
-                docker_name, self.apps.config(name, spec, record, definition))
+                docker_name, self.apps.create_body(name, spec, record, definition))
             made.append(docker_name)
             job.output(f"created {docker_name} from {spec.image}:{spec.tag}")
         for index, spec in enumerate(ordered):
@@ -147,8 +146,7 @@ class UpdateKind(AppKind):
         old = Definition.model_validate(old_record["definition"])
         await self.pull(job, definition, 0.0, PULL_SHARE)
 
-        found = await self.apps.engine.containers(
-            {LABEL_APP: name, LABEL_INSTANCE: self.apps.instance})
+        found = await self.apps.engine.containers(labels(name, self.apps.instance))
         present = {n.lstrip("/") for c in found for n in (c.get("Names") or [])[:1]}
         aside: list[tuple[str, str]] = []  # (name, name while set aside)
         made: list[str] = []
@@ -205,3 +203,8 @@ class UninstallKind(AppKind):
         job.output(f"removed the containers of {name}; its shares are untouched")
         await self.apps.forget(name)
         return f"{name} uninstalled"
+
+
+def kinds(apps: Apps) -> list[Kind]:
+    """The app job kinds, working for `apps`."""
+    return [InstallKind(apps), UpdateKind(apps), UninstallKind(apps)]

@@ -12,7 +12,9 @@ import hmac
 import ipaddress
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -79,7 +81,7 @@ class LoginThrottle:
     delay: float = 0.5
     window: float = 900.0
     clients: int = 10_000
-    _attempts: TTLCache = field(init=False)
+    _attempts: TTLCache[str, tuple[int, float]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._attempts = TTLCache(maxsize=self.clients, ttl=self.window, timer=time.monotonic)
@@ -150,7 +152,7 @@ class Auth:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def create_user(self, name: str, password: str) -> dict:
+    async def create_user(self, name: str, password: str) -> dict[str, Any]:
         hashed = await self._hash(password)
         async with self.store.lock:
             cur = await self.store.db.execute(
@@ -216,7 +218,7 @@ class Auth:
     def csrf_ok(principal: Principal, header: str | None) -> bool:
         return bool(header) and hmac.compare_digest(principal.csrf, header or "")
 
-    async def create_token(self, user: str, name: str, scopes: list[str]) -> dict:
+    async def create_token(self, user: str, name: str, scopes: Iterable[str]) -> dict[str, Any]:
         token_id = secrets.token_hex(8)
         secret = "rockd_" + secrets.token_urlsafe(32)
         digest = _digest(secret)
@@ -229,7 +231,7 @@ class Auth:
         self._tokens[digest] = Principal(user, scope_set, "token", credential=token_id)
         return {"id": token_id, "name": name, "scopes": sorted(scope_set), "token": secret}
 
-    async def list_tokens(self, user: str) -> list[dict]:
+    async def list_tokens(self, user: str) -> list[dict[str, Any]]:
         async with self.store.db.execute(
             "SELECT id, name, scopes, created FROM tokens WHERE user = ? ORDER BY created",
             (user,),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 
@@ -88,7 +89,7 @@ class Bus:
         self._held: deque[Revision] = deque()
         self._groups: dict[Tokens, set[Subscription]] = {}
         self._next_id = 0
-        self._durable_waiters: list[tuple[int, asyncio.Future]] = []
+        self._durable_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.subscribed = asyncio.Event()
         """Set whenever someone subscribes (samplers that run only while watched wait on it)."""
         tree.listen(self._on_revision)
@@ -123,7 +124,7 @@ class Bus:
         self._durable_waiters.append((rev, fut))
         await fut
 
-    def load_window(self, revisions: Iterable[tuple[int, list[dict]]]) -> None:
+    def load_window(self, revisions: Iterable[tuple[int, list[dict[str, Any]]]]) -> None:
         """Fill the replay window from the journal at start-up."""
         for rev, ops in revisions:
             self.window.append(Revision(rev, [_journalled(op) for op in ops]))
@@ -264,7 +265,7 @@ def _trim(op: Op, tokens: Tokens) -> bytes | None:
     return b""
 
 
-def _journalled(body: dict) -> Op:
+def _journalled(body: dict[str, Any]) -> Op:
     op = Op(body["op"], pointer.parse(body["path"]), old=UNKNOWN)
     op.wire = memoryview(orjson.dumps(body)).tobytes()  # exact size: see Op.freeze
     return op

@@ -45,7 +45,7 @@ class History:
         self.flush_every = flush_every
         self._rows: deque[Row] = deque()
         self._pending: list[Row] = []
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         """Read back the rows of the last `keep` seconds."""
@@ -66,7 +66,7 @@ class History:
             self._task = None
         await self.flush()
 
-    def columns(self, seconds: float) -> dict[str, list]:
+    def columns(self, seconds: float) -> dict[str, list[Any]]:
         """The rows of the last `seconds`, as one list per field."""
         cutoff = time.time() - seconds
         rows = list(itertools.dropwhile(lambda row: row[0] < cutoff, self._rows))
@@ -91,7 +91,7 @@ class History:
             self._pending[:0] = batch  # tried again with the next batch
             raise
 
-    def _row(self, sample: dict) -> Row:
+    def _row(self, sample: dict[str, Any]) -> Row:
         return tuple(sample.get(field) for field in self.fields)
 
     def _on_revision(self, revision: Revision) -> None:

@@ -7,7 +7,7 @@ them: both may import this, so neither imports the other.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -34,7 +34,10 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def validate(model: type[BaseModel], data: Any) -> BaseModel:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any) -> M:
     """`data` as `model`, or 400: invalid_name where a name is wrong, else invalid_field."""
     try:
         return model.model_validate(data)

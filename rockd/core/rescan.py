@@ -10,28 +10,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 from rockd.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
+K = TypeVar("K", bound=Hashable)
 
-class Rescanner:
-    """One kind of object (disks, pools...) and the coroutine that rescans one of them."""
 
-    def __init__(self, name: str, scan: Callable[[Hashable], Awaitable[None]]):
+class Rescanner(Generic[K]):
+    """One kind of object (disks, pools...) and the coroutine that rescans one of them, by
+    its key (of type K: a pool's id, a disk's name...)."""
+
+    def __init__(self, name: str, scan: Callable[[K], Awaitable[None]]):
         self.name = name
         self._scan = scan
-        self._pending: dict[Hashable, None] = {}  # insertion-ordered set
+        self._pending: dict[K, None] = {}  # insertion-ordered set
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"rescan-{self.name}")
 
-    def request(self, key: Hashable) -> None:
+    def request(self, key: K) -> None:
         self._pending[key] = None
         self._idle.clear()
         self._wake.set()

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import orjson
@@ -49,7 +50,7 @@ class Store:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._writer: asyncio.Task | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._snapshot_rev = 0
         self._failed: BaseException | None = None
 
@@ -67,7 +68,7 @@ class Store:
         await self._db.executescript(SCHEMA + extra_schema)
         await self._db.commit()
 
-    async def load(self, tree: Tree) -> list[tuple[int, list[dict]]]:
+    async def load(self, tree: Tree) -> list[tuple[int, list[dict[str, Any]]]]:
         """Bring `tree` to the last committed revision; return the tail kept for replay."""
         db = self.db
         async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
@@ -162,13 +163,13 @@ class Store:
 
     # -- intent: what the user asked for (a pool's mount options, a share's quota) -----------
 
-    async def intents(self, kind: str) -> dict[str, dict]:
+    async def intents(self, kind: str) -> dict[str, dict[str, Any]]:
         """Every intent record of one kind, by key."""
         async with self.db.execute("SELECT key, value FROM intent WHERE kind = ?",
                                    (kind,)) as cur:
             return {key: orjson.loads(value) async for key, value in cur}
 
-    async def set_intent(self, kind: str, key: str, value: dict) -> None:
+    async def set_intent(self, kind: str, key: str, value: dict[str, Any]) -> None:
         async with self.lock:
             await self.db.execute("INSERT OR REPLACE INTO intent VALUES (?, ?, ?)",
                                   (kind, key, orjson.dumps(value)))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-async def cancel_and_wait(task: asyncio.Task | None) -> None:
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     """Cancel `task` (None: nothing to do) and wait for its end. The caller being cancelled
     meanwhile still raises in the caller (unlike awaiting the task under suppress); an error
     the task ended with is logged, not raised into whoever stops it."""

@@ -102,7 +102,7 @@ def diff(tokens: Tokens, old: Any, new: Any, out: list[Op]) -> None:
         out.append(Op("replace", tokens, new, old))
 
 
-def apply(doc: dict, kind: str, tokens: Tokens, value: Any = None) -> None:
+def apply(doc: dict[str, Any], kind: str, tokens: Tokens, value: Any = None) -> None:
     """Apply one op to `doc` in place (add on a list inserts, '-' appends)."""
     if not tokens:
         raise PointerError("the root itself cannot be patched")
@@ -137,8 +137,8 @@ class OwnershipError(RuntimeError):
 class Tree:
     """The document, its revision counter and the listeners told of every revision."""
 
-    def __init__(self, root: dict | None = None, rev: int = 0):
-        self.root: dict = root if root is not None else {}
+    def __init__(self, root: dict[str, Any] | None = None, rev: int = 0):
+        self.root: dict[str, Any] = root if root is not None else {}
         self.rev = rev
         self._listeners: list[Listener] = []
         self._pending: list[Op] | None = None
@@ -272,11 +272,11 @@ class Tree:
             ops, self._pending = self._pending, None
         self._commit(ops)
 
-    def load(self, root: dict, rev: int) -> None:
+    def load(self, root: dict[str, Any], rev: int) -> None:
         """Replace the whole state without emitting anything (start-up from the journal)."""
         self.root, self.rev = root, rev
 
-    def replay(self, rev: int, ops: list[dict]) -> None:
+    def replay(self, rev: int, ops: list[dict[str, Any]]) -> None:
         """Apply a journalled revision without emitting it again."""
         for op in ops:
             apply(self.root, op["op"], pointer.parse(op["path"]), op.get("value"))
@@ -306,7 +306,7 @@ class Tree:
             except Exception:
                 log.exception("tree listener %r failed on revision %d", listener, self.rev)
 
-    def _deepest_object(self, tokens: Tokens) -> tuple[dict, int]:
+    def _deepest_object(self, tokens: Tokens) -> tuple[dict[str, Any], int]:
         """Walk towards tokens[-1]: the deepest existing object and how many tokens led to it.
 
         The count is len(tokens) - 1 when the parent exists; otherwise tokens[count] is the
@@ -356,7 +356,7 @@ class Subtree:
         self.tree.listen(listener)
 
 
-def _undo(root: dict, op: Op) -> None:
+def _undo(root: dict[str, Any], op: Op) -> None:
     if op.kind == "add":
         apply(root, "remove", op.tokens)
     elif op.kind == "remove":

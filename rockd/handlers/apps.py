@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
+from rockd.apps.apps import Apps
 from rockd.apps.definitions import APP_NAME, Definition
+from rockd.core.auth import Principal
 from rockd.core.models import Model
+from rockd.core.resources import App, JobStarted
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes, json_response
 
@@ -31,73 +34,85 @@ class AppInstall(Model):
         default_factory=dict, description="values of the variables the definition asks for")
 
 
-def _apps(request: web.Request):
-    apps = getattr(request.app[CONTEXT], "apps", None)
-    assert apps is not None, "the apps are not wired into this daemon"
-    return apps
+class CatalogProblem(Model):
+    """A definition file left out of the catalog."""
+
+    file: str
+    app: str
+    error: str
 
 
-@routes.get("/api/v1/apps/catalog", summary="The app definitions that can be installed")
-async def list_catalog(request: web.Request, principal) -> list:
+def _apps(request: web.Request) -> Apps:
+    return request.app[CONTEXT].apps
+
+
+@routes.get("/api/v1/apps/catalog", summary="The app definitions that can be installed",
+            response=list[Definition])
+async def list_catalog(request: web.Request, principal: Principal) -> list[Any]:
     return _apps(request).catalog_list()
 
 
 @routes.get("/api/v1/apps/catalog/problems",
-            summary="Definition files left out of the catalog, each with the reason")
-async def catalog_problems(request: web.Request, principal) -> list:
-    apps = _apps(request)
-    apps.catalog_list()  # read the folders again
-    return apps.catalog.problems
+            summary="Definition files left out of the catalog, each with the reason",
+            response=list[CatalogProblem])
+async def catalog_problems(request: web.Request, principal: Principal) -> list[Any]:
+    return _apps(request).catalog_problems()
 
 
 @routes.post("/api/v1/apps/catalog/check", summary="Check an app definition against the schema "
              "(nothing is stored): 200 with it as read, or 400 with every problem",
-             body=Definition)
-async def check_definition(request: web.Request, principal, body: Definition) -> dict:
+             body=Definition, response=Definition)
+async def check_definition(request: web.Request, principal: Principal,
+                           body: Definition) -> dict[str, Any]:
     return body.public()
 
 
-@routes.get("/api/v1/apps", summary="The installed apps, with their containers' states")
-async def list_apps(request: web.Request, principal) -> list:
+@routes.get("/api/v1/apps", summary="The installed apps, with their containers' states",
+            response=list[App])
+async def list_apps(request: web.Request, principal: Principal) -> list[Any]:
     return _apps(request).installed()
 
 
-@routes.get("/api/v1/apps/{name}", summary="One installed app")
-async def get_app(request: web.Request, principal) -> dict:
+@routes.get("/api/v1/apps/{name}", summary="One installed app", response=App)
+async def get_app(request: web.Request, principal: Principal) -> dict[str, Any]:
     return _apps(request).get(request.match_info["name"])
 
 
 @routes.post("/api/v1/apps", summary="Install an app from the catalog (a job)", body=AppInstall,
-             status=202)
-async def install_app(request: web.Request, principal, body: AppInstall) -> dict:
+             status=202, response=JobStarted)
+async def install_app(request: web.Request, principal: Principal,
+                      body: AppInstall) -> dict[str, Any]:
     job = _apps(request).install(body.app, body.volumes, body.ports, body.env)
     return {"job": job}
 
 
-@routes.post("/api/v1/apps/{name}/start", summary="Start an app's containers, in order")
-async def start_app(request: web.Request, principal) -> dict:
+@routes.post("/api/v1/apps/{name}/start", summary="Start an app's containers, in order",
+             response=App)
+async def start_app(request: web.Request, principal: Principal) -> dict[str, Any]:
     return await _apps(request).act(request.match_info["name"], "start")
 
 
-@routes.post("/api/v1/apps/{name}/stop", summary="Stop an app's containers, in reverse order")
-async def stop_app(request: web.Request, principal) -> dict:
+@routes.post("/api/v1/apps/{name}/stop", summary="Stop an app's containers, in reverse order",
+             response=App)
+async def stop_app(request: web.Request, principal: Principal) -> dict[str, Any]:
     return await _apps(request).act(request.match_info["name"], "stop")
 
 
-@routes.post("/api/v1/apps/{name}/restart", summary="Restart an app's containers")
-async def restart_app(request: web.Request, principal) -> dict:
+@routes.post("/api/v1/apps/{name}/restart", summary="Restart an app's containers", response=App)
+async def restart_app(request: web.Request, principal: Principal) -> dict[str, Any]:
     return await _apps(request).act(request.match_info["name"], "restart")
 
 
 @routes.post("/api/v1/apps/{name}/update", summary="Pull the catalog's images for the app and "
-             "recreate its containers, keeping its shares and values (a job)", status=202)
-async def update_app(request: web.Request, principal) -> web.Response:
+             "recreate its containers, keeping its shares and values (a job)", status=202,
+             response=JobStarted)
+async def update_app(request: web.Request, principal: Principal) -> web.Response:
     return json_response({"job": _apps(request).update(request.match_info["name"])},
                          status=202)
 
 
 @routes.delete("/api/v1/apps/{name}", summary="Uninstall an app: its containers are removed, "
-               "its shares and their data are kept (a job)", status=202)
-async def uninstall_app(request: web.Request, principal) -> web.Response:
+               "its shares and their data are kept (a job)", status=202, response=JobStarted)
+async def uninstall_app(request: web.Request, principal: Principal) -> web.Response:
     return json_response({"job": _apps(request).uninstall(request.match_info["name"])},
                          status=202)

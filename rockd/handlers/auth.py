@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -95,13 +95,14 @@ async def logout(request: web.Request, principal: Principal) -> web.Response:
 
 @routes.get("/api/v1/auth/session", summary="Who this session is, and its CSRF token",
             response=SessionOut)
-async def session(request: web.Request, principal: Principal) -> dict:
-    return {"user": {"name": principal.user}, "csrf": principal.csrf}
+async def session(request: web.Request, principal: Principal) -> SessionOut:
+    return SessionOut(user=UserOut(name=principal.user), csrf=principal.csrf)
 
 
 @routes.post("/api/v1/tokens", summary="Create an API token (shown once)",
              body=TokenCreate, response=TokenCreated, status=201)
-async def create_token(request: web.Request, principal: Principal, body: TokenCreate) -> dict:
+async def create_token(request: web.Request, principal: Principal,
+                       body: TokenCreate) -> dict[str, Any]:
     if "write" in body.scopes and "read" not in body.scopes:
         raise BadRequest("a write token needs the read scope too", code="invalid_field")
     return await request.app[CONTEXT].auth.create_token(principal.user, body.name, body.scopes)
@@ -109,7 +110,7 @@ async def create_token(request: web.Request, principal: Principal, body: TokenCr
 
 @routes.get("/api/v1/tokens", summary="The API tokens of this user (never their secrets)",
             response=TokenList)
-async def list_tokens(request: web.Request, principal: Principal) -> dict:
+async def list_tokens(request: web.Request, principal: Principal) -> dict[str, Any]:
     return {"tokens": await request.app[CONTEXT].auth.list_tokens(principal.user)}
 
 

@@ -12,13 +12,14 @@ from rockd.config import Settings
 from rockd.core.auth import Auth
 from rockd.core.bus import Bus
 from rockd.core.history import History
+from rockd.core.jobs import Jobs
 from rockd.core.store import Store
 from rockd.core.tree import Tree
 from rockd.jobs.schedules import Scheduler
-from rockd.jobs.supervisor import Jobs
 from rockd.services.exports import Exports
 from rockd.services.units import Services
 from rockd.storage.disks import DiskInventory
+from rockd.storage.pool_jobs import PoolJobs
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
 from rockd.transfer.service import Replication
@@ -33,6 +34,7 @@ class Context:
     auth: Auth
     disks: DiskInventory
     pools: Pools
+    pool_jobs: PoolJobs
     shares: Shares
     jobs: Jobs
     scheduler: Scheduler

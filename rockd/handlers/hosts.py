@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from functools import lru_cache
 
 from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 
 from rockd.core.errors import Forbidden
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ANY_HOST = frozenset({"/api/v1/health"})
 
 
@@ -63,8 +63,7 @@ def _has_bearer_token(request: web.Request) -> bool:
     return scheme.lower() == "bearer" and bool(secret.strip())
 
 
-def host_check(allowed: Iterable[str]) -> Callable[[web.Request, Handler],
-                                                   Awaitable[web.StreamResponse]]:
+def host_check(allowed: Iterable[str]) -> Middleware:
     """The middleware, with `allowed` (the allowed_hosts setting) as further names."""
     extra = frozenset(name for name in (host_of(str(a)) for a in allowed) if name)
     own_names(socket.gethostname())  # resolve the full name once now, not in a request

@@ -8,8 +8,9 @@ from collections import Counter
 from collections.abc import Iterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from rockd.core.errors import Unauthorized
@@ -28,7 +29,7 @@ class TreeCollector(Collector):
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    def collect(self) -> Iterator:
+    def collect(self) -> Iterator[Metric]:
         tree = self.ctx.tree
         labels = ["pool", "name"]
         size = GaugeMetricFamily("rockd_pool_size_bytes", "Raw size of the pool's devices",
@@ -74,7 +75,7 @@ def install(app: web.Application, ctx: Context) -> None:
 
 
 @web.middleware
-async def timing(request: web.Request, handler) -> web.StreamResponse:
+async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         return await handler(request)

@@ -6,6 +6,7 @@ import errno
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from rockd.core.auth import Principal
 from rockd.core.errors import (
@@ -43,7 +44,7 @@ def principal_of(request: web.Request) -> Principal | None:
 
 
 @web.middleware
-async def errors(request: web.Request, handler) -> web.StreamResponse:
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into `{"error": {...}}` with the API's status codes."""
     try:
         response = await handler(request)
@@ -93,7 +94,7 @@ def _error(exc: RockdError) -> web.Response:
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler) -> web.StreamResponse:
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     secure(response, api=request.path.startswith("/api/"))
     return response

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import Field, model_validator
 
+from rockd.core.auth import Principal
 from rockd.core.errors import BadRequest
 from rockd.core.models import Model, Name
+from rockd.core.resources import JobStarted, Pool
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes, json_response
 from rockd.storage import profiles
-from rockd.storage.pools import check_profiles
+from rockd.storage.pool_input import check_profiles
+from rockd.storage.pool_jobs import PoolJobs
+from rockd.storage.pools import Pools
 
 routes = Routes()
 
@@ -89,36 +95,42 @@ class ProfileChange(Model):
     metadata: profiles.MetadataProfile | None = None
 
 
-def _pools(request: web.Request):
+def _pools(request: web.Request) -> Pools:
     return request.app[CONTEXT].pools
 
 
-@routes.get("/api/v1/pools", summary="Every pool")
-async def list_pools(request: web.Request, principal) -> list:
+def _pool_jobs(request: web.Request) -> PoolJobs:
+    return request.app[CONTEXT].pool_jobs
+
+
+@routes.get("/api/v1/pools", summary="Every pool", response=list[Pool])
+async def list_pools(request: web.Request, principal: Principal) -> list[Any]:
     return list((request.app[CONTEXT].tree.get("/pools") or {}).values())
 
 
-@routes.get("/api/v1/pools/{id}", summary="One pool")
-async def get_pool(request: web.Request, principal) -> dict:
+@routes.get("/api/v1/pools/{id}", summary="One pool", response=Pool)
+async def get_pool(request: web.Request, principal: Principal) -> dict[str, Any]:
     return _pools(request).get(request.match_info["id"])
 
 
 @routes.post("/api/v1/pools", summary="Create a pool from empty disks and mount it",
-             body=PoolCreate, status=201)
-async def create_pool(request: web.Request, principal, body: PoolCreate) -> dict:
+             body=PoolCreate, status=201, response=Pool)
+async def create_pool(request: web.Request, principal: Principal,
+                      body: PoolCreate) -> dict[str, Any]:
     return await _pools(request).create(body.name, body.disks, body.data, body.metadata,
                                         body.compression, body.mount_options)
 
 
 @routes.post("/api/v1/pools/import", summary="Take over an existing btrfs filesystem",
-             body=PoolImport, status=201)
-async def import_pool(request: web.Request, principal, body: PoolImport) -> dict:
+             body=PoolImport, status=201, response=Pool)
+async def import_pool(request: web.Request, principal: Principal,
+                      body: PoolImport) -> dict[str, Any]:
     return await _pools(request).import_(body.disk)
 
 
 @routes.post("/api/v1/pools/capacity", summary="What a pool of these disks would hold",
              body=Capacity, response=CapacityOut)
-async def capacity(request: web.Request, principal, body: Capacity) -> dict:
+async def capacity(request: web.Request, principal: Principal, body: Capacity) -> dict[str, Any]:
     sizes = body.sizes
     if body.disks is not None:
         tree = request.app[CONTEXT].tree
@@ -132,37 +144,40 @@ async def capacity(request: web.Request, principal, body: Capacity) -> dict:
 
 
 @routes.patch("/api/v1/pools/{id}", summary="Change compression, mount options, quotas, label",
-              body=PoolUpdate)
-async def update_pool(request: web.Request, principal, body: PoolUpdate) -> dict:
+              body=PoolUpdate, response=Pool)
+async def update_pool(request: web.Request, principal: Principal,
+                      body: PoolUpdate) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     return await _pools(request).update(request.match_info["id"], changes)
 
 
 @routes.delete("/api/v1/pools/{id}", summary="Unmount a pool and free its disks (not wiped)",
                status=204)
-async def delete_pool(request: web.Request, principal) -> None:
+async def delete_pool(request: web.Request, principal: Principal) -> None:
     force = request.query.get("force") == "true"
     await _pools(request).delete(request.match_info["id"], force)
 
 
 @routes.post("/api/v1/pools/{id}/disks", summary="Add, remove (a job) or replace (a job) disks, "
              "or a missing device",
-             body=PoolDisks)
-async def pool_disks(request: web.Request, principal, body: PoolDisks) -> web.Response:
-    pools, pool_id = _pools(request), request.match_info["id"]
+             body=PoolDisks, response=Pool, also={202: JobStarted})
+async def pool_disks(request: web.Request, principal: Principal, body: PoolDisks) -> web.Response:
+    pool_id, work = request.match_info["id"], _pool_jobs(request)
     if body.add is not None:
-        return json_response(await pools.add_disks(pool_id, body.add))
+        return json_response(await _pools(request).add_disks(pool_id, body.add))
     if body.remove is not None:
-        return json_response({"job": pools.remove_disks(pool_id, body.remove)}, status=202)
+        return json_response({"job": work.remove_disks(pool_id, body.remove)}, status=202)
     assert body.replace is not None
-    job = pools.replace_disk(pool_id, body.replace.old, body.replace.new)
+    job = work.replace_disk(pool_id, body.replace.old, body.replace.new)
     return json_response({"job": job}, status=202)
 
 
 @routes.post("/api/v1/pools/{id}/profile", summary="Convert data/metadata profiles (a job)",
-             body=ProfileChange, status=202)
-async def change_profile(request: web.Request, principal, body: ProfileChange) -> dict:
-    return {"job": _pools(request).convert(request.match_info["id"], body.data, body.metadata)}
+             body=ProfileChange, status=202, response=JobStarted)
+async def change_profile(request: web.Request, principal: Principal,
+                         body: ProfileChange) -> dict[str, Any]:
+    return {"job": _pool_jobs(request).convert(request.match_info["id"], body.data,
+                                              body.metadata)}
 
 
 class MountRequest(Model):
@@ -170,13 +185,14 @@ class MountRequest(Model):
 
 
 @routes.post("/api/v1/pools/{id}/mount", summary="Mount a pool (degraded: with a disk missing)",
-             body=MountRequest)
-async def mount_pool(request: web.Request, principal, body: MountRequest) -> dict:
+             body=MountRequest, response=Pool)
+async def mount_pool(request: web.Request, principal: Principal,
+                     body: MountRequest) -> dict[str, Any]:
     return await _pools(request).mount(request.match_info["id"], body.degraded)
 
 
-@routes.post("/api/v1/pools/{id}/unmount", summary="Unmount a pool, keeping it")
-async def unmount_pool(request: web.Request, principal) -> dict:
+@routes.post("/api/v1/pools/{id}/unmount", summary="Unmount a pool, keeping it", response=Pool)
+async def unmount_pool(request: web.Request, principal: Principal) -> dict[str, Any]:
     return await _pools(request).unmount(request.match_info["id"])
 
 
@@ -193,15 +209,17 @@ class ScrubRequest(Model):
 
 
 @routes.post("/api/v1/pools/{id}/balance", summary="Balance a pool (a job)",
-             body=BalanceRequest, status=202)
-async def balance_pool(request: web.Request, principal, body: BalanceRequest) -> dict:
-    return {"job": _pools(request).balance(request.match_info["id"], body.filters)}
+             body=BalanceRequest, status=202, response=JobStarted)
+async def balance_pool(request: web.Request, principal: Principal,
+                       body: BalanceRequest) -> dict[str, Any]:
+    return {"job": _pool_jobs(request).balance(request.match_info["id"], body.filters)}
 
 
 @routes.post("/api/v1/pools/{id}/scrub", summary="Scrub a pool: read and check every copy (a job)",
-             body=ScrubRequest, status=202)
-async def scrub_pool(request: web.Request, principal, body: ScrubRequest) -> dict:
-    return {"job": _pools(request).scrub(request.match_info["id"], body.readonly)}
+             body=ScrubRequest, status=202, response=JobStarted)
+async def scrub_pool(request: web.Request, principal: Principal,
+                     body: ScrubRequest) -> dict[str, Any]:
+    return {"job": _pool_jobs(request).scrub(request.match_info["id"], body.readonly)}
 
 
 class ResizeRequest(Model):
@@ -210,6 +228,7 @@ class ResizeRequest(Model):
 
 
 @routes.post("/api/v1/pools/{id}/resize", summary="Resize btrfs on one of the pool's disks "
-             "(a job)", body=ResizeRequest, status=202)
-async def resize_pool(request: web.Request, principal, body: ResizeRequest) -> dict:
-    return {"job": _pools(request).resize(request.match_info["id"], body.disk, body.size)}
+             "(a job)", body=ResizeRequest, status=202, response=JobStarted)
+async def resize_pool(request: web.Request, principal: Principal,
+                      body: ResizeRequest) -> dict[str, Any]:
+    return {"job": _pool_jobs(request).resize(request.match_info["id"], body.disk, body.size)}

@@ -3,13 +3,18 @@ promotion of a replica to a writable share."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import Field
 
+from rockd.core.auth import Principal
 from rockd.core.models import Model, Name
+from rockd.core.resources import JobStarted, Peer, ReplicationTask, Share
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
 from rockd.handlers.schedules import Retention
+from rockd.transfer.service import Replication
 
 routes = Routes()
 
@@ -48,45 +53,53 @@ class TaskUpdate(Model):
     enabled: bool | None = None
 
 
-def _replication(request: web.Request):
+class Identity(Model):
+    """What a peer needs to pair with this box."""
+
+    public_key: str
+    address: str = Field(description="host:port to connect to")
+
+
+def _replication(request: web.Request) -> Replication:
     return request.app[CONTEXT].replication
 
 
 @routes.get("/api/v1/replication/identity",
-            summary="This box's public key and address: what a peer needs to pair with it")
-async def identity(request: web.Request, principal) -> dict:
+            summary="This box's public key and address: what a peer needs to pair with it",
+            response=Identity)
+async def identity(request: web.Request, principal: Principal) -> dict[str, Any]:
     return _replication(request).identity(request.url.host)
 
 
-@routes.get("/api/v1/replication/peers", summary="Paired peers")
-async def list_peers(request: web.Request, principal) -> list:
-    return list((request.app[CONTEXT].tree.get("/replication/peers") or {}).values())
+@routes.get("/api/v1/replication/peers", summary="Paired peers", response=list[Peer])
+async def list_peers(request: web.Request, principal: Principal) -> list[Any]:
+    return _replication(request).peers.listed()
 
 
 @routes.post("/api/v1/replication/peers", summary="Pair with a peer (both boxes must pair)",
-             body=PeerCreate, status=201)
-async def add_peer(request: web.Request, principal, body: PeerCreate) -> dict:
+             body=PeerCreate, status=201, response=Peer)
+async def add_peer(request: web.Request, principal: Principal, body: PeerCreate) -> dict[str, Any]:
     return await _replication(request).add_peer(body.name, body.address, body.public_key)
 
 
 @routes.delete("/api/v1/replication/peers/{name}", summary="Unpair a peer", status=204)
-async def delete_peer(request: web.Request, principal) -> None:
+async def delete_peer(request: web.Request, principal: Principal) -> None:
     await _replication(request).delete_peer(request.match_info["name"])
 
 
-@routes.get("/api/v1/replication/tasks", summary="Replication tasks, with each target's last run")
-async def list_tasks(request: web.Request, principal) -> list:
-    return list((request.app[CONTEXT].tree.get("/replication/tasks") or {}).values())
+@routes.get("/api/v1/replication/tasks", summary="Replication tasks, with each target's last run",
+            response=list[ReplicationTask])
+async def list_tasks(request: web.Request, principal: Principal) -> list[Any]:
+    return _replication(request).tasks.listed()
 
 
-@routes.get("/api/v1/replication/tasks/{id}", summary="One replication task")
-async def get_task(request: web.Request, principal) -> dict:
-    replication = _replication(request)
-    replication.get_task(request.match_info["id"])
-    return request.app[CONTEXT].tree.get(("replication", "tasks", request.match_info["id"]))
+@routes.get("/api/v1/replication/tasks/{id}", summary="One replication task",
+            response=ReplicationTask)
+async def get_task(request: web.Request, principal: Principal) -> dict[str, Any]:
+    return _replication(request).tasks.view(request.match_info["id"])
 
 
-def _retention(body: TaskCreate | TaskUpdate) -> dict | None:
+def _retention(body: TaskCreate | TaskUpdate) -> dict[str, Any] | None:
     if body.retention is None:
         return None
     return {side: (policy.model_dump() if policy is not None else None)
@@ -95,37 +108,40 @@ def _retention(body: TaskCreate | TaskUpdate) -> dict | None:
 
 
 @routes.post("/api/v1/replication/tasks", summary="Replicate a share to peers, on cron",
-             body=TaskCreate, status=201)
-async def create_task(request: web.Request, principal, body: TaskCreate) -> dict:
+             body=TaskCreate, status=201, response=ReplicationTask)
+async def create_task(request: web.Request, principal: Principal,
+                      body: TaskCreate) -> dict[str, Any]:
     targets = [t.model_dump(exclude_none=True) for t in body.targets]
-    return await _replication(request).create_task(body.share, targets, body.cron,
-                                                   _retention(body), body.enabled)
+    return await _replication(request).tasks.create(body.share, targets, body.cron,
+                                                    _retention(body), body.enabled)
 
 
 @routes.patch("/api/v1/replication/tasks/{id}", summary="Change a replication task",
-              body=TaskUpdate)
-async def update_task(request: web.Request, principal, body: TaskUpdate) -> dict:
+              body=TaskUpdate, response=ReplicationTask)
+async def update_task(request: web.Request, principal: Principal,
+                      body: TaskUpdate) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "targets" in changes:
         changes["targets"] = [t.model_dump(exclude_none=True) for t in body.targets or []]
     if "retention" in changes:
         changes["retention"] = _retention(body)
-    return await _replication(request).update_task(request.match_info["id"], changes)
+    return await _replication(request).tasks.update(request.match_info["id"], changes)
 
 
 @routes.delete("/api/v1/replication/tasks/{id}",
                summary="Delete a replication task (snapshots and replicas stay)", status=204)
-async def delete_task(request: web.Request, principal) -> None:
-    await _replication(request).delete_task(request.match_info["id"])
+async def delete_task(request: web.Request, principal: Principal) -> None:
+    await _replication(request).tasks.delete(request.match_info["id"])
 
 
 @routes.post("/api/v1/replication/tasks/{id}/run", summary="Run a replication task now",
-             status=202)
-async def run_task(request: web.Request, principal) -> dict:
-    return {"job": _replication(request).run(request.match_info["id"])}
+             status=202, response=JobStarted)
+async def run_task(request: web.Request, principal: Principal) -> dict[str, Any]:
+    return {"job": _replication(request).tasks.run(request.match_info["id"])}
 
 
 @routes.post("/api/v1/shares/{id}/promote",
-             summary="Make a replica a normal writable share (ends its replication chain)")
-async def promote(request: web.Request, principal) -> dict:
+             summary="Make a replica a normal writable share (ends its replication chain)",
+             response=Share)
+async def promote(request: web.Request, principal: Principal) -> dict[str, Any]:
     return await _replication(request).promote(request.match_info["id"])

@@ -1,7 +1,9 @@
-"""The route table: each endpoint declared once with the pydantic models that validate its input.
+"""The route table: each endpoint declared once with the pydantic models that validate its input
+and the type of its answer (a model, or a resource of rockd.core.resources).
 
 The same declarations authenticate and validate every request and generate the OpenAPI 3.1
-document, so the document cannot drift from what the server accepts.
+document, so the document cannot drift from what the server accepts. Answers are not checked
+at run time: tests check real answers against the document.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue
 
 from rockd import __version__
 from rockd.core.auth import READ, WRITE, Auth, Principal
@@ -26,6 +28,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 Handler = Callable[..., Awaitable[Any]]
+H = TypeVar("H", bound=Handler)
 
 
 @dataclass
@@ -36,14 +39,20 @@ class Route:
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    response: Any = None
+    """The success answer's type, for the document: a model, a resource of
+    rockd.core.resources (a TypedDict), or a list or dict of one. Not checked at run time."""
     status: int = 200
+    also: dict[int, Any] = field(default_factory=dict)
+    """Other success statuses the route answers with, and their answers' types (a pool's
+    disks: 200 the pool when added, 202 a job when removed)."""
     public: bool = False
     websocket: bool = False
     content_type: str = "application/json"  # of the success answer
 
 
-PRINCIPAL = web.AppKey("principal_lookup", Callable[[web.Request], Principal | None])
+PrincipalLookup = Callable[[web.Request], Principal | None]
+PRINCIPAL: web.AppKey[PrincipalLookup] = web.AppKey("principal_lookup")
 """How `authorise` finds who a request comes from (set by the app)."""
 ROUTE_TABLE = web.AppKey("route_table", list[Route])
 """Every route installed, for the OpenAPI document."""
@@ -55,22 +64,23 @@ class Routes:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def route(self, method: str, path: str, *, summary: str, **options: Any):
-        def register(handler: Handler) -> Handler:
+    def route(self, method: str, path: str, *, summary: str,
+              **options: Any) -> Callable[[H], H]:
+        def register(handler: H) -> H:
             self.routes.append(Route(method, path, handler, summary, **options))
             return handler
         return register
 
-    def get(self, path: str, **options: Any):
+    def get(self, path: str, **options: Any) -> Callable[[H], H]:
         return self.route("GET", path, **options)
 
-    def post(self, path: str, **options: Any):
+    def post(self, path: str, **options: Any) -> Callable[[H], H]:
         return self.route("POST", path, **options)
 
-    def patch(self, path: str, **options: Any):
+    def patch(self, path: str, **options: Any) -> Callable[[H], H]:
         return self.route("PATCH", path, **options)
 
-    def delete(self, path: str, **options: Any):
+    def delete(self, path: str, **options: Any) -> Callable[[H], H]:
         return self.route("DELETE", path, **options)
 
     def extend(self, other: Routes) -> None:
@@ -184,16 +194,25 @@ ERROR_SCHEMA = {
 }
 
 
-def openapi(routes: list[Route]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `routes`, schemas generated from their models."""
-    models = {m for r in routes for m in (r.body, r.response) if m is not None}
-    mapping, defs = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+Schemas = dict[tuple[Any, JsonSchemaMode], JsonSchemaValue]
+"""Each model's (or response type's) schema, by (type, mode): a $ref where it is named."""
+
+
+def _schemas(routes: list[Route]) -> tuple[Schemas, dict[str, JsonSchemaValue]]:
+    """The schema of every body and response type of `routes`, and the named ones."""
+    types = {t for r in routes for t in (r.body, r.response, *r.also.values()) if t is not None}
+    mapping, defs = TypeAdapter.json_schemas(
+        [(t, "validation", TypeAdapter(t)) for t in sorted(types, key=repr)],
         ref_template="#/components/schemas/{model}",
     )
-    schemas = dict(defs.get("$defs", {}))
+    return mapping, dict(defs.get("$defs", {}))
+
+
+def openapi(routes: list[Route]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `routes`, schemas generated from their models."""
+    mapping, schemas = _schemas(routes)
     schemas["Error"] = ERROR_SCHEMA
-    paths: dict[str, dict] = {}
+    paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         op: dict[str, Any] = {
             "summary": route.summary,
@@ -236,14 +255,15 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
     }
 
 
-def _responses(route: Route, mapping: dict) -> dict[str, Any]:
+def _responses(route: Route, mapping: Schemas) -> dict[str, Any]:
     error = {"description": "error", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     if route.websocket:
         ok: dict[str, Any] = {"101": {"description": "switching to the websocket protocol"}}
     elif route.response is not None:
-        ok = {str(route.status): {"description": "success", "content": {route.content_type: {
-            "schema": mapping[route.response, "validation"]}}}}
+        ok = {str(status): {"description": "success", "content": {route.content_type: {
+            "schema": mapping[answer, "validation"]}}}
+            for status, answer in {route.status: route.response, **route.also}.items()}
     elif route.status in (200, 201):
         schema = {} if route.content_type == "application/json" else {"type": "string"}
         ok = {str(route.status): {"description": "success", "content": {route.content_type: {

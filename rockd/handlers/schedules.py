@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from rockd.core.auth import Principal
 from rockd.core.models import Model
+from rockd.core.resources import Schedule
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
+from rockd.jobs.schedules import Scheduler
 
 routes = Routes()
 
@@ -31,43 +34,68 @@ class ScheduleCreate(Model):
 
 
 class ScheduleUpdate(Model):
+    """The fields given change; a null retention keeps every snapshot."""
+
     cron: str | None = Field(default=None, max_length=128)
     retention: Retention | None = None
     enabled: bool | None = None
 
+    @field_validator("cron", "enabled", mode="before")
+    @classmethod
+    def given(cls, value: object) -> object:
+        """Left out is unchanged; a null cron or enabled is no value (None is the default
+        only, never validated)."""
+        if value is None:
+            raise ValueError("must not be null")
+        return value
 
-def _scheduler(request: web.Request):
+
+class RetentionDecision(Model):
+    """What a schedule's retention does with one snapshot now, and why."""
+
+    snapshot: str
+    created: str
+    keep: bool
+    reasons: list[str]
+
+
+def _scheduler(request: web.Request) -> Scheduler:
     return request.app[CONTEXT].scheduler
 
 
-@routes.get("/api/v1/schedules", summary="Every schedule, with its next run")
-async def list_schedules(request: web.Request, principal) -> list:
+@routes.get("/api/v1/schedules", summary="Every schedule, with its next run",
+            response=list[Schedule])
+async def list_schedules(request: web.Request, principal: Principal) -> list[Any]:
     return list((request.app[CONTEXT].tree.get("/schedules") or {}).values())
 
 
 @routes.post("/api/v1/schedules", summary="Schedule snapshots (with retention), scrubs or "
-             "balances", body=ScheduleCreate, status=201)
-async def create_schedule(request: web.Request, principal, body: ScheduleCreate) -> dict:
+             "balances", body=ScheduleCreate, status=201, response=Schedule)
+async def create_schedule(request: web.Request, principal: Principal,
+                          body: ScheduleCreate) -> dict[str, Any]:
     policy = body.retention.model_dump() if body.retention else None
     return await _scheduler(request).create(body.kind, body.target, body.cron, policy,
                                             body.enabled)
 
 
-@routes.patch("/api/v1/schedules/{id}", summary="Change a schedule", body=ScheduleUpdate)
-async def update_schedule(request: web.Request, principal, body: ScheduleUpdate) -> dict:
+@routes.patch("/api/v1/schedules/{id}", summary="Change a schedule", body=ScheduleUpdate,
+              response=Schedule)
+async def update_schedule(request: web.Request, principal: Principal,
+                          body: ScheduleUpdate) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     return await _scheduler(request).update(request.match_info["id"], changes)
 
 
 @routes.delete("/api/v1/schedules/{id}", summary="Delete a schedule (its snapshots stay)",
                status=204)
-async def delete_schedule(request: web.Request, principal) -> None:
+async def delete_schedule(request: web.Request, principal: Principal) -> None:
     await _scheduler(request).delete(request.match_info["id"])
 
 
 @routes.get("/api/v1/schedules/{id}/retention",
-            summary="What the schedule's retention would keep and delete now, and why")
-async def retention_preview(request: web.Request, principal) -> list:
+            summary="What the schedule's retention would keep and delete now, and why",
+            response=list[RetentionDecision])
+async def retention_preview(request: web.Request, principal: Principal) -> list[Any]:
     scheduler = _scheduler(request)
     schedule = scheduler.get(request.match_info["id"])
     return [{"snapshot": d.id, "created": d.created.isoformat().replace("+00:00", "Z"),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import Field
 
 from rockd.core import pointer
+from rockd.core.auth import Principal
 from rockd.core.errors import BadRequest, NotFound
 from rockd.core.models import Model
 from rockd.handlers.context import CONTEXT
@@ -18,9 +21,16 @@ class StateQuery(Model):
     path: str = Field(default="", max_length=4096, description="a JSON Pointer, e.g. /pools")
 
 
+class StateAnswer(Model):
+    """A subtree (of the shape rockd.core.resources gives each part of it) and its revision."""
+
+    rev: int
+    value: Any
+
+
 @routes.get("/api/v1/state", summary="A subtree of the state tree and its revision",
-            query=StateQuery)
-async def state(request: web.Request, principal, query: StateQuery) -> web.Response:
+            query=StateQuery, response=StateAnswer)
+async def state(request: web.Request, principal: Principal, query: StateQuery) -> web.Response:
     ctx = request.app[CONTEXT]
     try:
         tokens = pointer.parse(query.path)

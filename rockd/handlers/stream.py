@@ -177,7 +177,9 @@ class Watchdog:
 def _unacknowledged(sock: socket.socket) -> int:
     """Bytes the kernel holds for the peer of `sock`: unsent or not yet acknowledged."""
     try:
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, bytes(4)))[0]
+        queued: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                     bytes(4)))[0]
+        return queued
     except OSError:
         return 0
 
@@ -257,11 +259,11 @@ class Connection:
                 sent = False
                 for sub in list(self.subs.values()):
                     while sub.ready and sub.id in self.subs:
-                        frame, rev = bus.take(sub)
-                        if frame is None:
+                        taken, rev = bus.take(sub)
+                        if taken is None:
                             break
                         await bus.durable(rev)
-                        await self._send(frame)
+                        await self._send(taken)
                         sent = True
                 if sent:
                     await asyncio.sleep(min(MAX_INTERVAL, bus.subscriber_count / FRAME_BUDGET))

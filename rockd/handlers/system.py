@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import Field
 
+from rockd.core.auth import Principal
 from rockd.core.models import Model
+from rockd.core.resources import System
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
 
@@ -32,13 +36,16 @@ class MetricsHistory(Model):
     disk_write: list[int] = Field(description="bytes per second, all whole disks")
 
 
-@routes.get("/api/v1/system", summary="The host: hostname, kernel, versions, uptime, metrics")
-async def get_system(request: web.Request, principal) -> dict:
-    return request.app[CONTEXT].tree.get("/system") or {}
+@routes.get("/api/v1/system", summary="The host: hostname, kernel, versions, uptime, metrics",
+            response=System)
+async def get_system(request: web.Request, principal: Principal) -> System:
+    system: System = request.app[CONTEXT].tree.get("/system")
+    return system
 
 
 @routes.get("/api/v1/system/metrics/history", summary="The last hour of system metrics, "
             "as columns for charts (the latest sample is /system/metrics)",
             query=HistoryQuery, response=MetricsHistory)
-async def metrics_history(request: web.Request, principal, query: HistoryQuery) -> dict:
+async def metrics_history(request: web.Request, principal: Principal,
+                          query: HistoryQuery) -> dict[str, list[Any]]:
     return request.app[CONTEXT].history.columns(query.seconds)

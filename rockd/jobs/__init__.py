@@ -1,5 +1,5 @@
-"""Supervised long-running work (balance, scrub, device removal) with progress and schedules.
+"""The job kinds (scrub, balance, device commands, prune), schedules, cron and retention.
 
-May import rockd.core and rockd.storage's probes and commands (btrfs.py, commands.py); it
-reaches pools and shares only through what its caller hands it.
+May import rockd.core, rockd.config and rockd.storage. The supervisor the kinds run under is
+rockd.core.jobs; a kind reaches pools and shares only through what its caller hands it.
 """

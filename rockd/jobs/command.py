@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rockd.core.jobs import Job, JobFailed, Kind, ReadBack
 from rockd.core.process import run
-from rockd.jobs.supervisor import Job, JobFailed, Kind, ReadBack
-from rockd.storage import btrfs
+from rockd.storage import btrfs_sysfs
 
 
 def _removed(job: Job) -> bool:
     """Every disk the remove named is out of the pool (for `remove missing`: none is
     missing any more)."""
     if not job.params["disks"]:
-        return not btrfs.missing_devices(job.target)
-    return not set(job.params["disks"]) & set(btrfs.device_names(job.target))
+        return not btrfs_sysfs.missing_devices(job.target)
+    return not set(job.params["disks"]) & set(btrfs_sysfs.device_names(job.target))
 
 
 def _replaced(job: Job) -> bool:
     """The new disk is in the pool and the old one (when it was present) is out."""
     new, *old = job.params["disks"]
-    names = btrfs.device_names(job.target)
+    names = btrfs_sysfs.device_names(job.target)
     return new in names and not set(old) & set(names)
 
 
@@ -52,9 +52,9 @@ class CommandKind(Kind):
         """After a restart: wait while the pool's exclusive operation (this command, still
         running) lasts, then see in the pool whether it did its work."""
         done = DONE.get(self.name)
-        if done is None or not (btrfs.SYS_FS_BTRFS / job.target).is_dir():
+        if done is None or not (btrfs_sysfs.SYS_FS_BTRFS / job.target).is_dir():
             return await super().attach(job)
-        await btrfs.exclusive_operation_over(job.target)
+        await btrfs_sysfs.exclusive_operation_over(job.target)
         self.ended(job)
         if not done(job):
             raise JobFailed(f"the {self.name.replace('_', ' ')} did not complete while rockd "

@@ -7,8 +7,8 @@ so it never happens inside a request: each batch is one `btrfs subvolume delete
 
 from __future__ import annotations
 
+from rockd.core.jobs import Cancelled, Job, JobFailed, Kind
 from rockd.core.process import run
-from rockd.jobs.supervisor import Cancelled, Job, JobFailed, Kind
 
 BATCH = 25
 

@@ -17,13 +17,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from rockd.core import resources
 from rockd.core.errors import BadRequest, NotFound
+from rockd.core.jobs import Jobs
 from rockd.core.store import Store
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.times import iso, parse_iso, utcnow
-from rockd.core.tree import Tree
+from rockd.core.tree import Subtree
 from rockd.jobs import cron, retention
-from rockd.jobs.supervisor import Jobs
 from rockd.jobs.wakeup import run_on_cron
+from rockd.storage.pool_jobs import PoolJobs
+from rockd.storage.pools import Pools
+from rockd.storage.shares import Shares
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +38,6 @@ AUTO_NAME = re.compile(r"auto-(?P<schedule>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{
 NO_POLICY = "no retention policy: nothing is deleted"
 
 
-
-
-
 def snapshot_name(schedule_id: str, when: datetime) -> str:
     return f"auto-{schedule_id}-{when.astimezone(UTC).strftime(STAMP)}"
 
@@ -43,12 +45,13 @@ def snapshot_name(schedule_id: str, when: datetime) -> str:
 class Scheduler:
     """Keeps the schedules, runs what is due, and prunes what retention lets go."""
 
-    def __init__(self, tree: Tree, store: Store, jobs: Jobs, pools, shares,
-                 clock: Callable[[], datetime] = utcnow):
+    def __init__(self, tree: Subtree, store: Store, jobs: Jobs, pools: Pools, pool_jobs: PoolJobs,
+                 shares: Shares, clock: Callable[[], datetime] = utcnow):
         self.tree = tree
         self.store = store
         self.jobs = jobs
         self.pools = pools
+        self.pool_jobs = pool_jobs
         self.shares = shares
         self.clock = clock
         self.schedules: dict[str, dict[str, Any]] = {}
@@ -68,9 +71,8 @@ class Scheduler:
             self._changed, lambda: self.clock(), "schedules"), name="scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
+        self._task = None
 
     # -- the schedules ----------------------------------------------------------------------
 
@@ -145,9 +147,9 @@ class Scheduler:
 
     async def _run(self, schedule: dict[str, Any], now: datetime) -> None:
         if schedule["kind"] == "scrub":
-            self.pools.scrub(schedule["target"], False)
+            self.pool_jobs.scrub(schedule["target"], False)
         elif schedule["kind"] == "balance":
-            self.pools.balance(schedule["target"], None)
+            self.pool_jobs.balance(schedule["target"], None)
         else:
             await self.shares.snapshot(schedule["target"],
                                        snapshot_name(schedule["id"], now))
@@ -166,17 +168,17 @@ class Scheduler:
                 continue
             match = AUTO_NAME.fullmatch(snap["name"])
             mine = match is not None and match["schedule"] == schedule["id"]
-            when = (datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC) if mine
-                    else parse_iso(snap["created"]) or now)
+            when = (datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC)
+                    if mine and match is not None else parse_iso(snap["created"]) or now)
             items.append((snap["id"], when, mine))
         return retention.plan(items, retention.Policy.parse(schedule["retention"]), now)
 
-    def prune(self, schedule: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    def prune(self, schedule: dict[str, Any], now: datetime) -> resources.Job | None:
         """Delete, in a job, the snapshots the schedule's retention lets go."""
         doomed = [d.id for d in self.decisions(schedule, now) if not d.keep]
         if not doomed:
             return None
         share = self.shares.get(schedule["target"])
-        paths = [self.tree.get(("snapshots", i, "path")) for i in doomed]
+        paths = [self.tree.get(("snapshots", str(i), "path")) for i in doomed]
         return self.jobs.start("prune", share["pool"], {"paths": paths,
                                                         "schedule": schedule["id"]})

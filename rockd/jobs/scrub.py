@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rockd.core.errors import Conflict
+from rockd.core.jobs import Job, JobFailed, Kind, Vanished
 from rockd.core.process import CommandError, run
 from rockd.core.times import parse_iso
-from rockd.jobs.supervisor import Job, JobFailed, Kind, Vanished
-from rockd.storage import btrfs
+from rockd.storage import btrfs_ioctl
 
 STATUS_DIR = Path("/var/lib/btrfs")
 """Where `btrfs scrub start` keeps its record of each filesystem's last scrub."""
@@ -81,7 +81,7 @@ class ScrubKind(Kind):
 
     def _read(self, job: Job) -> list[dict[str, int]] | None:
         point = job.params["mount_point"]
-        found = [btrfs.scrub_progress(point, devid) for devid in job.params["devids"]]
+        found = [btrfs_ioctl.scrub_progress(point, devid) for devid in job.params["devids"]]
         counters = [c for c in found if c is not None]
         return counters or None
 
@@ -141,9 +141,10 @@ class ScrubKind(Kind):
         resume` goes on from there), Vanished when there is no record of it."""
         began = parse_iso(job.value["started"])
         since = began.timestamp() - CLOCK_SLACK if began else 0
-        record = [devices.get(devid) for devid in job.params["devids"]]
-        if not all(r and max(r.get("t_start", 0), r.get("t_resumed", 0)) >= since
-                   for r in record):
+        found = [devices.get(devid) for devid in job.params["devids"]]
+        record = [r for r in found if r]
+        if len(record) < len(found) or not all(
+                max(r.get("t_start", 0), r.get("t_resumed", 0)) >= since for r in record):
             raise Vanished("the scrub was no longer running when rockd restarted, and btrfs "
                            "holds no record of how it ended; its outcome is unknown")
         if any(r.get("canceled") for r in record):

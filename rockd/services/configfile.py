@@ -1,6 +1,7 @@
-"""A configuration file that rockd owns (an exports file, an sshd_config): rendered from a jinja2
-template, checked before it goes live, replaced whole and atomically, and watched with inotify so
-that a hand edit shows as drift.
+"""A configuration file that rockd owns (smb.conf, an exports file, an sshd_config): rendered
+from a jinja2 template, checked before it goes live, replaced whole and atomically, and watched
+with inotify so that a hand edit shows as drift; and `Published`, the one way an export kind
+shows its file at /configs/{kind}.
 
 Drift is "the file is not what rockd last made it": its content differs from what rockd wrote,
 or it exists where rockd wants none. Until rockd has written (or decided not to write) the file
@@ -9,18 +10,21 @@ once, nothing is drift.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from inotify_simple import INotify
+from inotify_simple import Event
 from inotify_simple import flags as f
+
+from rockd.core.tree import Subtree
+from rockd.watchers.inotify import Inotify, Watch
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +46,26 @@ def render(template: str, **values: Any) -> str:
     return TEMPLATES.get_template(template).render(**values)
 
 
-class ConfigFile:
-    """One rockd-managed file at `path` (its folder is made when missing)."""
+@dataclass(frozen=True)
+class Mark:
+    """What a file held (None: no file) and what rockd expected of it, to go back to."""
 
-    def __init__(self, path: Path, mode: int = 0o644):
+    content: bytes | None
+    known: bool
+    expected: bytes | None
+
+
+class ConfigFile:
+    """One rockd-managed file at `path` (its folder is made when missing), its folder watched
+    through `inotify` (the daemon's one reader) once someone `watch`es it."""
+
+    def __init__(self, path: Path, inotify: Inotify | None = None, mode: int = 0o644):
         self.path = path
+        self.inotify = inotify
         self.mode = mode
         self.known = False  # rockd has said what the file should be
         self.expected: bytes | None = None  # ... this (None: no file)
-        self._inotify: INotify | None = None
+        self._watch: Watch | None = None
         self._changed: Callable[[], None] | None = None
 
     def read(self) -> bytes | None:
@@ -66,6 +81,10 @@ class ConfigFile:
     def expect(self, data: bytes | None) -> None:
         """Say what the file should hold (None: that it should not exist) without writing."""
         self.known, self.expected = True, data
+
+    def mark(self) -> Mark:
+        """The file and rockd's expectation as they are now (see `restore`)."""
+        return Mark(self.read(), self.known, self.expected)
 
     async def replace(self, data: bytes, check: Check | None = None) -> bool:
         """Make the file hold `data`: written to a temporary file beside it, synced, `check`ed
@@ -95,15 +114,16 @@ class ConfigFile:
         self._sync_folder()
         return True
 
-    async def restore(self, previous: bytes | None) -> None:
-        """Put back what the file held before (`previous`, None: remove it)."""
-        if previous is None:
-            self.expect(None)
+    async def restore(self, mark: Mark) -> None:
+        """Put back what the file held at `mark` (removing it if there was none), and what
+        rockd then expected of it: a hand edit that was drift before stays drift."""
+        if mark.content is None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
             self._sync_folder()
         else:
-            await self.replace(previous)
+            await self.replace(mark.content)
+        self.known, self.expected = mark.known, mark.expected
 
     def _sync_folder(self) -> None:
         with contextlib.suppress(OSError):
@@ -119,32 +139,70 @@ class ConfigFile:
         """Call `changed()` whenever the file is written, replaced or removed (by anyone). A
         folder that does not exist yet is watched from when rockd first writes the file (rockd
         makes no folder only to watch it)."""
+        if self.inotify is None:
+            raise RuntimeError(f"{self.path} has no inotify reader to be watched with")
         self.unwatch()
         self._changed = changed
         self._arm()
 
     def _arm(self) -> None:
-        if self._changed is None or self._inotify is not None:
+        if self._changed is None or self.inotify is None:
             return
-        inotify = INotify(nonblocking=True)
+        if self._watch is not None and self._watch.active:
+            return
         try:
-            inotify.add_watch(self.path.parent, WATCH_MASK | f.ONLYDIR)
+            self._watch = self.inotify.watch(self.path.parent, WATCH_MASK | f.ONLYDIR,
+                                             self._events)
         except OSError:
-            inotify.close()
-            return
-        self._inotify = inotify
-        asyncio.get_running_loop().add_reader(inotify.fileno(), self._readable)
+            self._watch = None
 
     def unwatch(self) -> None:
         self._changed = None
-        if self._inotify is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._inotify.fileno())
-            self._inotify.close()
-            self._inotify = None
+        if self._watch is not None:
+            self._watch.remove()
+            self._watch = None
 
-    def _readable(self) -> None:
-        assert self._inotify is not None
-        events = self._inotify.read(timeout=0)
+    def _events(self, events: list[Event]) -> None:
         if any(e.name == self.path.name for e in events) and self._changed is not None:
             self._changed()
+
+
+class Published:
+    """An export kind's ConfigFile and its /configs/{kind} entry (`tree`, that entry's owner's
+    handle): the file's path, whether it drifted, and what the kind adds (`fields`); with
+    `managed`, also whether rockd has said what the file should be. Written while started;
+    a hand edit that makes or ends drift is published as it happens."""
+
+    def __init__(self, file: ConfigFile, tree: Subtree, kind: str, *, managed: bool = False,
+                 **fields: Any):
+        self.file = file
+        self.tree = tree
+        self.kind = kind
+        self.managed = managed
+        self.status: dict[str, Any] = {"path": str(file.path), "drift": False, **fields}
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self.file.watch(self._changed)
+        self.publish()
+
+    def stop(self) -> None:
+        self.running = False
+        self.file.unwatch()
+
+    def publish(self, **fields: Any) -> None:
+        """Take `fields` into the entry, with the drift as it is now, and write it."""
+        self.status = {**self.status, **fields, "drift": self.file.drift}
+        if self.managed:
+            self.status["managed"] = self.file.known
+        if self.running:
+            self.tree.set(("configs", self.kind), dict(self.status))
+
+    def _changed(self) -> None:
+        drift = self.file.drift
+        if drift != self.status["drift"]:
+            if drift:
+                log.warning("%s was changed by hand: rockd replaces it at the next change of "
+                            "an %s export", self.file.path, self.kind.upper())
+            self.publish()

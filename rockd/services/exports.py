@@ -5,6 +5,9 @@ turns the list of its exports into a configuration and makes the service serve i
 goes through the kind's `apply` with the whole new list *before* the intent is saved: a
 configuration that does not check, or a service that will not take it, leaves the live
 configuration and the intent as they were.
+
+Shares come and go with their pools, and snapshots with them: `shares_changed` is the news of
+it (app.py wires it), on which each kind serves again what is there.
 """
 
 from __future__ import annotations
@@ -12,52 +15,71 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from rockd.core.errors import NotFound, Unprocessable
+from rockd.core.models import Model
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
-from rockd.core.tree import Revision, Tree
-
-if TYPE_CHECKING:
-    from rockd.core.models import Model
-    from rockd.handlers.context import Context
+from rockd.core.tree import Subtree
 
 log = logging.getLogger(__name__)
 
 INTENT = "export"
 
+Record = dict[str, Any]
+"""An export: as kept ({"id", "kind", "share", ...the kind's fields}), and as a kind is given it
+or the tree shows it, with its share's "share_name" and "path" (and "active" in the tree)."""
+
 
 class ExportKind(Protocol):
-    """One way of exporting shares; see the module's docstring.
+    """One way of exporting shares (see the module's docstring). A kind is built with the
+    handle of its /configs/{kind} entry and what else it uses (app.py builds it)."""
 
-    A kind may also have `defaults(record, share) -> record` (what it derives from the share,
-    e.g. the SMB name) and `without_user(record, user) -> changes | None` (how a deleted user
-    leaves an export: {} nothing to do, None the export goes).
-    """
+    kind: ClassVar[str]
+    create_model: ClassVar[type[Model]]
+    update_model: ClassVar[type[Model]]
+    resource: ClassVar[Any]
+    """Its export as the tree and the API show it: a TypedDict of rockd.core.resources."""
 
-    kind: str
-    create_model: type[Model]
-    update_model: type[Model]
+    def defaults(self, record: Record, share: Record) -> Record:
+        """The new record with what the kind derives from its share (e.g. the SMB name)."""
 
-    def check(self, export: dict[str, Any], ctx: Context) -> None: ...
-    async def apply(self, exports: list[dict[str, Any]]) -> None: ...
-    async def start(self, ctx: Context) -> None: ...
+    def without_user(self, record: Record, user: str) -> Record | None:
+        """The changes that take the deleted user `user` out of the export: {} nothing to
+        do, None the export goes."""
+
+    def check(self, export: Record, others: Sequence[Record]) -> None:
+        """Refuse `export` (400, 409, 422) as it would be saved; `others` are the kind's other
+        exports, as the tree shows them (a name clash is the kind's to find)."""
+
+    async def apply(self, exports: list[Record]) -> None:
+        """Serve exactly `exports` (every one whose share is there), or raise and change
+        nothing."""
+
+    async def start(self) -> None:
+        """Publish /configs/{kind} and follow its file's drift."""
+
     async def stop(self) -> None: ...
+
+    def shares_changed(self) -> None:
+        """Shares or snapshots changed (what is served stays until the next `apply`)."""
 
 
 class Exports:
     """Every export, by kind; creating, changing and deleting them."""
 
-    def __init__(self, tree: Tree, store: Store, mount_root: Path, kinds: list[ExportKind]):
+    def __init__(self, tree: Subtree, store: Store, mount_root: Path,
+                 kinds: Sequence[ExportKind]):
         self.tree = tree
         self.store = store
         self.mount_root = mount_root.resolve()
         self.kinds = {k.kind: k for k in kinds}
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, Record] = {}
         self.lock = asyncio.Lock()  # one configuration change at a time
-        self.ctx: Context | None = None
+        self.running = False
         # shares come and go with their pools: each kind then serves what is there
         self.served: frozenset[str] = frozenset()
         self.reapply = Rescanner("exports", self._reapply)
@@ -65,29 +87,30 @@ class Exports:
     async def load(self) -> None:
         self.records = await self.store.intents(INTENT)
 
-    async def start(self, ctx: Context) -> None:
+    async def start(self) -> None:
         """Once the shares are known: serve every export again, and watch for drift."""
-        self.ctx = ctx
         for kind in self.kinds.values():
             try:
-                await kind.start(ctx)
+                await kind.start()
             except Exception:
                 log.exception("the %s exports could not be started", kind.kind)
         await self._reapply(None)
-        self.tree.listen(self._on_revision)
+        self.running = True
         self.reapply.start()
+
+    def shares_changed(self) -> None:
+        """News that /shares or /snapshots changed: serve what is there now."""
+        if self.running and self._present() != self.served:  # (`start` serves what is there)
+            self.reapply.request(None)
+        for kind in self.kinds.values():
+            kind.shares_changed()
 
     def _present(self) -> frozenset[str]:
         """The exported shares that are there to serve now."""
         return frozenset(r["share"] for r in self.records.values()
                          if self.tree.get(("shares", r["share"])) is not None)
 
-    def _on_revision(self, revision: Revision) -> None:
-        if (any(op.tokens[:1] == ("shares",) for op in revision.ops)
-                and self._present() != self.served):
-            self.reapply.request(None)
-
-    async def _reapply(self, _key: object) -> None:
+    async def _reapply(self, _key: Hashable) -> None:
         """Each kind serves the exports whose shares are there (all of them, at start-up)."""
         async with self.lock:
             self.served = self._present()
@@ -99,6 +122,7 @@ class Exports:
         self._publish_all()
 
     async def stop(self) -> None:
+        self.running = False
         await self.reapply.stop()
         for kind in self.kinds.values():
             try:
@@ -114,11 +138,11 @@ class Exports:
             raise NotFound(f"no export kind {name}")
         return kind
 
-    def list(self, kind: str) -> list[dict[str, Any]]:
+    def of_kind(self, kind: str) -> list[Record]:
         self.kind(kind)
         return list((self.tree.get(("exports", kind)) or {}).values())
 
-    def get(self, kind: str, export_id: str) -> dict[str, Any]:
+    def get(self, kind: str, export_id: str) -> Record:
         record = self.records.get(export_id)
         if record is None or record["kind"] != kind:
             raise NotFound(f"no {kind} export {export_id}")
@@ -126,32 +150,32 @@ class Exports:
 
     refers_as = "exports"  # as a ShareReferrer (rockd.storage.shares)
 
-    def of_share(self, share_id: str) -> list[dict[str, Any]]:
+    def of_share(self, share_id: str) -> list[Record]:
         return [r for r in self.records.values() if r["share"] == share_id]
 
     def count_of_share(self, share_id: str) -> int:
         return len(self.of_share(share_id))
 
-    def _share_path(self, share: dict[str, Any]) -> str:
+    def _share_path(self, share: Record) -> str:
         """The share's path, which must lie under the mount root (never anywhere else)."""
         path = Path(share["path"]).resolve()
         if not path.is_relative_to(self.mount_root):
             raise Unprocessable(f"share {share['name']} is not under {self.mount_root}")
         return str(path)
 
-    def _resolve(self, record: dict[str, Any]) -> dict[str, Any] | None:
+    def _resolve(self, record: Record) -> Record | None:
         """The record with its share's name and path; None while the share is not there."""
         share = self.tree.get(("shares", record["share"]))
         if share is None:
             return None
         return {**record, "share_name": share["name"], "path": self._share_path(share)}
 
-    def _resolved_of(self, kind: str, records: dict[str, dict] | None = None) -> list[dict]:
+    def _resolved_of(self, kind: str, records: dict[str, Record] | None = None) -> list[Record]:
         chosen = (records if records is not None else self.records).values()
         resolved = (self._resolve(r) for r in chosen if r["kind"] == kind)
         return sorted((r for r in resolved if r is not None), key=lambda r: r["id"])
 
-    def _view(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _view(self, record: Record) -> Record:
         resolved = self._resolve(record)
         return {**record, "share_name": resolved["share_name"] if resolved else None,
                 "path": resolved["path"] if resolved else None, "active": resolved is not None}
@@ -166,25 +190,25 @@ class Exports:
 
     # -- changing ----------------------------------------------------------------------------
 
-    async def _commit(self, kind: ExportKind, records: dict[str, dict[str, Any]]) -> None:
+    async def _commit(self, kind: ExportKind, records: dict[str, Record]) -> None:
         """Serve exactly `records` (all kinds' records after the change), or change nothing."""
         await kind.apply(self._resolved_of(kind.kind, records))
 
-    def _checked(self, kind: ExportKind, record: dict[str, Any]) -> None:
+    def _checked(self, kind: ExportKind, record: Record) -> None:
         resolved = self._resolve(record)
         if resolved is None:
             self.tree.resource("shares", record["share"])  # 404 for an unknown share
             raise Unprocessable(f"share {record['share']} is not mounted", code="not_mounted")
-        assert self.ctx is not None
-        kind.check(resolved, self.ctx)
+        others = [self._view(r) for r in self.records.values()
+                  if r["kind"] == kind.kind and r["id"] != record["id"]]
+        kind.check(resolved, others)
 
-    async def create(self, kind_name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, kind_name: str, fields: Record) -> Record:
         kind = self.kind(kind_name)
         record = {"id": secrets.token_hex(4), "kind": kind_name, **fields}
-        defaults = getattr(kind, "defaults", None)  # what a kind derives from the share
         share = self.tree.get(("shares", record["share"]))
-        if defaults is not None and share is not None:
-            record = defaults(record, share)
+        if share is not None:
+            record = kind.defaults(record, share)
         self._checked(kind, record)
         async with self.lock:
             await self._commit(kind, {**self.records, record["id"]: record})
@@ -195,8 +219,7 @@ class Exports:
         self.tree.set(("exports", kind_name, record["id"]), view)
         return view
 
-    async def update(self, kind_name: str, export_id: str,
-                     changes: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, kind_name: str, export_id: str, changes: Record) -> Record:
         kind = self.kind(kind_name)
         record = {**self.records[self.get(kind_name, export_id)["id"]], **changes}
         self._checked(kind, record)
@@ -224,10 +247,7 @@ class Exports:
         """A deleted user leaves the exports that named it; an export left with no one (an
         SFTP export of that user alone) goes."""
         for record in list(self.records.values()):
-            without = getattr(self.kinds[record["kind"]], "without_user", None)
-            if without is None:
-                continue
-            changes = without(record, user)
+            changes = self.kinds[record["kind"]].without_user(record, user)
             if changes == {}:
                 continue
             if changes is None:

@@ -20,22 +20,23 @@ import logging
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from rockd.config import Settings
+from rockd.core import resources
 from rockd.core.errors import BadRequest, Conflict, Unprocessable
 from rockd.core.models import Model
 from rockd.core.process import CommandError, run
-from rockd.services.configfile import ConfigFile, render
+from rockd.core.tree import Subtree
+from rockd.services.configfile import ConfigFile, Mark, Published, render
+from rockd.services.exports import Record
 from rockd.services.units import SEARCH_PATH, Services
-
-if TYPE_CHECKING:
-    from rockd.core.tree import Tree
-    from rockd.handlers.context import Context
+from rockd.watchers.inotify import Inotify
 
 log = logging.getLogger(__name__)
 
@@ -228,22 +229,33 @@ def kernel_server() -> bool:
 
 
 class NfsExports:
-    """The "nfs" export kind."""
+    """The "nfs" export kind: the exports file, published at /configs/nfs through `config` (the
+    handle of that entry) with whether it was applied and why not."""
 
-    kind = "nfs"
-    create_model = NfsCreate
-    update_model = NfsUpdate
+    kind: ClassVar[str] = "nfs"
+    create_model: ClassVar[type[Model]] = NfsCreate
+    update_model: ClassVar[type[Model]] = NfsUpdate
+    resource: ClassVar[Any] = resources.NfsExport
 
-    def __init__(self, settings: Settings, services: Services | None = None):
+    def __init__(self, settings: Settings, config: Subtree, inotify: Inotify | None = None,
+                 services: Services | None = None):
         self.settings = settings
-        self.services = services
-        self.file = ConfigFile(settings.nfs_exports)
-        self.tree: Tree | None = None
-        self.status: dict[str, Any] = {"path": str(settings.nfs_exports), "drift": False,
-                                       "applied": False, "reason": None}
+        self.file = ConfigFile(settings.nfs_exports, inotify)
+        self.config = Published(self.file, config, self.kind, applied=False, reason=None)
         self._lock = asyncio.Lock()
 
-    def check(self, export: dict[str, Any], ctx: Context) -> None:
+    @staticmethod
+    def defaults(record: Record, share: Record) -> Record:
+        return record
+
+    @staticmethod
+    def without_user(record: Record, user: str) -> Record | None:
+        return {}  # an NFS export names hosts, not users
+
+    def shares_changed(self) -> None:
+        """Nothing of NFS follows shares beyond what `apply` is given."""
+
+    def check(self, export: Record, others: Sequence[Record]) -> None:
         clients = export.get("clients")
         if not clients:
             raise BadRequest("clients: at least one client is needed", code="invalid_field")
@@ -252,13 +264,13 @@ class NfsExports:
         if twice:
             raise BadRequest(f"clients: {', '.join(twice)} given more than once",
                              code="invalid_field", detail={"hosts": twice})
-        for other in (ctx.tree.get(("exports", self.kind)) or {}).values():
-            if other["share"] == export["share"] and other["id"] != export["id"]:
+        for other in others:
+            if other["share"] == export["share"]:
                 raise Conflict(f"share {export.get('share_name')} is already exported over "
                                f"NFS ({other['id']}): change that export instead",
                                code="exists", detail={"export": other["id"]})
 
-    async def _check_file(self, exports: list[dict[str, Any]], candidate: Path) -> None:
+    async def _check_file(self, exports: list[Record], candidate: Path) -> None:
         """The candidate says exactly what was asked, line for line, as exportfs reads it."""
         try:
             found = parse_exports(read_text(candidate))
@@ -269,57 +281,45 @@ class NfsExports:
             raise Unprocessable("the rendered exports file does not say what was asked",
                                 code="invalid_config")
 
-    async def apply(self, exports: list[dict[str, Any]]) -> None:
+    async def apply(self, exports: list[Record]) -> None:
         async with self._lock:
             text = render_exports(exports)
-            previous = self.file.read()
+            mark = self.file.mark()
             changed = False
-            if not exports and previous is None:
+            if not exports and mark.content is None:
                 self.file.expect(None)  # no NFS exports: no file where there was none
             else:
                 changed = await self.file.replace(
                     text.encode(), check=lambda c: self._check_file(exports, c))
             exportfs = shutil.which("exportfs", path=SEARCH_PATH)
             if exportfs is None:
-                self._set(applied=False, reason="exportfs is not installed")
+                self.config.publish(applied=False, reason="exportfs is not installed")
             elif not kernel_server():
-                self._set(applied=False, reason="no kernel NFS server")
+                self.config.publish(applied=False, reason="no kernel NFS server")
             else:
-                await self._exportfs(exportfs, previous if changed else None, changed)
-                self._set(applied=True, reason=None)
+                await self._exportfs(exportfs, mark if changed else None)
+                self.config.publish(applied=True, reason=None)
             if changed:
                 log.info("NFS exports written to %s (%d exports)", self.file.path, len(exports))
 
-    async def _exportfs(self, exportfs: str, previous: bytes | None, changed: bool) -> None:
+    async def _exportfs(self, exportfs: str, previous: Mark | None) -> None:
+        """exportfs -ra; if it refuses, the `previous` file (where it was replaced) goes back
+        and is applied again."""
         try:
             await run([exportfs, "-ra"], timeout=120)
         except CommandError as exc:
-            if changed:
+            if previous is not None:
                 await self.file.restore(previous)
                 try:
                     await run([exportfs, "-ra"], timeout=120)
                 except CommandError as again:
                     log.error("exportfs -ra failed on the previous exports too: %s", again)
-            self._set(applied=False, reason=f"exportfs -ra failed: {exc.stderr}")
+            self.config.publish(applied=False, reason=f"exportfs -ra failed: {exc.stderr}")
             raise Unprocessable(f"exportfs refused the exports: {exc.stderr or exc}",
                                 code="apply_failed") from None
 
-    def _set(self, **values: Any) -> None:
-        self.status = {**self.status, "drift": self.file.drift, **values}
-        if self.tree is not None:
-            self.tree.set(("configs", self.kind), dict(self.status))
-
-    async def start(self, ctx: Context) -> None:
-        self.tree = ctx.tree.own(("configs", self.kind), f"services.{self.kind}")
-        self.file.watch(self._changed)
-
-    def _changed(self) -> None:
-        drift = self.file.drift
-        if drift != self.status["drift"]:
-            if drift:
-                log.warning("%s was changed by hand: rockd replaces it at the next change of "
-                            "an NFS export", self.file.path)
-            self._set()
+    async def start(self) -> None:
+        self.config.start()
 
     async def stop(self) -> None:
-        self.file.unwatch()
+        self.config.stop()

@@ -187,7 +187,9 @@ async def end_left_behind(path: Path, name: str, grace: float) -> None:
     identity = read(path)
     ended: list[int] = []
     stuck: list[int] = []
-    for _ in range(ROUNDS if identity is not None else 0):
+    for _ in range(ROUNDS):
+        if identity is None:
+            break
         found = [p for p in left_behind(identity) if p[0] not in stuck]  # forked meanwhile
         if not found:
             break

@@ -11,20 +11,9 @@ Every value written is checked first: a name, comment or path holding a line bre
 Samba macro), a bracket or a backslash (which continues a line) is refused, so nothing can
 inject a section or a parameter.
 
-Previous versions: vfs_shadow_copy2 finds a share's snapshots by a name it can parse as a
-time, and rockd's snapshot names are free-form (`auto-{schedule}-{stamp}` for scheduled ones,
-anything for the others). So each exported share with previous versions gets a folder of
-symbolic links named as shadow_copy2 expects by default, one per snapshot, at the snapshot's
-creation time (UTC):
-
-    {pool}/.snapshots/.previous-versions/{share}/@GMT-2024.01.31-23.59.00
-        -> ../../{share}/{snapshot name}
-
-and the section points `shadow:snapdir` there. Scheduled, manual and hand-made snapshots all
-appear, named by when they were taken, and nothing about snapshot naming changes. The links
-follow /snapshots in the tree (every snapshot made or deleted, by rockd or by hand, changes
-it): a revision that touches /snapshots or /shares makes one coalesced sync. Where two
-snapshots were taken in the same second, the first (by name) is offered.
+Previous versions: a section with them points `shadow:snapdir` at the share's folder of @GMT
+links (rockd.services.previous), which are synced before the configuration goes live and again
+whenever shares or snapshots change.
 
 Drift: the Samba folder is watched (inotify); when smb.conf differs from what rockd last wrote,
 /configs/smb says {"drift": true} until rockd next writes it.
@@ -32,45 +21,37 @@ Drift: the Samba folder is watched (inotify); when smb.conf differs from what ro
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import grp
 import logging
-import os
 import pwd
 import re
-import secrets
 import shutil
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from rockd.config import Settings
+from rockd.core import resources
 from rockd.core.errors import BadRequest, Conflict, InvalidName, Unprocessable
 from rockd.core.models import Model, Name
 from rockd.core.process import run
-from rockd.core.rescan import Rescanner
-from rockd.core.tree import Revision, Tree
+from rockd.core.tree import Subtree
 from rockd.services import configfile
-from rockd.services.configfile import ConfigFile
-from rockd.services.units import SEARCH_PATH
-
-if TYPE_CHECKING:
-    from rockd.handlers.context import Context
-    from rockd.services.units import Services
+from rockd.services.configfile import ConfigFile, Published
+from rockd.services.exports import Record
+from rockd.services.previous import GMT_FORMAT, PreviousVersions, previous_dir
+from rockd.services.units import SEARCH_PATH, Services
+from rockd.watchers.inotify import Inotify
 
 log = logging.getLogger(__name__)
 
 CONF = "smb.conf"
 SYSTEM_DIR = Path("/etc/samba")
 HEADER = b"# rockd: "
-GMT_FORMAT = "@GMT-%Y.%m.%d-%H.%M.%S"  # shadow_copy2's default shadow:format
-PREVIOUS = ".previous-versions"  # in a pool's .snapshots folder
-SNAPSHOTS = ".snapshots"
 WORKGROUP = "WORKGROUP"
 # a section name: what Windows takes in a share name, minus what smb.conf gives a meaning to;
 # a trailing '$' hides it from browsing, as on Windows
@@ -153,93 +134,6 @@ def normal(export: dict[str, Any]) -> dict[str, Any]:
     return {**export, **fields}
 
 
-# -- previous versions --------------------------------------------------------------------------
-
-def gmt_token(created: str | None) -> str | None:
-    """A snapshot's creation time (RFC 3339, UTC) as shadow_copy2's @GMT name."""
-    if not created:
-        return None
-    try:
-        when = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return None
-    return when.strftime(GMT_FORMAT)
-
-
-def previous_dir(share_path: str | Path, share_name: str) -> Path:
-    """Where the @GMT links of a share are: beside its snapshots, in its pool."""
-    return Path(share_path).parent / SNAPSHOTS / PREVIOUS / share_name
-
-
-def link_targets(snapshots: list[dict[str, Any]], share_name: str) -> dict[str, str]:
-    """@GMT name -> relative link target, for one share's snapshots (the first of a second)."""
-    links: dict[str, str] = {}
-    for snap in sorted(snapshots, key=lambda s: (s.get("created") or "", s["name"])):
-        token = gmt_token(snap.get("created"))
-        if token is not None and token not in links and "/" not in snap["name"]:
-            links[token] = f"../../{share_name}/{snap['name']}"
-    return links
-
-
-def sync_links(folder: Path, targets: dict[str, str]) -> None:
-    """Make `folder` hold exactly these symbolic links (anything else in it is left alone)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    present: dict[str, str] = {}
-    for entry in os.scandir(folder):
-        if entry.is_symlink():
-            present[entry.name] = os.readlink(entry.path)
-    for name, target in present.items():
-        if targets.get(name) != target:
-            os.unlink(folder / name)
-    for name, target in targets.items():
-        if present.get(name) != target:
-            temp = folder / f".{name}.{secrets.token_hex(4)}"
-            os.symlink(target, temp)
-            os.replace(temp, folder / name)
-
-
-def remove_links(folder: Path) -> None:
-    """Remove a folder of links (only links: anything else keeps it)."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            if entry.is_symlink():
-                os.unlink(entry.path)
-        folder.rmdir()
-
-
-def sync_previous(exports: list[dict[str, Any]], snapshots: list[dict[str, Any]],
-                  pool_roots: list[str],
-                  mounted: Callable[[Path], bool] = os.path.ismount) -> None:
-    """The @GMT link folders of exactly the exports with previous versions (in a thread).
-
-    Only mounted pools are touched: the folder of a pool that is not mounted is the mount point
-    on the system's own disk, and nothing is written there."""
-    roots = {root for root in (Path(os.path.realpath(r)) for r in pool_roots) if mounted(root)}
-    wanted: dict[Path, dict[str, str]] = {}
-    for export in exports:
-        if not export["previous_versions"]:
-            continue
-        folder = previous_dir(os.path.realpath(export["path"]), export["share_name"])
-        if folder.parent.parent.parent not in roots:
-            continue
-        mine = [s for s in snapshots if s.get("share") == export["share"]]
-        wanted[folder] = link_targets(mine, export["share_name"])
-    for root in roots:
-        base = root / SNAPSHOTS / PREVIOUS
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(base):
-                if Path(entry.path) not in wanted and entry.is_dir(follow_symlinks=False):
-                    remove_links(Path(entry.path))
-    for folder, targets in wanted.items():
-        try:
-            sync_links(folder, targets)
-        except OSError as exc:
-            log.warning("previous versions in %s: %s", folder, exc)
-    for root in roots:
-        with contextlib.suppress(OSError):
-            (root / SNAPSHOTS / PREVIOUS).rmdir()  # only where nothing is left in it
-
-
 # -- rendering ------------------------------------------------------------------------------------
 
 def _safe(value: str, what: str) -> str:
@@ -311,26 +205,26 @@ async def testparm(path: Path) -> None:
 # -- the export kind ------------------------------------------------------------------------------
 
 class SambaKind:
-    """The "smb" exports: smb.conf, smbd, the previous-version links and drift."""
+    """The "smb" exports: smb.conf (published at /configs/smb through `config`, the handle of
+    that entry), smbd and the previous-version links."""
 
-    kind = "smb"
-    create_model = SmbCreate
-    update_model = SmbUpdate
+    kind: ClassVar[str] = "smb"
+    create_model: ClassVar[type[Model]] = SmbCreate
+    update_model: ClassVar[type[Model]] = SmbUpdate
+    resource: ClassVar[Any] = resources.SmbExport
 
-    def __init__(self, settings: Settings, services: Services | None = None):
+    def __init__(self, settings: Settings, config: Subtree, inotify: Inotify | None = None,
+                 services: Services | None = None):
         self.settings = settings
         self.services = services
-        self.file = ConfigFile(settings.samba_dir / CONF)
-        self.exports: list[dict[str, Any]] = []  # what is served
-        self.tree: Tree | None = None
-        self.links = Rescanner("previous-versions", self._sync_links)
-        self.links_lock = asyncio.Lock()  # one sync of the links at a time
-        self.drift = False
-        self.running = False
+        self.file = ConfigFile(settings.samba_dir / CONF, inotify)
+        self.config = Published(self.file, config, self.kind, managed=True)
+        self.exports: list[Record] = []  # what is served
+        self.previous = PreviousVersions(config, lambda: self.exports)
 
     # -- the facade's calls -----------------------------------------------------------------
 
-    def check(self, export: dict[str, Any], ctx: Context) -> None:
+    def check(self, export: Record, others: Sequence[Record]) -> None:
         e = normal(export)
         if not valid_share_name(e["name"]):
             raise InvalidName(f"{e['name']!r} cannot be an SMB share name: give a name",
@@ -341,8 +235,7 @@ class SambaKind:
         if not safe_path(e["path"]):
             raise BadRequest(f"the share's path {e['path']!r} cannot be written into smb.conf",
                              code="invalid_path", detail={"share": e["share"]})
-        taken = {self._name_of(r, ctx).casefold() for r in ctx.exports.records.values()
-                 if r["kind"] == self.kind and r["id"] != e["id"]}
+        taken = {(o.get("name") or o.get("share_name") or "").casefold() for o in others}
         if e["name"].casefold() in taken:
             raise Conflict(f"an SMB share {e['name']} exists", code="exists",
                            detail={"name": e["name"]})
@@ -360,7 +253,7 @@ class SambaKind:
                                     detail={"group": group}) from None
 
     @staticmethod
-    def without_user(record: dict[str, Any], user: str) -> dict[str, Any] | None:
+    def without_user(record: Record, user: str) -> Record | None:
         """The changes that take a deleted user out of the export's valid users; None (the
         export goes) where no one would be left, since no valid users means everyone."""
         users = record.get("valid_users") or []
@@ -370,32 +263,23 @@ class SambaKind:
         return {"valid_users": left} if left or record.get("valid_groups") else None
 
     @staticmethod
-    def defaults(record: dict[str, Any], share: dict[str, Any]) -> dict[str, Any]:
+    def defaults(record: Record, share: Record) -> Record:
         """The record with the defaults that depend on its share filled in (the SMB name is
         the share's name unless one is given), for the facade to save and show."""
         return {**record, "name": record.get("name") or share["name"]}
 
-    @staticmethod
-    def _name_of(record: dict[str, Any], ctx: Context) -> str:
-        if record.get("name"):
-            return record["name"]
-        share = ctx.tree.get(("shares", record["share"])) or {}
-        return share.get("name", "")
-
-    async def start(self, ctx: Context) -> None:
-        self.tree = ctx.tree.own(("configs", self.kind), f"services.{self.kind}")
-        self.running = True
-        self.file.watch(self._changed)
-        ctx.tree.listen(self._revision)
-        self.links.start()
-        self._published()
+    async def start(self) -> None:
+        self.config.start()
+        self.previous.start()
 
     async def stop(self) -> None:
-        self.running = False
-        self.file.unwatch()
-        await self.links.stop()
+        self.config.stop()
+        await self.previous.stop()
 
-    async def apply(self, exports: list[dict[str, Any]]) -> None:
+    def shares_changed(self) -> None:
+        self.previous.shares_changed()
+
+    async def apply(self, exports: list[Record]) -> None:
         exports = [normal(e) for e in exports]
         text = render(self.settings, exports).encode()
         live = self.file.read()
@@ -405,17 +289,17 @@ class SambaKind:
             # the system's own smb.conf (or no Samba at all), and nothing to export: left alone
             log.info("no SMB export: %s left as it is", self.file.path)
             self.exports = exports
-            self._published()
+            self.config.publish()
             return
         self._make_dirs()
         if live is not None and not live.startswith(HEADER):
             self._keep_original(live)
-        before, known = self.exports, (self.file.known, self.file.expected)
-        await self._links_now(exports)
+        before, mark = self.exports, self.file.mark()
+        await self.previous.sync(exports)
         try:
             changed = await self.file.replace(text, check=testparm)
         except BaseException:
-            await self._links_now(before)
+            await self.previous.sync(before)
             raise
         self.exports = exports
         try:
@@ -425,14 +309,13 @@ class SambaKind:
                       exc)
             self.exports = before
             if changed:
-                await self.file.restore(live)
-                self.file.known, self.file.expected = known
+                await self.file.restore(mark)
                 with contextlib.suppress(Exception):
                     await self._serve(bool(before))
-            await self._links_now(before)
+            await self.previous.sync(before)
             raise
         finally:
-            self._published()
+            self.config.publish()
         if changed:
             log.info("wrote %s (%d SMB exports)", self.file.path, len(exports))
 
@@ -454,44 +337,7 @@ class SambaKind:
         """Have smbd read the configuration: started if there is something to serve."""
         if self.services is None:
             return
-        state = (self.tree.get(("services", "smbd")) if self.tree is not None else None) or {}
         if wanted:
             await self.services.ensure_running("smbd")
-        elif state.get("active") in ("active", "reloading"):
+        elif self.services.state("smbd").get("active") in ("active", "reloading"):
             await self.services.reload("smbd")
-
-    def _changed(self) -> None:
-        drift = self.file.drift
-        if drift and not self.drift:
-            log.warning("%s was changed by hand: rockd replaces it at the next change of an "
-                        "SMB export", self.file.path)
-        self._published()
-
-    def _published(self) -> None:
-        """/configs/smb: where the file is and whether it was changed by hand."""
-        self.drift = self.file.drift
-        if self.tree is None or not self.running:
-            return
-        self.tree.set(("configs", self.kind), {
-            "path": str(self.file.path), "managed": self.file.known, "drift": self.drift})
-
-    # -- previous versions -------------------------------------------------------------------
-
-    def _revision(self, revision: Revision) -> None:
-        if not self.running or not any(e["previous_versions"] for e in self.exports):
-            return
-        if any(not op.tokens or op.tokens[0] in ("snapshots", "shares")
-               for op in revision.ops):
-            self.links.request("all")
-
-    async def _links_now(self, exports: list[dict[str, Any]]) -> None:
-        if self.tree is None:
-            return
-        snapshots = list((self.tree.get("/snapshots") or {}).values())
-        roots = [p["mount_point"] for p in (self.tree.get("/pools") or {}).values()
-                 if p.get("mounted") and p.get("mount_point")]
-        async with self.links_lock:
-            await asyncio.to_thread(sync_previous, exports, snapshots, roots)
-
-    async def _sync_links(self, _key: str) -> None:
-        await self._links_now(self.exports)

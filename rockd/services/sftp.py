@@ -11,40 +11,37 @@ Everything lives under Settings.sftp_root:
     chroot/{user}/              root-owned 0755: the user's "/" (sshd's ChrootDirectory)
     chroot/{user}/{share name}  a bind mount of the share's subvolume
 
-Only users with an SFTP export may log in (AllowUsers). The bind mounts are made to match the
-exports at every change and at start-up (what is there and right is left alone, anything else
-under chroot/ is unmounted) and all of them are unmounted when rockd stops: none outlives it.
-A user who loses a share is disconnected first (their sessions are the processes whose root is
-their chroot), so that no session keeps a share it lost through a mount held busy.
+Only users with an SFTP export may log in (AllowUsers). The bind mounts (rockd.services.chroots)
+are made to match the exports at every change and at start-up, and all of them are unmounted
+when rockd stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pwd
 import re
 import shutil
-import signal
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from rockd.config import Settings
-from rockd.core import mountinfo
+from rockd.core import resources
 from rockd.core.errors import BadRequest, Conflict, Unprocessable
 from rockd.core.models import Model, Name
 from rockd.core.names import valid_name
 from rockd.core.process import CommandError, run
-from rockd.services.configfile import ConfigFile, render
+from rockd.core.tree import Subtree
+from rockd.services.chroots import Bindings, Chroots
+from rockd.services.configfile import ConfigFile, Published, render
+from rockd.services.exports import Record
 from rockd.services.units import SEARCH_PATH, Services
-
-if TYPE_CHECKING:
-    from rockd.core.tree import Tree
-    from rockd.handlers.context import Context
+from rockd.watchers.inotify import Inotify
 
 log = logging.getLogger(__name__)
 
@@ -120,115 +117,44 @@ def account_problem(name: str) -> BadRequest | Unprocessable | None:
     return None
 
 
-# -- mounts ------------------------------------------------------------------------------------
-
-def shows(target: Path, source: str) -> bool:
-    """Whether `target` is the root of `source` (a subvolume has its own st_dev)."""
-    try:
-        a, b = os.stat(target), os.stat(source)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-async def unmount(target: str) -> None:
-    """Unmount `target`; one held busy (a session inside it) is detached lazily instead."""
-    try:
-        await run(["umount", target])
-    except CommandError as exc:
-        log.warning("%s is busy (%s); detaching it lazily", target, exc.stderr)
-        await run(["umount", "--lazy", target])
-
-
-def sessions_in(root: Path) -> list[int]:
-    """The processes chrooted at or below `root`: SFTP sessions (by /proc/PID/root)."""
-    prefix = str(root)
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                where = os.readlink(f"/proc/{entry.name}/root")
-            except OSError:
-                continue
-            if where == prefix or where.startswith(prefix + "/"):
-                found.append(int(entry.name))
-    return found
-
-
-async def end_sessions(root: Path, grace: float = 3.0) -> int:
-    """End the SFTP sessions chrooted below `root` (SIGTERM, then SIGKILL after `grace` s),
-    waiting for each to exit through a pidfd: nothing polls. Answers how many there were."""
-    loop = asyncio.get_running_loop()
-    waits: list[tuple[int, int, asyncio.Future]] = []
-    for pid in sessions_in(root):
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            continue  # gone already
-        gone = loop.create_future()
-
-        def exited(fd: int = fd, gone: asyncio.Future = gone) -> None:
-            loop.remove_reader(fd)  # a pidfd stays readable once its process is gone
-            if not gone.done():
-                gone.set_result(None)
-
-        loop.add_reader(fd, exited)
-        waits.append((pid, fd, gone))
-        with contextlib.suppress(ProcessLookupError):
-            signal.pidfd_send_signal(fd, signal.SIGTERM)
-    try:
-        if waits:
-            _, pending = await asyncio.wait([g for _, _, g in waits], timeout=grace)
-            for pid, fd, gone in waits:
-                if gone in pending:
-                    log.warning("SFTP session %d did not end on SIGTERM; killing it", pid)
-                    with contextlib.suppress(ProcessLookupError):
-                        signal.pidfd_send_signal(fd, signal.SIGKILL)
-            if pending:
-                await asyncio.wait(pending, timeout=grace)
-    finally:
-        for _, fd, _ in waits:
-            loop.remove_reader(fd)
-            os.close(fd)
-    return len(waits)
-
-
-def _root_dir(path: Path) -> None:
-    """`path` as a root-owned 0755 folder (what sshd demands of a chroot)."""
-    path.mkdir(mode=0o755, exist_ok=True)
-    os.chown(path, 0, 0)
-    os.chmod(path, 0o755)  # noqa: S103 -- a chroot must be root's and open to its user
-
-
 class SftpExports:
-    """The "sftp" export kind."""
+    """The "sftp" export kind: sshd_config (published at /configs/sftp through `config`, the
+    handle of that entry, with who may log in), sshd and the chroots."""
 
-    kind = "sftp"
-    create_model = SftpCreate
-    update_model = SftpUpdate
+    kind: ClassVar[str] = "sftp"
+    create_model: ClassVar[type[Model]] = SftpCreate
+    update_model: ClassVar[type[Model]] = SftpUpdate
+    resource: ClassVar[Any] = resources.SftpExport
+
+    def __init__(self, settings: Settings, config: Subtree, inotify: Inotify | None = None,
+                 services: Services | None = None):
+        self.settings = settings
+        self.services = services
+        self.root = settings.sftp_root
+        self.chroot = chroot_dir(settings)
+        self.chroots = Chroots(self.chroot)
+        self.file = ConfigFile(config_path(settings), inotify)
+        self.config = Published(self.file, config, self.kind, users=[], warnings=[])
+        self._lock = asyncio.Lock()
 
     @staticmethod
-    def without_user(record: dict[str, Any], user: str) -> dict[str, Any] | None:
+    def defaults(record: Record, share: Record) -> Record:
+        return record
+
+    @staticmethod
+    def without_user(record: Record, user: str) -> Record | None:
         """The changes that take a deleted user out of the export; None: the export goes."""
         if user not in record["users"]:
             return {}
         left = [u for u in record["users"] if u != user]
         return {"users": left} if left else None
 
-    def __init__(self, settings: Settings, services: Services | None = None):
-        self.settings = settings
-        self.services = services
-        self.root = settings.sftp_root
-        self.chroot = chroot_dir(settings)
-        self.config = ConfigFile(config_path(settings))
-        self.tree: Tree | None = None
-        self.status: dict[str, Any] = {"path": str(self.config.path), "drift": False,
-                                       "users": [], "warnings": []}
-        self._lock = asyncio.Lock()
+    def shares_changed(self) -> None:
+        """Nothing of SFTP follows shares beyond what `apply` is given."""
 
     # -- checking ----------------------------------------------------------------------------
 
-    def check(self, export: dict[str, Any], ctx: Context) -> None:
+    def check(self, export: Record, others: Sequence[Record]) -> None:
         users = export.get("users")
         if not users:
             raise BadRequest("users: at least one user is needed", code="invalid_field")
@@ -243,8 +169,8 @@ class SftpExports:
         if not valid_name(export["share_name"]):
             raise Unprocessable(f"share {export['share_name']!r} has a name that cannot be a "
                                 "folder of a chroot", code="invalid_name")
-        for other in (ctx.tree.get(("exports", self.kind)) or {}).values():
-            if other["id"] == export["id"] or other["share"] == export["share"]:
+        for other in others:
+            if other["share"] == export["share"]:
                 continue
             clash = sorted(set(users) & set(other["users"]))
             if clash and other.get("share_name") == export["share_name"]:
@@ -254,9 +180,10 @@ class SftpExports:
 
     # -- applying ----------------------------------------------------------------------------
 
-    def _bindings(self, exports: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    @staticmethod
+    def _bindings(exports: list[Record]) -> Bindings:
         """user -> {share name -> share path}, for the users that exist now."""
-        bindings: dict[str, dict[str, str]] = {}
+        bindings: Bindings = {}
         for export in sorted(exports, key=lambda e: e["id"]):
             name = export["share_name"]
             if not valid_name(name):
@@ -275,32 +202,30 @@ class SftpExports:
                                 export["id"], user, name)
         return bindings
 
-    async def apply(self, exports: list[dict[str, Any]]) -> None:
+    async def apply(self, exports: list[Record]) -> None:
         async with self._lock:
             bindings = self._bindings(exports)
-            previous = self.config.read()
-            if not exports and previous is None:
-                self.config.expect(None)  # SFTP never used here: no sshd_config, no host key
-                await self._unbind({})
-                self._publish(users=[])
+            mark = self.file.mark()
+            if not exports and mark.content is None:
+                self.file.expect(None)  # SFTP never used here: no sshd_config, no host key
+                await self.chroots.unbind({})
+                self.config.publish(users=[])
                 return
             await self._prepare()
             text = render_sshd_config(self.settings, list(bindings))
-            changed = await self.config.replace(text.encode(), check=self._sshd_check)
+            changed = await self.file.replace(text.encode(), check=self._sshd_check)
             added: list[str] = []
             try:
-                added = await self._bind(bindings)
+                added = await self.chroots.bind(bindings)
                 await self._serve(bool(bindings), changed)
             except BaseException:
                 if changed:
-                    await self.config.restore(previous)
+                    await self.file.restore(mark)
                     await self._reload_quietly()
-                for target in reversed(added):
-                    with contextlib.suppress(CommandError):
-                        await unmount(target)
+                await self.chroots.undo(added)
                 raise
-            await self._unbind(bindings)
-            self._publish(users=sorted(bindings))
+            await self.chroots.unbind(bindings)
+            self.config.publish(users=sorted(bindings))
 
     async def _prepare(self) -> None:
         """The folders, sshd's privilege separation folder and the host key."""
@@ -322,7 +247,7 @@ class SftpExports:
                                 "user's keys as that user) cannot read SSH keys: only "
                                 "passwords work")
                 break
-        self.status["warnings"] = warnings
+        self.config.status["warnings"] = warnings
         for warning in warnings:
             log.warning("SFTP: %s", warning)
         os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True)
@@ -368,85 +293,14 @@ class SftpExports:
         except Exception as exc:
             log.error("sshd did not take its previous configuration back: %s", exc)
 
-    async def _bind(self, bindings: dict[str, dict[str, str]]) -> list[str]:
-        """Mount each user's shares into their chroot; answers the mounts made."""
-        added: list[str] = []
-        try:
-            for user, shares in sorted(bindings.items()):
-                home = self.chroot / user
-                _root_dir(home)
-                for name, source in sorted(shares.items()):
-                    target = home / name
-                    present = mountinfo.targets_under(target)
-                    if len(present) == 1 and shows(target, source):
-                        continue
-                    for stale in present:
-                        await unmount(stale)
-                    if not target.is_dir():
-                        target.mkdir(mode=0o755)
-                    await run(["mount", "--bind", source, str(target)])
-                    added.append(str(target))
-        except CommandError as exc:
-            for target in reversed(added):
-                with contextlib.suppress(CommandError):
-                    await unmount(target)
-            raise Unprocessable(f"a share could not be mounted into a chroot: {exc.stderr}",
-                                code="apply_failed") from None
-        return added
-
-    async def _unbind(self, bindings: dict[str, dict[str, str]]) -> None:
-        """Unmount whatever is under chroot/ and not wanted; remove the emptied folders."""
-        if not self.chroot.is_dir():
-            return
-        wanted = {str(self.chroot / user / name)
-                  for user, shares in bindings.items() for name in shares}
-        unwanted = [t for t in mountinfo.targets_under(self.chroot) if t not in wanted]
-        # whoever loses a share is disconnected first: no session keeps a share it lost
-        for user in sorted({Path(t).relative_to(self.chroot).parts[0] for t in unwanted
-                            if Path(t) != self.chroot}):
-            ended = await end_sessions(self.chroot / user)
-            if ended:
-                log.info("ended %d SFTP sessions of %s, who lost a share", ended, user)
-        for target in unwanted:
-            await unmount(target)
-        for home in self.chroot.iterdir():
-            if not home.is_dir() or home.is_symlink():
-                continue
-            for entry in home.iterdir():
-                if str(entry) not in wanted and entry.is_dir() and not entry.is_mount():
-                    with contextlib.suppress(OSError):
-                        entry.rmdir()  # only ever an empty mount point: never a recursive rm
-            if home.name not in bindings:
-                with contextlib.suppress(OSError):
-                    home.rmdir()
-
-    def _publish(self, **values: Any) -> None:
-        self.status = {**self.status, "drift": self.config.drift, **values}
-        if self.tree is not None:
-            self.tree.set(("configs", self.kind), dict(self.status))
-
     # -- starting and stopping ------------------------------------------------------------------
 
-    async def start(self, ctx: Context) -> None:
-        self.tree = ctx.tree.own(("configs", self.kind), f"services.{self.kind}")
-        self.config.watch(self._changed)
-
-    def _changed(self) -> None:
-        drift = self.config.drift
-        if drift != self.status["drift"]:
-            if drift:
-                log.warning("%s was changed by hand: rockd replaces it at the next change of "
-                            "an SFTP export", self.config.path)
-            self._publish()
+    async def start(self) -> None:
+        self.config.start()
 
     async def stop(self) -> None:
         """End the SFTP sessions and unmount every share from the chroots: neither a mount nor a
         session inside one outlives rockd."""
-        self.config.unwatch()
+        self.config.stop()
         async with self._lock:
-            await end_sessions(self.chroot)
-            for target in mountinfo.targets_under(self.chroot):
-                try:
-                    await unmount(target)
-                except CommandError as exc:
-                    log.error("could not unmount %s: %s", target, exc.stderr)
+            await self.chroots.release()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
@@ -81,15 +82,16 @@ class Child:
                       "enabled": self.enabled}
         self.report()
 
-    async def spawn(self) -> None:
+    async def spawn(self) -> asyncio.subprocess.Process:
         argv = self.service.argv(self.settings)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(
+            self.proc = proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
                 start_new_session=True, preexec_fn=dies_with(os.getpid()))
         self._record(argv[0])
-        log.info("started %s (pid %d)", self.service.name, self.proc.pid)
+        log.info("started %s (pid %d)", self.service.name, proc.pid)
+        return proc
 
     def _record(self, exe: str) -> None:
         """The pid file, for the next rockd should this one be killed."""
@@ -125,9 +127,9 @@ class Child:
         self.wanted = True
         self.set("activating", "start")
         try:
-            await self.spawn()
+            proc = await self.spawn()
             async with asyncio.timeout(STARTUP_GRACE):
-                code = await self.proc.wait()
+                code = await proc.wait()
         except TimeoutError:
             self.set("active", "running")
             self.task = asyncio.create_task(self._watch(), name=f"service-{self.service.name}")
@@ -138,7 +140,7 @@ class Child:
             self.set("failed", "failed")
             raise
         self.wanted = False
-        self._signal(self.proc, signal.SIGKILL)  # what it forked before dying goes too
+        self._signal(proc, signal.SIGKILL)  # what it forked before dying goes too
         self._forget()
         self.set("failed", "failed")
         raise Unprocessable(f"{self.service.name} exited {code} at start: {self.tail()}",
@@ -147,12 +149,14 @@ class Child:
     async def _watch(self) -> None:
         """Wait on the child; while it is wanted, start it again with growing pauses."""
         backoff = BACKOFF_FIRST
+        proc = self.proc
+        assert proc is not None  # started by `start`
         while True:
             started = time.monotonic()
-            code = await self.proc.wait()
+            code = await proc.wait()
             if not self.wanted:
                 return
-            self._signal(self.proc, signal.SIGKILL)  # what it left behind goes too
+            self._signal(proc, signal.SIGKILL)  # what it left behind goes too
             log.warning("%s exited %s; starting it again in %.0f s", self.service.name, code,
                         backoff)
             self.set("activating", "auto-restart")
@@ -161,7 +165,7 @@ class Child:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
             try:
-                await self.spawn()
+                proc = await self.spawn()
             except Exception as exc:
                 log.error("%s could not be started again: %s", self.service.name, exc)
                 self.wanted = False
@@ -217,8 +221,7 @@ class SuperviseBackend:
         self.changed = changed
         intents = await self.store.intents("service")
         for service in services:
-            child = Child(service, self.settings,
-                          lambda name=service.name: self._report(name))
+            child = Child(service, self.settings, functools.partial(self._report, service.name))
             child.enabled = bool(intents.get(service.name, {}).get("enabled"))
             child.state["enabled"] = child.enabled
             self.children[service.name] = child

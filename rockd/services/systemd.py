@@ -1,10 +1,10 @@
 """The systemd backend: services are systemd units, controlled over D-Bus.
 
 Every verb is one call of org.freedesktop.systemd1.Manager, and start, stop, restart and
-reload then wait for their job's JobRemoved, as `systemctl` does, so that a unit that fails
-to start is an error of the request. systemd sends a unit's PropertiesChanged before its
-job's JobRemoved, so when a verb returns, `state()` already shows its outcome. The state
-itself comes from rockd.watchers.systemd, which follows systemd's signals: nothing polls.
+reload then wait for their job's JobRemoved (`SystemdJobs`), as `systemctl` does, so that a
+unit that fails to start is an error of the request. systemd sends a unit's PropertiesChanged
+before its job's JobRemoved, so when a verb returns, `state()` already shows its outcome. The
+state itself comes from rockd.watchers.systemd, which follows systemd's signals: nothing polls.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +21,13 @@ from dbus_fast import DBusError
 from rockd.core.errors import NotFound, RockdError, Unprocessable
 from rockd.core.times import rfc3339
 from rockd.services.units import Service
-from rockd.watchers.systemd import SystemdWatcher, Unavailable
+from rockd.watchers.dbus import Unavailable
+from rockd.watchers.systemd import SystemdWatcher
 
 log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 120.0  # systemd's own start timeout is 90 s by default
+JOBS_REMEMBERED = 256
 NOT_FOUND = frozenset({
     "org.freedesktop.systemd1.NoSuchUnit",
     "org.freedesktop.DBus.Error.FileNotFound",
@@ -66,6 +69,43 @@ def _error(exc: DBusError | Unavailable, unit: str) -> RockdError:
     return Unprocessable(exc.text, detail=detail)
 
 
+class SystemdJobs:
+    """The systemd jobs waited for (the watcher's JobEvents): each job's result as JobRemoved
+    says it, kept a while for a job that ends before its call's reply is seen."""
+
+    def __init__(self) -> None:
+        self._done: OrderedDict[str, str] = OrderedDict()  # job path -> result
+        self._waiters: dict[str, asyncio.Future[str]] = {}
+
+    async def wait(self, job: str) -> str:
+        """The result of a job ("done", "failed", "canceled", "timeout", "dependency", ...);
+        raises Unavailable if systemd or the bus goes away first."""
+        if job in self._done:
+            return self._done.pop(job)
+        future = asyncio.get_running_loop().create_future()
+        self._waiters[job] = future
+        try:
+            return await future
+        finally:
+            self._waiters.pop(job, None)
+
+    def job_removed(self, job: str, result: str) -> None:
+        future = self._waiters.pop(job, None)
+        if future is not None:
+            if not future.done():
+                future.set_result(result)
+            return
+        self._done[job] = result  # its StartUnit's reply may not have been seen yet
+        while len(self._done) > JOBS_REMEMBERED:
+            self._done.popitem(last=False)
+
+    def lost(self, why: str) -> None:
+        waiters, self._waiters = self._waiters, {}
+        for future in waiters.values():
+            if not future.done():
+                future.set_exception(Unavailable(why))
+
+
 class SystemdBackend:
     """Services as systemd units, on the system bus or on the bus at `address`."""
 
@@ -77,6 +117,7 @@ class SystemdBackend:
         self.retry = retry
         self.job_timeout = job_timeout
         self.watcher: SystemdWatcher | None = None
+        self.jobs = SystemdJobs()
         self._services: dict[str, list[Service]] = {}  # unit -> services
         self._reported: dict[str, dict[str, Any]] = {}  # service name -> last state told
         self._changed: Callable[[str, dict[str, Any]], None] = lambda name, state: None
@@ -88,7 +129,7 @@ class SystemdBackend:
         for service in services:
             self._services.setdefault(service.unit, []).append(service)
         self.watcher = SystemdWatcher(self._services, self._unit_changed, self.address,
-                                      retry=self.retry)
+                                      retry=self.retry, jobs=self.jobs)
         await self.watcher.start()
 
     async def close(self) -> None:
@@ -127,7 +168,7 @@ class SystemdBackend:
         assert self.watcher is not None
         try:
             async with asyncio.timeout(self.job_timeout):
-                result = await self.watcher.wait_job(job)
+                result = await self.jobs.wait(job)
         except Unavailable as exc:
             raise _error(exc, s.unit) from exc
         except TimeoutError:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from rockd.config import Settings
 from rockd.core.errors import Conflict, NotFound, Unprocessable
-from rockd.core.tree import Tree
+from rockd.core.tree import Subtree
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ class Backend(Protocol):
 class Services:
     """/services in the tree, and the verbs on each service."""
 
-    def __init__(self, tree: Tree, backend: Backend, services: tuple[Service, ...] = CATALOGUE):
+    def __init__(self, tree: Subtree, backend: Backend,
+                 services: tuple[Service, ...] = CATALOGUE):
         self.tree = tree
         self.backend = backend
         self.services = {s.name: s for s in services}
@@ -137,6 +138,10 @@ class Services:
 
     def state(self, name: str) -> dict[str, Any]:
         return self.tree.resource("services", self.get(name).name)
+
+    def states(self) -> list[dict[str, Any]]:
+        """Every service with its live state."""
+        return list((self.tree.get("/services") or {}).values())
 
     def _usable(self, name: str) -> Service:
         service = self.get(name)

@@ -1,6 +1,8 @@
-"""Disks and btrfs: commands (argv lists only), parsers, probes and actions.
+"""Disks and btrfs: probes (btrfs-progs, sysfs, ioctls), the rules of what a request may say,
+the inventories of /disks, /pools, /shares and /snapshots, and the actions on them.
 
-May import rockd.core and rockd.config; pools.py, which hands long work to jobs, also imports
-rockd.jobs. Probes (btrfs.py, roottree.py, smart.py, disks.py) return plain JSON values; each
-inventory sets its own subtree from them with tree.set, the one way observed state changes.
+May import rockd.core and rockd.config only. Probes return plain JSON values; each inventory
+sets its own subtree from them, and tells what follows it through the Protocols declared here
+(PoolFollower, DiskFollower, ShareReferrer), which app.py wires. Long work goes to the job
+supervisor in rockd.core.jobs.
 """

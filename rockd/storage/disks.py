@@ -1,7 +1,8 @@
 """The disk inventory: sysfs, udev's properties and blkid's probe of each disk, kept in /disks.
 
 `DiskInventory.rescan(name)` probes one disk by its kernel name and sets (or removes) its
-entry; the udev watcher asks for that on every event of the disk.
+entry; the udev watcher asks for that on every event of the disk. DiskFollowers (the pools)
+hear of every change to a disk of a btrfs filesystem.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyudev
 
 from rockd.core import mountinfo
 from rockd.core.errors import Conflict, Forbidden, Unprocessable
 from rockd.core.process import CommandError, run
-from rockd.core.tree import Tree
+from rockd.core.tree import Subtree
 from rockd.storage import smart
 from rockd.storage.devices import SYS_BLOCK, Allowlist
 
@@ -176,14 +176,24 @@ def _mounted(disk: dict[str, Any]) -> bool:
     return any(Path("/sys/fs/btrfs").glob(f"*/devices/{disk['name']}"))
 
 
+class DiskFollower(Protocol):
+    """What follows the disks of btrfs filesystems (the pools, which read a pool again)."""
+
+    def disks_changed(self, pool_id: str) -> None:
+        """A disk of the btrfs filesystem `pool_id` (its UUID) came, went or changed."""
+
+
 class DiskInventory:
     """/disks in the tree, one rescan per disk."""
 
-    def __init__(self, tree: Tree, allow: Allowlist):
+    def __init__(self, tree: Subtree, allow: Allowlist):
         self.tree = tree
         self.allow = allow
-        self.pool_changed: list[Callable[[str], None]] = []
-        """Told the pool id whenever a disk of that pool comes, goes or changes."""
+        self.followers: list[DiskFollower] = []
+
+    def tell(self, follower: DiskFollower) -> None:
+        """Tell `follower` whenever a disk of a btrfs filesystem comes, goes or changes."""
+        self.followers.append(follower)
 
     def _ids_named(self, name: str) -> list[str]:
         return [i for i, d in (self.tree.get("/disks") or {}).items() if d.get("name") == name]
@@ -201,8 +211,8 @@ class DiskInventory:
         pools = {d["pool"] for d in before if d.get("pool")} | ({disk["pool"]} if disk and
                                                                 disk.get("pool") else set())
         for pool in pools:
-            for callback in self.pool_changed:
-                callback(pool)
+            for follower in self.followers:
+                follower.disks_changed(pool)
 
     async def wipe(self, disk_id: str, confirm: str) -> dict[str, Any]:
         """Erase every filesystem signature of a managed disk that nothing has mounted."""
@@ -212,8 +222,9 @@ class DiskInventory:
         if not disk["managed"]:
             raise Forbidden(f"disk {disk_id} is not managed by rockd", code="unmanaged_device")
         pool = self.tree.get(("pools", disk["pool"])) if disk.get("pool") else None
-        member = pool is not None and any(d["disk"] == disk_id for d in pool["devices"])
-        if (member and pool["mounted"]) or _mounted(disk):
+        in_mounted = (pool is not None and pool["mounted"]
+                      and any(d["disk"] == disk_id for d in pool["devices"]))
+        if in_mounted or _mounted(disk):
             raise Conflict(f"disk {disk_id} is in a mounted pool", code="busy")
         await run(["wipefs", "--all", disk["path"]])
         await self.rescan(disk["name"])

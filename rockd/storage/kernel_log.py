@@ -69,7 +69,7 @@ def _open(end: bool) -> int | None:
 
 def _drain(fd: int) -> list[Record]:
     """Every record readable now; a record overwritten while reading (EPIPE) is skipped."""
-    records = []
+    records: list[Record] = []
     while True:
         try:
             raw = os.read(fd, RECORD_SIZE)

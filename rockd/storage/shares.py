@@ -3,66 +3,35 @@
 
 A share is a subvolume directly under a pool's root; a snapshot lives at
 `.snapshots/{share}/{name}`. Any subvolume made by hand in those places is a share or a
-snapshot all the same: `rescan_pool` lists what is there and sets exactly that.
+snapshot all the same: `rescan_pool` lists what is there (share_probe) and sets exactly that,
+after every rescan of the pool (Shares is a PoolFollower). What a request may say is checked
+in share_input.
 """
 
 from __future__ import annotations
 
 import asyncio
-import grp
 import logging
 import os
-import pwd
-import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from rockd.core.errors import BadRequest, Conflict, Unprocessable
+from rockd.core import resources
+from rockd.core.errors import Conflict, Unprocessable
+from rockd.core.jobs import Job
 from rockd.core.process import CommandError, run
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
-from rockd.core.tree import Tree
-from rockd.jobs.supervisor import Job
-from rockd.storage import btrfs
-from rockd.storage.pools import Pools, check_compression
+from rockd.core.tree import Subtree
+from rockd.storage import share_probe
+from rockd.storage.pools import Pools
+from rockd.storage.share_input import attributes
+from rockd.storage.share_probe import SNAPSHOTS
 
 log = logging.getLogger(__name__)
-
-SNAPSHOTS = ".snapshots"
-MODE = re.compile(r"0?[0-7]{3,4}")
-
-
-def _compression(path: str) -> str | None:
-    try:
-        value = os.getxattr(path, "btrfs.compression").decode().strip("\0")
-    except OSError:
-        return None
-    return value or None
-
-
-def _owner(st: os.stat_result) -> tuple[str, str]:
-    try:
-        user = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        user = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return user, group
-
-
-def _usage(qgroups: dict | None, subvol_id: int) -> tuple[dict | None, int | None]:
-    if qgroups is None:
-        return None, None
-    group = qgroups.get(f"0/{subvol_id}")
-    if group is None:
-        return None, None
-    return ({"referenced": group["referenced"], "exclusive": group["exclusive"]},
-            group["max_referenced"])
 
 
 class ShareReferrer(Protocol):
@@ -78,10 +47,25 @@ class ShareReferrer(Protocol):
         """End every reference to the share (it is being deleted with force)."""
 
 
+class ShareFollower(Protocol):
+    """What serves shares and their snapshots (exports): told when the shares or snapshots
+    the tree holds have changed."""
+
+    def shares_changed(self) -> None:
+        """The shares or snapshots changed: serve what is there now."""
+
+
+class ReplicaRecords(Protocol):
+    """Where a share's replica marker comes from (replication)."""
+
+    def marker(self, pool_id: str, name: str) -> resources.ReplicaSource | None:
+        """The source of the share `name` on pool `pool_id` if it is a replica, else None."""
+
+
 class Shares:
     """/shares and /snapshots in the tree, and what can be done to them."""
 
-    def __init__(self, tree: Tree, store: Store, pools: Pools):
+    def __init__(self, tree: Subtree, store: Store, pools: Pools):
         self.tree = tree
         self.store = store
         self.pools = pools
@@ -90,12 +74,29 @@ class Shares:
         self.quotas: dict[str, dict] = {}
         self.scan_ms: dict[str, float] = {}
         self.referrers: list[ShareReferrer] = []  # exports, apps: see `refer`
-        # which shares are replicas received from another rockd: (pool id, name) -> source
-        self.replica_of: Callable[[str, str], dict | None] = lambda pool_id, name: None
+        self.followers: list[ShareFollower] = []  # exports: see `tell`
+        self.replicas: ReplicaRecords | None = None  # see `mark_replicas_from`
 
     def refer(self, referrer: ShareReferrer) -> None:
         """Count `referrer`'s references before a share is deleted."""
         self.referrers.append(referrer)
+
+    def tell(self, follower: ShareFollower) -> None:
+        """Tell `follower` whenever the shares or snapshots change."""
+        self.followers.append(follower)
+
+    def mark_replicas_from(self, records: ReplicaRecords) -> None:
+        """Show each share's replica marker (/shares/{id}/replica) as `records` says."""
+        self.replicas = records
+
+    def _replica_of(self, pool_id: str, name: str) -> resources.ReplicaSource | None:
+        return self.replicas.marker(pool_id, name) if self.replicas is not None else None
+
+    def _changed_since(self, rev: int) -> None:
+        """Tell the followers, if the tree moved on since `rev`."""
+        if self.tree.rev != rev:
+            for follower in self.followers:
+                follower.shares_changed()
 
     async def load(self) -> None:
         self.visible = await self.store.intents("snapshot")
@@ -124,38 +125,21 @@ class Shares:
 
     # -- observing --------------------------------------------------------------------------
 
+    def pool_rescanned(self, pool_id: str, mount_points: Mapping[str, str]) -> None:
+        """A pool was read again (a PoolFollower): its subvolumes are read again too."""
+        self.rescans.request(pool_id)
+
     async def rescan_pool(self, pool_id: str) -> None:
         started = time.perf_counter()
         pool = self.tree.get(("pools", pool_id))
-        shares: dict[str, dict] = {}
-        snapshots: dict[str, dict] = {}
+        shares: dict[str, resources.Share] = {}
+        snapshots: dict[str, resources.Snapshot] = {}
         if pool and pool["mounted"]:
             root = pool["mount_point"]
-            try:
-                subvolumes = await btrfs.subvolumes(root)
-                qgroups = await btrfs.qgroups(root) if btrfs.quotas_enabled(pool_id) else None
-            except (OSError, CommandError):
-                if any(m["target"] == root for m in btrfs.mounts()):
-                    raise
-                # unmounted meanwhile: as for any unmounted pool, it shows no shares
-                log.debug("%s went away while its subvolumes were read", root)
-                subvolumes, qgroups = [], None
-            by_name: dict[str, str] = {}
-            held: list[tuple[dict, list[str]]] = []
-            for sub in subvolumes:
-                path = sub["path"]
-                if "/" not in path:
-                    if not path.startswith("."):
-                        shares[sub["uuid"]] = self._share(pool_id, root, sub, qgroups)
-                        by_name[path] = sub["uuid"]
-                elif path.startswith(SNAPSHOTS + "/"):
-                    parts = path.split("/")
-                    if len(parts) == 3:
-                        held.append((sub, parts))
-            for sub, (_, share_name, name) in held:
-                snapshots[sub["uuid"]] = self._snapshot(pool_id, root, sub, qgroups,
-                                                        by_name.get(share_name), share_name,
-                                                        name)
+            subvolumes, qgroups = await share_probe.subvolumes(pool_id, root)
+            shares, snapshots = share_probe.sort(pool_id, root, subvolumes, qgroups,
+                                                 self.visible, self._replica_of)
+        before = self.tree.rev
         with self.tree.transaction():
             for kind, found in (("shares", shares), ("snapshots", snapshots)):
                 for item_id, item in list((self.tree.get(f"/{kind}") or {}).items()):
@@ -165,37 +149,10 @@ class Shares:
                 for item_id, item in found.items():
                     if known.get(item_id) != item:  # most are unchanged: skip their diff
                         self.tree.set((kind, item_id), item)
+        self._changed_since(before)
         self.scan_ms[pool_id] = (time.perf_counter() - started) * 1000
         log.debug("scanned %d shares and %d snapshots of pool %s in %.1f ms", len(shares),
                   len(snapshots), pool_id, self.scan_ms[pool_id])
-
-    def _share(self, pool_id: str, root: str, sub: dict, qgroups: dict | None) -> dict:
-        path = os.path.join(root, sub["path"])
-        try:
-            st = os.stat(path)
-            owner, group = _owner(st)
-            mode = f"{st.st_mode & 0o7777:04o}"
-        except OSError:
-            owner = group = mode = None
-        usage, quota = _usage(qgroups, sub["id"])
-        return {
-            "id": sub["uuid"], "pool": pool_id, "name": sub["path"], "path": path,
-            "subvolume_id": sub["id"], "quota": quota, "usage": usage,
-            "compression": _compression(path), "owner": owner, "group": group, "mode": mode,
-            "read_only": sub["read_only"], "received_uuid": sub["received_uuid"],
-            "created": sub["created"], "replica": self.replica_of(pool_id, sub["path"]),
-        }
-
-    def _snapshot(self, pool_id: str, root: str, sub: dict, qgroups: dict | None,
-                  share_id: str | None, share_name: str, name: str) -> dict:
-        usage = _usage(qgroups, sub["id"])[0] if qgroups is not None else None
-        return {
-            "id": sub["uuid"], "pool": pool_id, "share": share_id, "share_name": share_name,
-            "name": name, "path": f"{root}/{sub['path']}",
-            "subvolume_id": sub["id"], "created": sub["created"],
-            "read_only": sub["read_only"], "usage": usage,
-            "visible": bool(self.visible.get(sub["uuid"], {}).get("visible")),
-        }
 
     async def settled(self, pool_id: str) -> None:
         self.rescans.request(pool_id)
@@ -231,7 +188,7 @@ class Shares:
                      compression: str | None = None, owner: str | None = None,
                      group: str | None = None, mode: str | None = None) -> dict[str, Any]:
         pool = self.pools.writable(pool_id)
-        attrs = self._attributes(owner, group, mode, compression)
+        attrs = attributes(owner, group, mode, compression)
         path = Path(pool["mount_point"]) / name
         self._free(path)
         await run(["btrfs", "subvolume", "create", str(path)])
@@ -245,30 +202,6 @@ class Shares:
         if quota is not None:
             await self._remember_quota(share["id"], quota)
         return share
-
-    def _attributes(self, owner: str | None, group: str | None, mode: str | None,
-                    compression: str | None) -> dict[str, Any]:
-        """Validated owner uid, group gid, mode bits and compression; nothing is changed."""
-        check_compression(compression)
-        attrs: dict[str, Any] = {}
-        if owner is not None:
-            try:
-                attrs["uid"] = pwd.getpwnam(owner).pw_uid
-            except KeyError:
-                raise Unprocessable(f"no user {owner}", code="unknown_user") from None
-        if group is not None:
-            try:
-                attrs["gid"] = grp.getgrnam(group).gr_gid
-            except KeyError:
-                raise Unprocessable(f"no group {group}", code="unknown_group") from None
-        if mode is not None:
-            if not MODE.fullmatch(mode):
-                raise BadRequest("mode must be octal such as 0755", code="invalid_field",
-                                 detail={"field": "mode"})
-            attrs["mode"] = int(mode, 8)
-        if compression is not None:
-            attrs["compression"] = "none" if compression == "no" else compression.split(":")[0]
-        return attrs
 
     async def _apply(self, path: Path, attrs: dict[str, Any], quota: int | bool | None,
                      pool: dict[str, Any]) -> None:
@@ -303,7 +236,7 @@ class Shares:
     async def update(self, share_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         share = self.get(share_id)
         pool = self.pools.mounted(share["pool"])
-        attrs = self._attributes(changes.get("owner"), changes.get("group"), changes.get("mode"),
+        attrs = attributes(changes.get("owner"), changes.get("group"), changes.get("mode"),
                                  changes.get("compression"))
         quota = changes.get("quota", False)
         await self._apply(Path(share["path"]), attrs, quota, pool)

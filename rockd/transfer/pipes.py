@@ -45,7 +45,12 @@ async def _ready(fd: int, writing: bool) -> None:
     ready = loop.create_future()
     add, remove = ((loop.add_writer, loop.remove_writer) if writing
                    else (loop.add_reader, loop.remove_reader))
-    add(fd, lambda: ready.done() or ready.set_result(None))
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    add(fd, wake)
     try:
         await ready
     finally:
@@ -105,11 +110,11 @@ async def _spawn(argv: list[str], child_end: int, ours: int, stdin: bool
                  ) -> asyncio.subprocess.Process:
     """Run `argv` with `child_end` of a stream as its stdin (or stdout); `ours`, the other
     end, is closed if it cannot start."""
-    ends = {"stdin": child_end, "stdout": asyncio.subprocess.DEVNULL} if stdin else {
-        "stdin": asyncio.subprocess.DEVNULL, "stdout": child_end}
+    into, out = ((child_end, asyncio.subprocess.DEVNULL) if stdin
+                 else (asyncio.subprocess.DEVNULL, child_end))
     try:
-        return await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.PIPE,
-                                                    **ends)
+        return await asyncio.create_subprocess_exec(*argv, stdin=into, stdout=out,
+                                                    stderr=asyncio.subprocess.PIPE)
     except BaseException:
         os.close(ours)
         raise

@@ -60,7 +60,7 @@ def u64(n: int) -> bytes:
     return _U64.pack(n)
 
 
-def from_u64(raw: bytes) -> int:
+def from_u64(raw: bytes | memoryview) -> int:
     return _U64.unpack(raw)[0]
 
 
@@ -132,6 +132,17 @@ def data_address(address: str) -> str:
 
 def is_ipv6(address: str) -> bool:
     return ":" in address.rpartition(":")[0]
+
+
+class PeerError(Exception):
+    """What one rockd will not or cannot do for another, or what went wrong reaching it: words
+    and a code. The receiver raises it to refuse a request, and its words and code go back as
+    the answer; the sender raises it for such an answer, a peer it cannot reach and a stream
+    that fails (words for the job's error)."""
+
+    def __init__(self, message: str, code: str = "failed"):
+        super().__init__(message)
+        self.code = code
 
 
 class Credit:

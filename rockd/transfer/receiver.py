@@ -1,105 +1,42 @@
 """The receiving side: a CurveZMQ ROUTER for metadata that only paired peers can reach, and a
-ROUTER for data that only a live transfer's ticket gets into (see protocol.py).
+ROUTER for data that only a live transfer's ticket gets into (see protocol.py; who gets in is
+gate.py's), and the requests that come on them (held, begin, commit, abort, prune).
 
 Each transfer pipes its chunks into `btrfs receive`, checks the stream's length and checksum,
 checks that btrfs made a read-only subvolume with a received UUID, and only then makes it the
-replica's head (see replicas.py). Anything else (an abort, a bad checksum, a truncated stream,
-a sender whose connection closed or that went silent, a restart) ends in the deletion of what
-the receive made: no half-made subvolume is left behind.
+replica's head (incoming.py, replicas.py). Anything else (an abort, a bad checksum, a
+truncated stream, a sender whose connection closed or that went silent, a restart) ends in
+the deletion of what the receive made: no half-made subvolume is left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import zmq
 import zmq.asyncio
-from cachetools import TTLCache
-from zmq.auth.asyncio import AsyncioAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
+from rockd.core import resources
 from rockd.core.errors import Conflict, RockdError
-from rockd.core.loglimit import LimitedLog
 from rockd.core.names import valid_name
+from rockd.core.tasks import cancel_and_wait
 from rockd.jobs import retention
-from rockd.storage import btrfs
-from rockd.storage.shares import SNAPSHOTS
 from rockd.transfer import protocol
-from rockd.transfer.pipes import btrfs_receive
-from rockd.transfer.protocol import CREDIT, DATA, DATA_DOMAIN, END, ERROR, OPEN
+from rockd.transfer.gate import Gate
+from rockd.transfer.incoming import Incoming
+from rockd.transfer.protocol import CREDIT, DATA, DATA_DOMAIN, END, ERROR, OPEN, PeerError
 from rockd.transfer.replicas import Replicas
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 60.0
 """A transfer that hears nothing from its sender for this long is discarded."""
-FINISH_SECONDS = 600.0
-REFUSAL_LOG_EVERY = 60.0
-REFUSALS_REMEMBERED = 256
-"""How many (key, address) pairs refused in the last minute the gate remembers."""
-
-
-class Refused(Exception):
-    """A request this box will not do; the words go back to the sender."""
-
-    def __init__(self, message: str, code: str = "refused"):
-        super().__init__(message)
-        self.code = code
-
-
-class Gate(AsyncioAuthenticator):
-    """ZAP: admits on the metadata port only the CURVE keys of paired peers, and on the data
-    port only the PLAIN credentials (transfer id, ticket) of a transfer being received. Each
-    refusal is logged once a minute per key and address (a refused peer keeps trying), and
-    in a few lines a minute in all, however many keys strangers try; a ticket never is."""
-
-    def __init__(self, context: zmq.asyncio.Context, paired: Callable[[str], bool]):
-        super().__init__(context, log=logging.getLogger("rockd.transfer.zap"))
-        self.paired = paired
-        self.tickets: dict[str, str] = {}  # transfer id -> its ticket, while it is received
-        self.address = ""
-        # (key or transfer id, address) refused in the last minute: each is logged once
-        self.refused: TTLCache = TTLCache(maxsize=REFUSALS_REMEMBERED, ttl=REFUSAL_LOG_EVERY,
-                                          timer=time.monotonic)
-        self.refusals = 0
-        self._log = LimitedLog(log, logging.WARNING, "replication: refused connections",
-                               every=REFUSAL_LOG_EVERY)
-
-    async def handle_zap_message(self, msg: list[bytes]) -> None:
-        self.address = msg[3].decode(errors="replace") if len(msg) > 3 else "?"
-        await super().handle_zap_message(msg)
-
-    def callback(self, domain: str, key: bytes) -> bool:
-        text = key.decode("ascii", errors="replace")
-        if self.paired(text):
-            return True
-        self._refused(text, "its key %s is not a paired peer's")
-        return False
-
-    def _authenticate_plain(self, domain: str, username: str, password: str
-                            ) -> tuple[bool, bytes]:
-        """(pyzmq's own logs the password it checks.)"""
-        expected = self.tickets.get(username) if domain == DATA_DOMAIN.decode() else None
-        if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
-            return True, b"OK"
-        who = username[:64] if username[:64].isprintable() else ascii(username[:64])
-        self._refused(who, "no transfer %s is being received with that ticket")
-        return False, b"no such transfer"
-
-    def _refused(self, who: str, why: str) -> None:
-        self.refusals += 1
-        seen = (who, self.address)
-        if seen not in self.refused:
-            self.refused[seen] = True
-            self._log("replication: refused a connection from %s: " + why, self.address, who)
 
 
 def _source_fd(frame: zmq.Frame) -> int | None:
@@ -112,41 +49,14 @@ def _source_fd(frame: zmq.Frame) -> int | None:
         return None
 
 
-class Incoming:
-    """One transfer being received."""
-
-    def __init__(self, tid: str, peer_key: str, pool: dict[str, Any], name: str,
-                 sent_name: str, record: dict[str, Any]):
-        self.id = tid
-        self.peer_key = peer_key
-        self.pool = pool
-        self.name = name
-        self.sent_name = sent_name
-        self.record = record
-        self.key = protocol.Channel.new_key()
-        self.ticket = protocol.ticket()
-        self.channel = protocol.Channel(self.key, sender=False)
-        self.folder: Path | None = None
-        self.route: bytes | None = None
-        self.fd: int | None = None  # ZeroMQ's socket for the data connection, once open
-        self.receiving = True  # False once the stream is placed or being discarded
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.credit = protocol.Credit()
-        self.bytes = 0
-        self.hash = protocol.checksum()
-        self.end: tuple[int, bytes] | None = None
-        self.proc: asyncio.subprocess.Process | None = None
-        self.result: asyncio.Future = asyncio.get_running_loop().create_future()
-        self.task: asyncio.Task | None = None
-
-
 class Receiver:
     """Listens for peers, and receives their streams into replicas."""
 
     def __init__(self, context: zmq.asyncio.Context, public: bytes, secret: bytes,
                  listen: str, replicas: Replicas, peer_name: Callable[[str], str | None],
-                 prune: Callable[[dict[str, Any], list[str]], dict | None],
-                 idle: float = IDLE_SECONDS):
+                 prune: Callable[[dict[str, Any], list[str]], resources.Job | None],
+                 idle: float = IDLE_SECONDS,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.context = context
         self.public, self.secret = public, secret
         self.listen = listen
@@ -154,7 +64,7 @@ class Receiver:
         self.peer_name = peer_name
         self.prune = prune
         self.idle = idle
-        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.clock = clock
         self.gate: Gate | None = None
         self.socket: zmq.asyncio.Socket | None = None  # metadata
         self.data: zmq.asyncio.Socket | None = None
@@ -212,8 +122,7 @@ class Receiver:
 
     async def stop(self) -> None:
         for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+            await cancel_and_wait(loop)
         for incoming in list(self.incoming.values()):
             if incoming.task is not None:
                 incoming.task.cancel()
@@ -270,7 +179,7 @@ class Receiver:
         while True:
             frames = await self.socket.recv_multipart(copy=False)
             if len(frames) == 3 and len(frames[1]) == 0:
-                self._spawn(self._request(frames[0].bytes, frames[-1].get("User-Id"),
+                self._spawn(self._request(frames[0].bytes, str(frames[-1].get("User-Id")),
                                           frames[2].bytes))
 
     async def _serve_data(self) -> None:
@@ -282,8 +191,8 @@ class Receiver:
             if len(frames) != 5:
                 continue
             try:
-                self._data(frames[0].bytes, frames[-1].get("User-Id"), _source_fd(frames[0]),
-                           frames[1:])
+                self._data(frames[0].bytes, str(frames[-1].get("User-Id")),
+                           _source_fd(frames[0]), frames[1:])
             except Exception:
                 log.exception("replication: bad data message")
 
@@ -303,13 +212,13 @@ class Receiver:
         try:
             peer = self.peer_name(peer_key)
             if peer is None:
-                raise Refused("this box does not know your key (any more)", "not_paired")
+                raise PeerError("this box does not know your key (any more)", "not_paired")
             request = protocol.decode(raw)
             handler = getattr(self, f"_op_{request.get('op')}", None)
             if handler is None:
-                raise Refused(f"unknown request {request.get('op')!r}", "bad_request")
+                raise PeerError(f"unknown request {request.get('op')!r}", "bad_request")
             answer = {"ok": True, **(await handler(peer, peer_key, request))}
-        except Refused as exc:
+        except PeerError as exc:
             answer = {"ok": False, "code": exc.code, "error": str(exc)}
         except RockdError as exc:
             answer = {"ok": False, "code": exc.code, "error": exc.message}
@@ -357,7 +266,7 @@ class Receiver:
     def _target(self, request: dict) -> tuple[dict[str, Any], str]:
         name = request["name"]
         if not isinstance(name, str) or not valid_name(name):
-            raise Refused(f"{name!r} is not a valid share name", "invalid_name")
+            raise PeerError(f"{name!r} is not a valid share name", "invalid_name")
         return self.replicas.pool_by_name(request["pool"]), name
 
     async def _op_held(self, peer: str, peer_key: str, request: dict) -> dict:
@@ -373,20 +282,18 @@ class Receiver:
         pool, name = self._target(request)
         tid, sent_name = request["transfer"], request["snapshot"]
         if not protocol.TRANSFER_ID.fullmatch(tid) or tid in self.incoming:
-            raise Refused("bad transfer id", "bad_request")
+            raise PeerError("bad transfer id", "bad_request")
         if not isinstance(sent_name, str) or not valid_name(sent_name):
-            raise Refused(f"{sent_name!r} is not a valid snapshot name", "invalid_name")
+            raise PeerError(f"{sent_name!r} is not a valid snapshot name", "invalid_name")
         self.replicas.pools.writable(pool["id"])
         record = self.replicas.check_target(pool, name, peer_key, request["share"])
-        for other in self.incoming.values():  # (a discarded one is kept a while: not busy)
-            if (other.pool["id"] == pool["id"] and other.name == name
-                    and not other.result.done()):
-                raise Conflict(f"{name} is receiving another transfer", code="busy")
+        if any(other.busy(pool["id"], name) for other in self.incoming.values()):
+            raise Conflict(f"{name} is receiving another transfer", code="busy")
         parent = request.get("parent")
         if parent is not None:
             held = await self.replicas.held(pool, name) if record is not None else []
             if parent not in {h["received_uuid"] for h in held}:
-                raise Refused("the parent snapshot is not here: send in full", "no_parent")
+                raise PeerError("the parent snapshot is not here: send in full", "no_parent")
         record = {"pool": pool["id"], "name": name, "peer_key": peer_key,
                   "source_share": request["share"], "source_name": request["share_name"],
                   "task": request.get("task"), "head": (record or {}).get("head"),
@@ -410,7 +317,7 @@ class Receiver:
     async def _op_commit(self, peer: str, peer_key: str, request: dict) -> dict:
         incoming = self.incoming.get(request["transfer"])
         if incoming is None or incoming.peer_key != peer_key:
-            raise Refused("no such transfer here (did this box restart?)", "unknown_transfer")
+            raise PeerError("no such transfer here (did this box restart?)", "unknown_transfer")
         try:
             return await asyncio.shield(incoming.result)
         finally:
@@ -444,7 +351,9 @@ class Receiver:
     async def _receive(self, incoming: Incoming) -> None:
         reason: str | None = None
         try:
-            answer = await self._pipe(incoming)
+            await incoming.stream(self.idle, lambda n: self._send_data(
+                incoming, CREDIT, protocol.u64(n)))
+            answer = await incoming.place(self.replicas)
         except asyncio.CancelledError as exc:  # aborted, or rockd is stopping
             reason = str(exc.args[0]) if exc.args else "rockd is stopping"
         except Exception as exc:
@@ -459,7 +368,7 @@ class Receiver:
         log.warning("replication: discarding transfer %s into %s/%s: %s", incoming.id,
                     incoming.pool["name"], incoming.name, reason)
         await self._discard(incoming)
-        incoming.result.set_exception(Refused(reason, "discarded"))
+        incoming.result.set_exception(PeerError(reason, "discarded"))
         incoming.result.exception()  # marked as seen: a commit may never come to ask
         if incoming.route is not None:
             await self._send([incoming.route, ERROR, incoming.id.encode(), reason.encode()],
@@ -471,71 +380,6 @@ class Receiver:
         """The transfer's data is all in: its ticket admits no one any more."""
         if self.gate is not None:
             self.gate.tickets.pop(incoming.id, None)
-
-    async def _pipe(self, incoming: Incoming) -> dict:
-        assert incoming.folder is not None
-        proc, feed = await btrfs_receive(incoming.folder)
-        incoming.proc = proc
-        assert proc.stderr is not None
-        errors = asyncio.ensure_future(proc.stderr.read())
-        plain = bytearray(protocol.CHUNK)  # every chunk is opened into this one buffer
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self.idle):
-                        kind, tid, number, sealed = await incoming.queue.get()
-                except TimeoutError:
-                    raise RuntimeError(f"the sender sent nothing for {self.idle:.0f} s") from None
-                if kind == END:
-                    payload = incoming.channel.open(kind, tid, number, sealed)
-                    if len(payload) != 24:
-                        raise protocol.Tampered("a malformed end message")
-                    incoming.end = (protocol.from_u64(payload[:8]), bytes(payload[8:]))
-                    break
-                chunk = incoming.channel.open(kind, tid, number, sealed, into=plain)
-                del sealed  # (ZeroMQ's buffer goes back now, not at the next chunk)
-                await feed.write(chunk)
-                incoming.hash.update(chunk)
-                incoming.bytes += len(chunk)
-                grant = incoming.credit.written()
-                if grant:
-                    await self._send_data(incoming, CREDIT, protocol.u64(grant))
-            feed.close()
-            async with asyncio.timeout(FINISH_SECONDS):
-                status = await proc.wait()
-                stderr = (await errors).decode(errors="replace").strip()
-        except BaseException:
-            feed.close()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            errors.cancel()
-            raise
-        assert incoming.end is not None
-        total, digest = incoming.end
-        if status != 0:
-            raise RuntimeError(f"btrfs receive exited {status}: {stderr or 'no message'}")
-        if total != incoming.bytes or digest != incoming.hash.digest():
-            raise RuntimeError(f"the stream's checksum does not match ({incoming.bytes} bytes "
-                               f"received, {total} sent): discarded")
-        return await self._verify_and_place(incoming)
-
-    async def _verify_and_place(self, incoming: Incoming) -> dict:
-        assert incoming.folder is not None
-        relative = f"{SNAPSHOTS}/{incoming.name}/{incoming.sent_name}"
-        subs = {s["path"]: s for s in await btrfs.subvolumes(incoming.pool["mount_point"])}
-        sub = subs.get(relative)
-        if sub is None or not sub["read_only"] or not sub["received_uuid"]:
-            raise RuntimeError("btrfs receive did not finish the subvolume (not read-only "
-                               "with a received UUID)")
-        await self.replicas.place(incoming.pool, incoming.name, incoming.sent_name,
-                                  incoming.record)
-        await self.replicas.finished(incoming.id)
-        await self.replicas.shares.settled(incoming.pool["id"])
-        log.info("replication: received %s into %s/%s (%d bytes)", incoming.sent_name,
-                 incoming.pool["name"], incoming.name, incoming.bytes)
-        return {"uuid": sub["uuid"], "received_uuid": sub["received_uuid"],
-                "bytes": incoming.bytes}
 
     async def _discard(self, incoming: Incoming) -> None:
         try:

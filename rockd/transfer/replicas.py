@@ -29,12 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rockd.core import resources
 from rockd.core.errors import Conflict, Unprocessable
 from rockd.core.process import run
 from rockd.core.store import Store
 from rockd.jobs import retention
 from rockd.storage import btrfs
-from rockd.storage.shares import SNAPSHOTS, Shares
+from rockd.storage.share_probe import SNAPSHOTS
+from rockd.storage.shares import Shares
 from rockd.transfer.protocol import snapshot_time
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class Replicas:
         self.records = await self.store.intents("replica")
         self.receiving = await self.store.intents("replica_receiving")
 
-    def marker(self, pool_id: str, name: str) -> dict[str, Any] | None:
+    def marker(self, pool_id: str, name: str) -> resources.ReplicaSource | None:
         """What /shares/{id}/replica shows: the source of a replica, or None."""
         record = self.records.get(key(pool_id, name))
         if record is None or record.get("promoted"):

@@ -1,5 +1,6 @@
 """The sending side: a link to one peer (REQ for metadata, DEALER for data) and the sending of
-one snapshot through it, under the receiver's credit."""
+one snapshot through it, under the receiver's credit. Whatever fails is a PeerError (protocol.py),
+with the peer's own words where it refused."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -17,21 +18,13 @@ from zmq.utils.monitor import parse_monitor_message
 
 from rockd.transfer import protocol
 from rockd.transfer.pipes import Chunks
-from rockd.transfer.protocol import CREDIT, DATA, END, ERROR, OPEN, checksum
+from rockd.transfer.protocol import CREDIT, DATA, END, ERROR, OPEN, PeerError, checksum
 
 log = logging.getLogger(__name__)
 
 CALL_SECONDS = 15.0
 COMMIT_SECONDS = 900.0
 CREDIT_SECONDS = 60.0
-
-
-class PeerError(Exception):
-    """The peer could not be reached, refused, or failed: words for the job's error."""
-
-    def __init__(self, message: str, code: str = "failed"):
-        super().__init__(message)
-        self.code = code
 
 
 class Link:
@@ -178,7 +171,7 @@ class Link:
             if not chunk:
                 break
             while True:
-                while dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # credit (or an error) in
+                while cast(int, dealer.getsockopt(zmq.EVENTS)) & zmq.POLLIN:  # credit in
                     credit += self._credit(channel, tid, await dealer.recv_multipart())
                 if credit > 0:
                     break
@@ -207,7 +200,8 @@ class Link:
         water mark, so that can be before the window is) and a send would wait, watching
         neither the link nor the time, until the network came back."""
         assert self.dealer is not None
-        sending = self.dealer.send_multipart(frames, copy=copy, track=not copy)
+        sending = cast("asyncio.Future[zmq.MessageTracker | None]",
+                       self.dealer.send_multipart(frames, copy=copy, track=not copy))
         if sending.done():  # the usual case: room in the queue
             return sending.result()
         return await self._first(sending, self.idle, "took no more data")

@@ -1,4 +1,5 @@
 """Event sources, one module each, turning what the system reports into "rescan X".
 
-May import rockd.core and rockd.storage. Nothing here polls on a timer where an event exists.
+Import rule: rockd.core and rockd.config only. A watcher calls the callback it is given; it
+knows nothing of who listens. Nothing here polls on a timer where an event exists.
 """

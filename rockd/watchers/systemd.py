@@ -1,6 +1,7 @@
 """systemd over D-Bus: the managed units' properties, kept current by systemd's own signals.
 
-One connection to the system bus (or to the bus at an address given, for tests). On it:
+One connection to the system bus (rockd.watchers.dbus; or to the bus at an address given, for
+tests). On it:
 `Manager.Subscribe()`, so that systemd sends unit signals at all; a match rule for
 `org.freedesktop.DBus.Properties.PropertiesChanged` on each managed unit's object path (from
 `Manager.LoadUnit`); `JobRemoved` for those units (a job's end, which systemd sends only after
@@ -8,8 +9,12 @@ the unit's own change signal); `UnitFilesChanged` and `Reloading` (enablement ch
 systemd does not signal on the unit: its UnitFileState is read again then); and
 `NameOwnerChanged` of org.freedesktop.systemd1 (systemd re-executed or came back). Properties
 are read in full once each time systemd is (re)attached; after that they only change through
-signals. Nothing polls. If the bus itself goes away, the watcher reconnects with backoff and
-reads everything again.
+signals. Nothing polls. If the bus itself goes away, the connection is made again with backoff
+and everything is read again.
+
+The watcher only reports: unit changes to `changed`, the end of systemd jobs and the loss of
+systemd to `jobs` (a `JobEvents`); `call()` is its connection, which the systemd backend
+(rockd.services.systemd) uses for its verbs.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from dbus_fast import BusType, DBusError, Message, MessageType, Variant
-from dbus_fast.aio import MessageBus
+from dbus_fast import DBusError, Message, MessageType
+
+from rockd.watchers.dbus import DBUS, DBUS_PATH, Connection, Unavailable, plain, rule
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +37,6 @@ MANAGER = "org.freedesktop.systemd1.Manager"
 UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 PROPERTIES = "org.freedesktop.DBus.Properties"
-DBUS = "org.freedesktop.DBus"
-DBUS_PATH = "/org/freedesktop/DBus"
 
 # the unit properties kept; all but UnitFileState are sent by systemd on change
 WANTED = frozenset({
@@ -42,49 +45,51 @@ WANTED = frozenset({
     "InactiveExitTimestamp",
 })
 
-CALL_TIMEOUT = 25.0  # libdbus's default for a method call
-JOBS_REMEMBERED = 256
 NOT_THERE = frozenset({"org.freedesktop.DBus.Error.FileNotFound",
                        "org.freedesktop.systemd1.NoSuchUnit"})
 
 
-class Unavailable(Exception):
-    """systemd cannot be reached: no bus, or nobody owns org.freedesktop.systemd1 on it."""
+class JobEvents(Protocol):
+    """Who waits for systemd's jobs: told of each job's end and of losing systemd."""
+
+    def job_removed(self, job: str, result: str) -> None:
+        """systemd's JobRemoved: the job at object path `job` ended with `result`."""
+
+    def lost(self, why: str) -> None:
+        """The bus or systemd went away: no job that is waited for will be reported."""
 
 
-def _rule(**keys: str) -> str:
-    return ",".join(f"{k}='{v}'" for k, v in {"type": "signal", **keys}.items())
+class NoJobs:
+    """JobEvents for a watcher nobody asks for jobs through."""
 
+    def job_removed(self, job: str, result: str) -> None:
+        pass
 
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Variant) else value
+    def lost(self, why: str) -> None:
+        pass
 
 
 class SystemdWatcher:
     """Keeps `props[unit]` (the WANTED properties of each unit) current and calls
     `changed(unit)` after each change. A lost bus only delays news: the last known properties
     stay until systemd is back and they are read again. `call()` runs a method of systemd over
-    the same connection, and `wait_job()` waits for a job's JobRemoved."""
+    the same connection; jobs' ends go to `jobs`."""
 
     def __init__(self, units: Iterable[str], changed: Callable[[str], None],
-                 address: str | None = None, *, retry: tuple[float, float] = (0.5, 15.0)):
+                 address: str | None = None, *, retry: tuple[float, float] = (0.5, 15.0),
+                 jobs: JobEvents | None = None):
         self.units = list(dict.fromkeys(units))
         self.changed = changed
-        self.address = address
-        self.retry = retry
+        self.jobs = jobs if jobs is not None else NoJobs()
+        self.bus = Connection(address, self._message, self._connected, self._lost,
+                              retry=retry, name="systemd")
         self.props: dict[str, dict[str, Any]] = {u: {} for u in self.units}
         self.paths: dict[str, str] = {}  # object path -> unit
         self.owner: str | None = None  # systemd's unique name on the bus
-        self._bus: MessageBus | None = None
-        self._matches: set[str] = set()  # rules added on the current connection
-        self._run_task: asyncio.Task | None = None
         self._attach_task: asyncio.Task | None = None
         self._files_task: asyncio.Task | None = None
         self._files_again = False
         self._refreshing: dict[str, list[set[str]]] = {}  # unit -> keys signalled meanwhile
-        self._jobs_done: OrderedDict[str, str] = OrderedDict()  # job path -> result
-        self._job_waiters: dict[str, asyncio.Future[str]] = {}
-        self._closed = False
         self.ready = asyncio.Event()  # systemd is there and every unit has been read
         self._tasks: set[asyncio.Task] = set()
         self._dirty: dict[str, None] = {}  # units changed and not told yet, in order
@@ -95,117 +100,54 @@ class SystemdWatcher:
     async def start(self) -> None:
         """Connect and read the units once if the bus and systemd are there; keep trying in
         the background if not."""
-        try:
-            await self._connect()
-        except Exception as exc:  # any failure to connect is retried
-            log.warning("systemd: cannot connect to the bus yet (%s); retrying", exc)
-            self._drop()
+        await self.bus.open()
         if self._attach_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(self._attach_task)
-        self._run_task = asyncio.create_task(self._run(), name="systemd-watcher")
 
     async def stop(self) -> None:
-        self._closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        for task in (self._run_task, self._attach_task, self._files_task):
+        for task in (self._attach_task, self._files_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
-        self._drop()
+        await self.bus.close()
 
     @property
     def connected(self) -> bool:
-        return self._bus is not None and self._bus.connected
+        return self.bus.connected
 
-    async def _run(self) -> None:
-        delay = self.retry[0]
-        while not self._closed:
-            if self._bus is None:
-                try:
-                    await self._connect()
-                except Exception as exc:  # retried with backoff
-                    log.debug("systemd: bus not there (%s); again in %.1fs", exc, delay)
-                    self._drop()
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.retry[1])
-                    continue
-                log.info("systemd: connected to the bus again")
-                delay = self.retry[0]
-            bus = self._bus
-            with contextlib.suppress(Exception):
-                await bus.wait_for_disconnect()
-            if self._closed:
-                return
-            log.warning("systemd: lost the bus; reconnecting")
-            self._drop()
-
-    async def _connect(self) -> None:
-        if self.address:
-            bus = MessageBus(bus_address=self.address)
-        else:
-            bus = MessageBus(bus_type=BusType.SYSTEM)
-        self._bus = bus
-        self._matches = set()
-        await bus.connect()
-        bus.add_message_handler(self._message)
-        await self._match(_rule(sender=DBUS, path=DBUS_PATH, interface=DBUS,
-                                member="NameOwnerChanged", arg0=SYSTEMD))
+    async def _connected(self) -> None:
+        """On each new connection: the signals to receive, and whether systemd is there."""
+        await self.bus.match(rule(sender=DBUS, path=DBUS_PATH, interface=DBUS,
+                                  member="NameOwnerChanged", arg0=SYSTEMD))
         for member in ("UnitFilesChanged", "Reloading"):
-            await self._match(_rule(sender=SYSTEMD, path=MANAGER_PATH, interface=MANAGER,
-                                    member=member))
+            await self.bus.match(rule(sender=SYSTEMD, path=MANAGER_PATH, interface=MANAGER,
+                                      member=member))
         for unit in self.units:
-            await self._match(_rule(sender=SYSTEMD, path=MANAGER_PATH, interface=MANAGER,
-                                    member="JobRemoved", arg2=unit))
+            await self.bus.match(rule(sender=SYSTEMD, path=MANAGER_PATH, interface=MANAGER,
+                                      member="JobRemoved", arg2=unit))
         try:
-            (owner,) = await self._call_bus(DBUS, DBUS_PATH, DBUS, "GetNameOwner", "s",
-                                            [SYSTEMD])
+            (owner,) = await self.bus.call(DBUS, DBUS_PATH, DBUS, "GetNameOwner", "s",
+                                           [SYSTEMD])
         except DBusError:
             owner = None  # not on the bus (yet): NameOwnerChanged says when it comes
         if owner:
             self._owner_came(owner)
 
-    def _drop(self) -> None:
-        """Forget the connection (not the properties: the last known state stays)."""
-        bus, self._bus = self._bus, None
-        if bus is not None:
-            with contextlib.suppress(Exception):
-                bus.remove_message_handler(self._message)
-            with contextlib.suppress(Exception):
-                bus.disconnect()
+    def _lost(self) -> None:
+        """The connection is gone (not the properties: the last known state stays)."""
         if self._attach_task is not None:
             self._attach_task.cancel()
             self._attach_task = None
         self.owner = None
         self.ready.clear()
-        self._matches = set()
-        self._fail_jobs("lost the connection to systemd")
+        self.jobs.lost("lost the connection to systemd")
 
     # -- talking to systemd -------------------------------------------------------------
-
-    async def _call_bus(self, destination: str, path: str, interface: str, member: str,
-                        signature: str = "", body: list | None = None) -> list[Any]:
-        bus = self._bus
-        if bus is None or not bus.connected:
-            raise Unavailable("not connected to the system bus")
-        msg = Message(destination=destination, path=path, interface=interface, member=member,
-                      signature=signature, body=body or [])
-        try:
-            async with asyncio.timeout(CALL_TIMEOUT):
-                reply = await bus.call(msg)
-        except TimeoutError:
-            raise Unavailable(f"{interface}.{member} had no answer in {CALL_TIMEOUT:.0f}s")\
-                from None
-        except (EOFError, OSError) as exc:
-            raise Unavailable(f"the system bus went away: {exc}") from exc
-        if reply is None:
-            raise Unavailable("the system bus went away")
-        if reply.message_type == MessageType.ERROR:
-            raise DBusError._from_message(reply)
-        return list(reply.body)
 
     async def call(self, member: str, signature: str = "", body: list | None = None, *,
                    interface: str = MANAGER, path: str = MANAGER_PATH) -> list[Any]:
@@ -213,18 +155,13 @@ class SystemdWatcher:
         if self.owner is None and self.connected:
             raise Unavailable("systemd is not on the bus")
         try:
-            return await self._call_bus(SYSTEMD, path, interface, member, signature, body)
+            return await self.bus.call(SYSTEMD, path, interface, member, signature, body)
         except DBusError as exc:
             if exc.type in ("org.freedesktop.DBus.Error.ServiceUnknown",
                             "org.freedesktop.DBus.Error.NameHasNoOwner",
                             "org.freedesktop.DBus.Error.NoReply"):
                 raise Unavailable(exc.text) from exc
             raise
-
-    async def _match(self, rule: str) -> None:
-        if rule not in self._matches:
-            await self._call_bus(DBUS, DBUS_PATH, DBUS, "AddMatch", "s", [rule])
-            self._matches.add(rule)
 
     # -- systemd's presence -------------------------------------------------------------
 
@@ -242,7 +179,7 @@ class SystemdWatcher:
         if self._attach_task is not None:
             self._attach_task.cancel()
             self._attach_task = None
-        self._fail_jobs("systemd left the bus")
+        self.jobs.lost("systemd left the bus")
 
     async def _attach(self) -> None:
         """Subscribe, watch each unit's object and read its properties once."""
@@ -259,7 +196,7 @@ class SystemdWatcher:
                     log.warning("systemd: cannot load %s: %s", unit, exc.text)
                     continue
                 self.paths[path] = unit
-                await self._match(_rule(sender=SYSTEMD, path=path, interface=PROPERTIES,
+                await self.bus.match(rule(sender=SYSTEMD, path=path, interface=PROPERTIES,
                                         member="PropertiesChanged"))
             for path, unit in list(self.paths.items()):
                 await self._refresh(unit, path)
@@ -286,7 +223,7 @@ class SystemdWatcher:
                 except DBusError as exc:  # not a service: no MainPID to read
                     log.debug("systemd: %s %s: %s", unit, interface, exc.text)
                     continue
-                found.update({k: _plain(v) for k, v in values.items() if k in WANTED})
+                found.update({k: plain(v) for k, v in values.items() if k in WANTED})
             found = {k: v for k, v in found.items() if k not in signalled}
         finally:
             self._refreshing[unit].remove(signalled)
@@ -352,36 +289,6 @@ class SystemdWatcher:
         for unit in dirty:
             self.changed(unit)
 
-    # -- jobs -----------------------------------------------------------------------------
-
-    async def wait_job(self, job: str) -> str:
-        """The result of a job ("done", "failed", "canceled", "timeout", "dependency", ...);
-        raises Unavailable if systemd or the bus goes away first."""
-        if job in self._jobs_done:
-            return self._jobs_done.pop(job)
-        future = asyncio.get_running_loop().create_future()
-        self._job_waiters[job] = future
-        try:
-            return await future
-        finally:
-            self._job_waiters.pop(job, None)
-
-    def _job_removed(self, job: str, result: str) -> None:
-        future = self._job_waiters.pop(job, None)
-        if future is not None:
-            if not future.done():
-                future.set_result(result)
-            return
-        self._jobs_done[job] = result  # its StartUnit's reply may not have been seen yet
-        while len(self._jobs_done) > JOBS_REMEMBERED:
-            self._jobs_done.popitem(last=False)
-
-    def _fail_jobs(self, why: str) -> None:
-        waiters, self._job_waiters = self._job_waiters, {}
-        for future in waiters.values():
-            if not future.done():
-                future.set_exception(Unavailable(why))
-
     # -- signals ----------------------------------------------------------------------------
 
     def _message(self, msg: Message) -> None:
@@ -397,10 +304,10 @@ class SystemdWatcher:
     def _signal(self, msg: Message) -> None:
         member, body = msg.member, msg.body
         if msg.interface == PROPERTIES and member == "PropertiesChanged":
-            unit = self.paths.get(msg.path)
-            if unit is None or body[0] not in (UNIT, SERVICE):
+            unit = self.paths.get(msg.path or "")
+            if unit is None or msg.path is None or body[0] not in (UNIT, SERVICE):
                 return
-            values = {k: _plain(v) for k, v in body[1].items() if k in WANTED}
+            values = {k: plain(v) for k, v in body[1].items() if k in WANTED}
             for signalled in self._refreshing.get(unit, ()):
                 signalled.update(values)
             self._update(unit, values)
@@ -412,7 +319,7 @@ class SystemdWatcher:
                 task.add_done_callback(self._tasks.discard)
         elif msg.interface == MANAGER and msg.path == MANAGER_PATH:
             if member == "JobRemoved":
-                self._job_removed(body[1], body[3])
+                self.jobs.job_removed(body[1], body[3])
             elif member == "UnitFilesChanged" or (member == "Reloading" and not body[0]):
                 self._files_changed()
         elif msg.interface == DBUS and member == "NameOwnerChanged" and body[0] == SYSTEMD:

@@ -1,8 +1,9 @@
-"""Pool usage, sampled: the one timer, because writes to a filesystem raise no event.
+"""Pool usage, sampled on a timer, because writes to a filesystem raise no event.
 
 While somebody follows /pools on the stream, this asks once a second for the pools' usage to
-be read again (storage reads sysfs, no process, and the tree patches only what changed).
-With nobody watching, the sampler waits for the next subscription and asks for nothing.
+be read again: `refresh` is the owner's method (Pools.refresh_usage reads sysfs, no process,
+and the tree patches only what changed); the sampler itself writes nothing. With nobody
+watching, it waits for the next subscription and asks for nothing.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rockd.storage import btrfs
+from rockd.storage import btrfs, btrfs_ioctl, btrfs_sysfs
 
 pytestmark = [
     pytest.mark.root,
@@ -137,16 +137,16 @@ async def test_filesystems(pool):
 
 
 async def test_usage_and_profiles(pool):
-    assert btrfs.profiles(pool.uuid) == {"data": "raid1", "metadata": "raid1",
+    assert btrfs_sysfs.profiles(pool.uuid) == {"data": "raid1", "metadata": "raid1",
                                          "system": "raid1"}
-    got = btrfs.usage(pool.uuid, mountpoint=pool.mnt)
+    got = btrfs_sysfs.usage(pool.uuid, mountpoint=pool.mnt)
     want = filesystem_usage(pool.mnt)
     assert {k: got[k] for k in want} == want
     assert got["size"] == 2 * DISK and got["data_ratio"] == 2.0
     assert got["allocation"]["data"]["used"] >= WRITTEN
     assert got["used"] >= 2 * WRITTEN  # raw: both copies
-    assert btrfs.usage(pool.uuid) == got  # the mount point found through mounts()
-    assert [(d["devid"], d["path"], d["size"]) for d in btrfs.device_info(pool.mnt)] == [
+    assert btrfs_sysfs.usage(pool.uuid) == got  # the mount point found through mounts()
+    assert [(d["devid"], d["path"], d["size"]) for d in btrfs_ioctl.device_info(pool.mnt)] == [
         (1, pool.loops[0], DISK), (2, pool.loops[1], DISK)]
 
 
@@ -202,7 +202,7 @@ async def test_qgroups(pool):
     share = groups[f"0/{subs['share one']}"]
     assert share["max_referenced"] == 1 << 30 and share["max_exclusive"] is None
     assert {f"0/{i}" for i in subs.values()} <= set(groups)
-    from_sysfs = btrfs.qgroups_sysfs(pool.uuid)
+    from_sysfs = btrfs_sysfs.qgroups_sysfs(pool.uuid)
     for key in (f"0/{subs['data']}", f"0/{subs['share one']}"):
         assert from_sysfs[key] == groups[key]
 
@@ -214,7 +214,7 @@ async def test_device_stats(pool):
 
 
 async def test_mounts(pool):
-    ours = [m for m in btrfs.mounts() if m["uuid"] == pool.uuid]
+    ours = [m for m in btrfs_sysfs.mounts() if m["uuid"] == pool.uuid]
     assert sorted(m["target"] for m in ours) == sorted([str(pool.mnt),
                                                         str(pool.base / "share mnt")])
     top = next(m for m in ours if m["target"] == str(pool.mnt))
@@ -231,12 +231,12 @@ async def test_used_grows_after_writing(pool):
     share = pool.mnt / "share one"
     share_id = next(s["id"] for s in await btrfs.subvolumes(pool.mnt)
                     if s["path"] == "share one")
-    before = btrfs.usage(pool.uuid)
+    before = btrfs_sysfs.usage(pool.uuid)
     fs_before = next(f for f in await btrfs.filesystems() if f["uuid"] == pool.uuid)
     q_before = (await btrfs.qgroups(pool.mnt))[f"0/{share_id}"]
     try:
         write(share / "grow.bin", WRITTEN)
-        after = btrfs.usage(pool.uuid)
+        after = btrfs_sysfs.usage(pool.uuid)
         fs_after = next(f for f in await btrfs.filesystems() if f["uuid"] == pool.uuid)
         q_after = (await btrfs.qgroups(pool.mnt))[f"0/{share_id}"]
     finally:
@@ -267,12 +267,12 @@ async def test_missing_device(tmp_path):
         fs = next(f for f in await btrfs.filesystems() if f["uuid"] == pool.uuid)
         assert [(d["devid"], d["path"], d["missing"]) for d in fs["devices"]] == [
             (1, pool.loops[0], False), (2, None, True)]
-        (mount,) = [m for m in btrfs.mounts() if m["uuid"] == pool.uuid]
+        (mount,) = [m for m in btrfs_sysfs.mounts() if m["uuid"] == pool.uuid]
         assert "degraded" in mount["super_options"]
         # the missing device still counts at its size, as in `btrfs filesystem usage`
-        got = btrfs.usage(pool.uuid)
+        got = btrfs_sysfs.usage(pool.uuid)
         want = filesystem_usage(pool.mnt)
         assert {k: got[k] for k in want} == want and got["size"] == 2 * DISK
-        assert [d["path"] for d in btrfs.device_info(pool.mnt)] == [pool.loops[0], None]
+        assert [d["path"] for d in btrfs_ioctl.device_info(pool.mnt)] == [pool.loops[0], None]
         stats = await btrfs.device_stats(pool.mnt)
         assert set(stats) == {pool.loops[0], "devid:2"} and stats["devid:2"]["devid"] == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rockd.core.process import CommandError
-from rockd.storage import pools as pools_module
+from rockd.storage import mounting
 from tests.support.changes import changes
 from tests.support.client import receive
 from tests.support.host import disk_ids, umount_by_hand, write_pattern
@@ -612,7 +612,7 @@ async def test_every_allowed_mount_option_really_mounts(storage, caplog):
 async def test_a_create_whose_mount_fails_leaves_its_disks_empty(storage, monkeypatch, tmp_path):
     daemon, api, devices = await storage(1, 256 << 20)
     ids = disk_ids(daemon, devices)
-    real = pools_module.run
+    real = mounting.run
 
     async def mount_refused(argv, **options):
         """The system as it is, but for a kernel that refuses to mount (as it does a
@@ -621,7 +621,7 @@ async def test_a_create_whose_mount_fails_leaves_its_disks_empty(storage, monkey
             raise CommandError(argv, 32, f"mount: {argv[-1]}: can't read superblock")
         return await real(argv, **options)
 
-    monkeypatch.setattr(pools_module, "run", mount_refused)
+    monkeypatch.setattr(mounting, "run", mount_refused)
     status, answer = await create(api, "doomed", ids, "single")
     assert (status, answer["error"]["code"]) == (422, "mount_failed"), answer
     assert not formatted(devices[0])

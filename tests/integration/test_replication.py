@@ -397,7 +397,7 @@ async def test_hourly_runs_with_retention_on_both_sides(boxes):
         now[0] = start + timedelta(hours=hour, minutes=1)
         (Path(share["path"]) / f"hour{hour}").write_bytes(os.urandom(64 << 10))
         os.sync()
-        (job,) = await a.replication.run_due(now[0])
+        (job,) = await a.replication.tasks.run_due(now[0])
         job = await a.job(job["id"])
         assert job["state"] == "succeeded", job
         await a.daemon.context.jobs.wait()

@@ -191,3 +191,12 @@ async def test_sender_killed_mid_transfer_then_the_next_run_is_incremental(repli
     failed = await a.get(f"/api/v1/jobs/{job['id']}")
     assert failed["state"] == "failed" and "restarted" in failed["error"], failed
     await replicating.next_run_is_incremental()
+
+
+async def test_a_restart_on_the_same_port_is_waited_for_until_it_serves(processes, tmp_path):
+    """A box restarted here writes to the log of the one before it: `start` returns once the
+    new process has reconciled (its own "rockd serving on"), not at the old one's line."""
+    first = processes("serve", state_dir=tmp_path / "state")
+    first.stop()
+    again = processes("serve", state_dir=tmp_path / "state", port=first.port)
+    assert again.output().count("rockd serving on") == 2, again.output()

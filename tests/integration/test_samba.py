@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from rockd.app import Daemon
-from rockd.services.samba import gmt_token
+from rockd.services.previous import gmt_token
 from tests.conftest import wait_for
 from tests.support.client import PASSWORD, Api
 from tests.support.host import disk_ids, unmount_under
@@ -313,7 +313,7 @@ async def test_nothing_is_written_where_an_unmounted_pool_was(nas):
     assert (await api.call("POST", f"/api/v1/pools/{tank['id']}/unmount"))[0] == 200
     await wait_for(lambda: asyncio.sleep(0, daemon.tree.get(
         ("exports", "smb", export["id"], "active")) is False))
-    links_of = daemon.context.exports.kinds["smb"].links
+    links_of = daemon.context.exports.kinds["smb"].previous.rescans
     links_of.request("all")  # as any later change of shares or snapshots does
     await links_of.settle()
     assert list(point.iterdir()) == []

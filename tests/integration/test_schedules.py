@@ -102,3 +102,17 @@ async def test_a_schedule_whose_share_is_gone_can_still_be_changed(pool):
                                     {"cron": "not cron"})
     assert (status, answer["error"]["code"]) == (400, "invalid_field")
     assert daemon.tree.get(("schedules", schedule["id"], "cron")) == "0 * * * *"
+
+
+async def test_a_null_where_a_value_belongs_is_refused_and_changes_nothing(pool):
+    daemon, api, pool = pool
+    _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "nulls"})
+    _, schedule = await api.call("POST", "/api/v1/schedules", {
+        "kind": "snapshot", "target": share["id"], "cron": "0 * * * *"})
+    for body in ({"enabled": None}, {"cron": None}):
+        status, answer = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}", body)
+        assert (status, answer["error"]["code"]) == (400, "invalid_field"), (body, answer)
+    assert daemon.tree.get(("schedules", schedule["id"])) == schedule
+    status, changed = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
+                                     {"retention": None})  # none: keeps every snapshot
+    assert status == 200 and changed["retention"] is None, changed

@@ -26,7 +26,9 @@ import pytest
 from rockd.app import Daemon
 from rockd.config import Settings
 from rockd.core.errors import Unprocessable
-from rockd.services.sftp import SftpExports, sessions_in
+from rockd.core.tree import Tree
+from rockd.services.chroots import sessions_in
+from rockd.services.sftp import SftpExports
 from tests.conftest import wait_for
 from tests.support.client import PASSWORD, Api, free_port
 from tests.support.exporting import (
@@ -258,7 +260,7 @@ async def test_a_user_uploads_into_the_share_and_stays_in_the_chroot(rig, caplog
             return any(holds(pid) for pid in sessions_in(chroot))
 
         await wait_for(reading, timeout=10)  # the session holds the share's mount busy
-        caplog.set_level(logging.INFO, logger="rockd.services.sftp")
+        caplog.set_level(logging.INFO, logger="rockd.services.chroots")
         assert (await api.call("DELETE", f"/api/v1/exports/sftp/{export['id']}"))[0] == 204
         assert sessions_in(chroot) == []  # ended before the DELETE answered
         assert await asyncio.to_thread(session.wait, 15) is not None  # the client saw it
@@ -383,7 +385,8 @@ async def test_a_server_that_cannot_start_changes_nothing(rig):
 async def test_a_configuration_sshd_refuses_never_goes_live(tmp_path):
     sftp_dir = make_sftp_dir()
     try:
-        kind = SftpExports(Settings(sftp_dir=sftp_dir, sftp_port=99999))
+        kind = SftpExports(Settings(sftp_dir=sftp_dir, sftp_port=99999),
+                           Tree().own(("configs", "sftp"), "services.sftp"))
         (sftp_dir / "sshd_config").write_text("# what was there\n")
         with pytest.raises(Unprocessable) as caught:
             await kind.apply([])

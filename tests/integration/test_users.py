@@ -22,7 +22,7 @@ import orjson
 import pytest
 from openapi_spec_validator import validate
 
-from rockd.accounts.users import authorized_keys_path
+from rockd.accounts.homes import authorized_keys_path
 from rockd.app import Daemon
 from rockd.config import Settings
 from tests.conftest import wait_for

@@ -12,21 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from rockd.accounts.homes import authorized_keys_path, count_keys, own_home, remove_home
+from rockd.accounts.observe import read_accounts
 from rockd.accounts.privilege import Named, named_groups
-from rockd.accounts.users import (
+from rockd.accounts.rules import (
     NOLOGIN,
-    authorized_keys_path,
     check_account_name,
     check_password,
     check_shell,
-    count_keys,
     is_system,
     next_uid,
-    own_home,
     parse_ssh_key,
-    read_accounts,
     refuse_privileged,
-    remove_home,
     resolve_group,
 )
 from rockd.config import Settings

@@ -11,7 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from rockd.apps.apps import Apps, port_free
+from rockd.apps.apps import Apps
+from rockd.apps.choices import port_free
 from rockd.apps.definitions import (
     BUILT_IN,
     Catalog,
@@ -23,8 +24,9 @@ from rockd.apps.definitions import (
 from rockd.cli import parser, settings_from
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, NotFound, Unprocessable
+from rockd.core.jobs import Jobs
 from rockd.core.tree import Tree
-from rockd.jobs.supervisor import Jobs
+from rockd.watchers.inotify import Inotify
 
 SCHEMA_FILE = Path(BUILT_IN).parent / "definition.schema.json"
 
@@ -185,9 +187,11 @@ def apps(tmp_path):
     tree.set("/shares", {"s1": {"id": "s1", "name": "data", "path": str(share)},
                          "s2": {"id": "s2", "name": "away", "path": "/etc"}})
     settings = Settings(state_dir=tmp_path / "state", mount_root=tmp_path / "mnt")
-    made = Apps(tree, store=None, jobs=Jobs(tree), settings=settings)
+    inotify = Inotify()
+    made = Apps(tree, store=None, jobs=Jobs(tree), settings=settings, inotify=inotify)
     made.instance = "test"
-    return made
+    yield made
+    inotify.close()
 
 
 def choose(apps, **choices):
@@ -260,7 +264,7 @@ def test_the_containers_engine_description(apps):
               "ports": {"80/tcp": 18080, "53/udp": 15353},
               "env": {"POSTGRES_PASSWORD": "pw", "LEVEL": "high"}}
     web = definition.containers[1]
-    config = apps.config("demo", web, record, definition)
+    config = apps.create_body("demo", web, record, definition)
     assert config["Image"] == "registry.example.org:5000/team/web-app:v1.2_3"
     assert config["Labels"] == {"rockd.app": "demo", "rockd.container": "web",
                                 "rockd.instance": "test"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rockd.core.process import CommandError, Result
-from rockd.storage import btrfs
+from rockd.storage import btrfs, btrfs_parsers, btrfs_sysfs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "btrfs"
 MY_POOL = "d7258f6d-e96b-401c-a4e9-a58de85a65ab"
@@ -21,7 +21,7 @@ def read(name: str) -> str:
 
 
 def fake_run(answers: dict[str, Result], seen: list[list[str]] | None = None):
-    """A stand-in for commands.run answering by the argv's flags."""
+    """A stand-in for process.run answering by the argv's flags."""
     async def run(argv, *, timeout=60.0, check=True):
         if seen is not None:
             seen.append(argv)
@@ -37,7 +37,7 @@ def fake_run(answers: dict[str, Result], seen: list[list[str]] | None = None):
 # --- filesystem show -----------------------------------------------------------------------
 
 def test_filesystem_show_two_pools():
-    pools = btrfs.parse_filesystem_show(read("filesystem-show.txt"))
+    pools = btrfs_parsers.parse_filesystem_show(read("filesystem-show.txt"))
     assert [p["uuid"] for p in pools] == [MY_POOL, SINGLE]
     mine, single = pools
     assert mine["label"] == "my pool" and single["label"] is None
@@ -54,7 +54,8 @@ def test_filesystem_show_two_pools():
 
 def test_filesystem_show_missing_device_unmounted():
     """Unmounted, btrfs-progs only says "Some devices missing": counted, not listed."""
-    mine, single = btrfs.parse_filesystem_show(read("filesystem-show-missing-unmounted.txt"))
+    mine, single = btrfs_parsers.parse_filesystem_show(
+        read("filesystem-show-missing-unmounted.txt"))
     assert mine["uuid"] == MY_POOL and mine["total_devices"] == 2
     assert [d["devid"] for d in mine["devices"]] == [1]
     assert mine["devices_missing"] == 1
@@ -62,7 +63,7 @@ def test_filesystem_show_missing_device_unmounted():
 
 
 def test_filesystem_show_missing_device_degraded():
-    mine, _ = btrfs.parse_filesystem_show(read("filesystem-show-missing-degraded.txt"))
+    mine, _ = btrfs_parsers.parse_filesystem_show(read("filesystem-show-missing-degraded.txt"))
     assert mine["devices"][1] == {"devid": 2, "size": 0, "used": 0, "path": None,
                                   "missing": True}
     assert mine["devices"][0]["missing"] is False and mine["devices_missing"] == 1
@@ -70,14 +71,14 @@ def test_filesystem_show_missing_device_degraded():
 
 def test_filesystem_show_missing_device_never_seen():
     """Missing since before this mount (forgotten): btrfs-progs prints an empty path."""
-    (pool,) = btrfs.parse_filesystem_show(read("filesystem-show-missing-forgotten.txt"))
+    (pool,) = btrfs_parsers.parse_filesystem_show(read("filesystem-show-missing-forgotten.txt"))
     assert pool["devices"][1] == {"devid": 2, "size": 0, "used": 0, "path": None,
                                   "missing": True}
     assert pool["devices_missing"] == 1
 
 
 def test_filesystem_show_label_with_quotes():
-    (pool,) = btrfs.parse_filesystem_show(read("filesystem-show-quoted-label.txt"))
+    (pool,) = btrfs_parsers.parse_filesystem_show(read("filesystem-show-quoted-label.txt"))
     assert pool["label"] == "it's a 'pool'"
     assert [d["size"] for d in pool["devices"]] == [1 << 30, 512 << 20, 512 << 20]
 
@@ -86,38 +87,38 @@ def test_filesystem_show_label_with_newlines():
     """Hand-made from the captured text: a label of three lines is joined back; its devices
     go to it, not to the filesystem listed before it."""
     text = read("filesystem-show.txt").replace("Label: none", "Label: 'two\nlines\n'")
-    mine, odd = btrfs.parse_filesystem_show(text)
+    mine, odd = btrfs_parsers.parse_filesystem_show(text)
     assert odd["label"] == "two\nlines\n" and odd["uuid"] == SINGLE
     assert len(mine["devices"]) == 2 and len(odd["devices"]) == 1
     broken = read("filesystem-show.txt").replace("Label: none  uuid", "Label: 'never closed")
-    (mine,) = btrfs.parse_filesystem_show(broken)
+    (mine,) = btrfs_parsers.parse_filesystem_show(broken)
     assert len(mine["devices"]) == 2  # the orphaned device line is not taken as its own
 
 
 def test_filesystem_show_nothing_and_noise(caplog):
-    assert btrfs.parse_filesystem_show("") == []
+    assert btrfs_parsers.parse_filesystem_show("") == []
     text = read("filesystem-show.txt").replace("\tTotal devices 1", "\tsomething new\n"
                                                                     "\tTotal devices 1")
     with caplog.at_level(logging.WARNING):
-        pools = btrfs.parse_filesystem_show(text)
+        pools = btrfs_parsers.parse_filesystem_show(text)
     assert len(pools) == 2 and "something new" in caplog.text
 
 
 # --- device stats --------------------------------------------------------------------------
 
 def test_device_stats_zero():
-    stats = btrfs.parse_device_stats(read("device-stats.json"))
-    assert stats == {"/dev/loop2": {k: 0 for k in btrfs.DEVICE_STAT_KEYS} | {"devid": 1}}
+    stats = btrfs_parsers.parse_device_stats(read("device-stats.json"))
+    assert stats == {"/dev/loop2": {k: 0 for k in btrfs_parsers.DEVICE_STAT_KEYS} | {"devid": 1}}
 
 
 def test_device_stats_errors_and_missing_device():
-    stats = btrfs.parse_device_stats(read("device-stats-errors.json"))
+    stats = btrfs_parsers.parse_device_stats(read("device-stats-errors.json"))
     assert stats["/dev/loop1"]["corruption_errs"] == 16 and stats["/dev/loop1"]["devid"] == 2
     assert stats["/dev/loop0"]["corruption_errs"] == 0
-    degraded = btrfs.parse_device_stats(read("device-stats-degraded.json"))
+    degraded = btrfs_parsers.parse_device_stats(read("device-stats-degraded.json"))
     assert set(degraded) == {"/dev/loop0", "devid:2"}
     assert degraded["devid:2"]["corruption_errs"] == 16
-    forgotten = btrfs.parse_device_stats(read("device-stats-missing-forgotten.json"))
+    forgotten = btrfs_parsers.parse_device_stats(read("device-stats-missing-forgotten.json"))
     assert set(forgotten) == {"/dev/loop3", "devid:2"} and forgotten["devid:2"]["devid"] == 2
 
 
@@ -134,7 +135,7 @@ async def test_device_stats_exit_64_is_an_answer(monkeypatch):
 # --- subvolumes ----------------------------------------------------------------------------
 
 def test_subvolume_list():
-    subs = btrfs.parse_subvolume_list(read("subvolume-list.txt"))
+    subs = btrfs_parsers.parse_subvolume_list(read("subvolume-list.txt"))
     by_path = {s["path"]: s for s in subs}
     assert list(by_path) == ["data", "my share", ".snapshots/data/2024-01-01 daily",
                              "data/nested", "bad\nname", "clone of share", "ends with space ",
@@ -154,17 +155,17 @@ def test_subvolume_list():
 
 def test_subvolume_list_at_a_mounted_subvolume_gives_the_same_paths():
     """-a prints paths outside the mounted subvolume as <FS_TREE>/...: all come out alike."""
-    at_top = btrfs.parse_subvolume_list(read("subvolume-list.txt"))
-    at_sub = btrfs.parse_subvolume_list(read("subvolume-list-at-subvolume.txt"))
+    at_top = btrfs_parsers.parse_subvolume_list(read("subvolume-list.txt"))
+    at_sub = btrfs_parsers.parse_subvolume_list(read("subvolume-list-at-subvolume.txt"))
     assert [(s["id"], s["path"]) for s in at_sub] == [(s["id"], s["path"]) for s in at_top]
 
 
 def test_subvolume_list_read_only_and_snapshot_times():
-    read_only = btrfs.parse_subvolume_list(read("subvolume-list-readonly.txt"))
+    read_only = btrfs_parsers.parse_subvolume_list(read("subvolume-list-readonly.txt"))
     assert [(s["id"], s["path"]) for s in read_only] == [
         (257, "my share"), (258, ".snapshots/data/2024-01-01 daily"),
         (263, ".snapshots/data/second")]
-    snaps = btrfs.parse_subvolume_list(read("subvolume-list-snapshots.txt"))
+    snaps = btrfs_parsers.parse_subvolume_list(read("subvolume-list-snapshots.txt"))
     assert {s["id"]: s["created"] for s in snaps} == {
         258: "2026-11-25T12:41:44Z", 261: "2026-11-25T12:41:44Z", 263: "2026-11-25T12:43:36Z"}
 
@@ -181,7 +182,7 @@ def test_subvolume_list_malformed_lines(caplog):
             + head.replace("ID 256", "ID 302") + "\n"
             + "ID x gen y path not a number\n")
     with caplog.at_level(logging.WARNING):
-        subs = btrfs.parse_subvolume_list(text)
+        subs = btrfs_parsers.parse_subvolume_list(text)
     assert [(s["id"], s["path"]) for s in subs] == [
         (256, "two\nlines"), (300, "ends with newline\n"), (301, "odd\u2028sep\rcr\x1c"),
         (302, "\nID x gen y path not a number")]
@@ -206,7 +207,7 @@ async def test_subvolumes_merges_the_three_listings(monkeypatch):
 # --- qgroups -------------------------------------------------------------------------------
 
 def test_qgroup_show():
-    groups = btrfs.parse_qgroup_show(read("qgroup-show.txt"))
+    groups = btrfs_parsers.parse_qgroup_show(read("qgroup-show.txt"))
     assert len(groups) == 9 and "0/260" in groups  # the subvolume named "bad\nname"
     assert groups["0/256"] == {"referenced": 60801024, "exclusive": 52412416,
                                "max_referenced": 100 << 20, "max_exclusive": 50 << 20}
@@ -236,7 +237,7 @@ def test_qgroups_sysfs(tmp_path):
             (base / name / key).write_text(f"{value}\n")
     (base / "enabled").write_text("1\n")
     (base / "inconsistent").write_text("0\n")
-    groups = btrfs.qgroups_sysfs("U", root=tmp_path)
+    groups = btrfs_sysfs.qgroups_sysfs("U", root=tmp_path)
     assert groups == {
         "0/5": {"referenced": 16384, "exclusive": 16384, "max_referenced": None,
                 "max_exclusive": None},
@@ -246,8 +247,8 @@ def test_qgroups_sysfs(tmp_path):
         "1/100": {"referenced": 1, "exclusive": 1, "max_referenced": None,
                   "max_exclusive": None}}
     (base / "enabled").write_text("0\n")
-    assert btrfs.qgroups_sysfs("U", root=tmp_path) is None
-    assert btrfs.qgroups_sysfs("absent", root=tmp_path) is None
+    assert btrfs_sysfs.qgroups_sysfs("U", root=tmp_path) is None
+    assert btrfs_sysfs.qgroups_sysfs("absent", root=tmp_path) is None
 
 
 # --- usage and profiles --------------------------------------------------------------------
@@ -273,13 +274,13 @@ def test_usage_matches_btrfs_filesystem_usage(capture, sizes, expected_profiles)
     """sysfs allocation + device sizes give exactly what `btrfs filesystem usage -b` said."""
     root = DATA / f"sysfs-{capture}"
     (uuid,) = [p.name for p in root.iterdir()]
-    got = btrfs.usage(uuid, root=root, device_sizes=sizes)
+    got = btrfs_sysfs.usage(uuid, root=root, device_sizes=sizes)
     want = filesystem_usage(f"filesystem-usage-{capture}.txt")
     for key in ("size", "allocated", "unallocated", "used", "free_estimate"):
         assert got[key] == want[key], key
     assert round(got["data_ratio"], 2) == want["data_ratio"]
     assert round(got["metadata_ratio"], 2) == want["metadata_ratio"]
-    assert btrfs.profiles(uuid, root=root) == expected_profiles
+    assert btrfs_sysfs.profiles(uuid, root=root) == expected_profiles
     assert {k: v["profile"] for k, v in got["allocation"].items()} == expected_profiles
     json.dumps(got)
 
@@ -287,7 +288,7 @@ def test_usage_matches_btrfs_filesystem_usage(capture, sizes, expected_profiles)
 def test_usage_during_a_conversion_lists_both_profiles():
     root = DATA / "sysfs-mixed-profiles"
     (uuid,) = [p.name for p in root.iterdir()]
-    data = btrfs.read_allocation(uuid, root=root)["data"]
+    data = btrfs_sysfs.read_allocation(uuid, root=root)["data"]
     assert data["profiles"] == ["raid1", "single"] and data["profile"] == "raid1"
 
 
@@ -295,22 +296,22 @@ def test_usage_without_a_mount_falls_back_to_block_device_sizes(caplog, monkeypa
     """Not mounted, so no ioctl: the present block devices' sizes (the missing one is left
     out, which the ioctl would have counted). No real mounts: another pool on /dev/loop0 would
     match the captured sysfs' loop0."""
-    monkeypatch.setattr(btrfs, "mounts", lambda **_: [])
+    monkeypatch.setattr(btrfs_sysfs, "mounts", lambda **_: [])
     with caplog.at_level(logging.WARNING):
-        got = btrfs.usage(MY_POOL, root=DATA / "sysfs-degraded")
+        got = btrfs_sysfs.usage(MY_POOL, root=DATA / "sysfs-degraded")
     assert got["size"] == 1 << 30 and got["unallocated"] == 0
     assert "device sizes" in caplog.text
 
 
 def test_usage_of_an_unknown_filesystem(tmp_path):
     with pytest.raises(FileNotFoundError):
-        btrfs.usage("nope", root=tmp_path, device_sizes=[1])
+        btrfs_sysfs.usage("nope", root=tmp_path, device_sizes=[1])
 
 
 # --- mounts --------------------------------------------------------------------------------
 
 def test_mountinfo():
-    found = btrfs.parse_mountinfo(read("mountinfo.txt"))
+    found = btrfs_parsers.parse_mountinfo(read("mountinfo.txt"))
     assert [m["target"] for m in found] == ["/tmp/btrfs-explore/mnt", "/tmp/btrfs-explore/mnt2",
                                             "/tmp/btrfs-explore/mnt sub"]
     top, _, sub = found
@@ -328,7 +329,7 @@ def test_mountinfo_escapes_and_optional_fields():
             "/dev/mapper/vg-data rw,compress=zstd:3,subvolid=260,subvol=/a\\011b\\054c\n"
             "62 1 0:51 / /srv/ext4 rw - ext4 /dev/sdb1 rw\n"
             "not a mountinfo line\n\n")
-    (m,) = btrfs.parse_mountinfo(text)
+    (m,) = btrfs_parsers.parse_mountinfo(text)
     assert m["target"] == "/srv/x\\y\nz" and m["root"] == "/a\tb"
     assert m["options"] == ["rw", "noatime"]
     assert m["super_options"] == ["rw", "compress=zstd:3", "subvolid=260", "subvol=/a\tb,c"]
@@ -344,7 +345,7 @@ def test_mounts_maps_devices_to_filesystems(tmp_path):
         (sysfs / fs / "devices" / dev).mkdir(parents=True)
         (sysfs / fs / "devices" / dev / "dev").write_text(number + "\n")
     (sysfs / "features").mkdir()
-    found = btrfs.mounts(table=info, root=sysfs)
+    found = btrfs_sysfs.mounts(table=info, root=sysfs)
     # /dev/loop0 by its device number (or its name), the vanished path by its name
     assert [m["uuid"] for m in found] == [MY_POOL, SINGLE, MY_POOL]
-    assert btrfs.mounts(table=info, root=tmp_path / "absent")[0]["uuid"] is None
+    assert btrfs_sysfs.mounts(table=info, root=tmp_path / "absent")[0]["uuid"] is None

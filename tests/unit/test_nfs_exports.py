@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, InvalidName, Unprocessable
 from rockd.core.models import validate
+from rockd.core.tree import Tree
 from rockd.services import nfs
-from rockd.services.configfile import ConfigFile
+from rockd.services.configfile import ConfigFile, Published
 from rockd.services.nfs import (
     NfsCreate,
     NfsExports,
@@ -26,6 +27,7 @@ from rockd.services.nfs import (
     render_exports,
     unescape_path,
 )
+from tests.conftest import wait_for
 
 SHARE = "0b8e2a4c-1f0e-4a3b-9c1d-2e3f4a5b6c7d"
 
@@ -160,6 +162,7 @@ def test_parse_refuses_what_rockd_never_writes(text):
 async def test_replace_is_atomic_and_checked(tmp_path):
     live = tmp_path / "exports.d" / "rockd.exports"
     managed = ConfigFile(live)
+    nothing = managed.mark()
     assert await managed.replace(b"one\n")
     assert live.read_bytes() == b"one\n"
     assert oct(live.stat().st_mode & 0o777) == "0o644"
@@ -175,13 +178,24 @@ async def test_replace_is_atomic_and_checked(tmp_path):
     assert live.read_bytes() == b"one\n"
     assert os.stat(live).st_ino == before.st_ino
     assert sorted(p.name for p in live.parent.iterdir()) == ["rockd.exports"]  # no temp left
-    await managed.restore(None)
+    await managed.restore(nothing)
     assert not live.exists()
 
 
-async def test_a_hand_edit_is_drift(tmp_path):
+async def test_a_restore_keeps_a_hand_edit_drift(tmp_path):
     live = tmp_path / "rockd.exports"
     managed = ConfigFile(live)
+    await managed.replace(b"mine\n")
+    live.write_bytes(b"mine\nand a hand edit\n")
+    before = managed.mark()
+    assert await managed.replace(b"new\n") and managed.drift is False
+    await managed.restore(before)  # what was there goes back, and so does what rockd expected
+    assert live.read_bytes() == b"mine\nand a hand edit\n" and managed.drift is True
+
+
+async def test_a_hand_edit_is_drift(tmp_path, reader):
+    live = tmp_path / "rockd.exports"
+    managed = ConfigFile(live, reader)
     events = asyncio.Queue()
     managed.watch(lambda: events.put_nowait(managed.drift))
     try:
@@ -199,8 +213,8 @@ async def test_a_hand_edit_is_drift(tmp_path):
         managed.unwatch()
 
 
-async def test_a_file_that_should_not_exist_is_drift_once_it_does(tmp_path):
-    managed = ConfigFile(tmp_path / "d" / "rockd.exports")
+async def test_a_file_that_should_not_exist_is_drift_once_it_does(tmp_path, reader):
+    managed = ConfigFile(tmp_path / "d" / "rockd.exports", reader)
     assert managed.drift is False  # nothing said yet
     managed.watch(lambda: None)  # its folder does not exist: nothing made only to watch
     assert not (tmp_path / "d").exists()
@@ -212,7 +226,31 @@ async def test_a_file_that_should_not_exist_is_drift_once_it_does(tmp_path):
     managed.unwatch()
 
 
+async def test_the_entry_shows_the_file_and_its_drift(tmp_path, reader):
+    tree = Tree()
+    live = tmp_path / "rockd.exports"
+    entry = Published(ConfigFile(live, reader), tree.own(("configs", "nfs"), "services.nfs"),
+                      "nfs", applied=False)
+    entry.publish(applied=True)  # not started: nothing is written
+    assert tree.get("/configs") is None
+    entry.start()
+    assert tree.get("/configs/nfs") == {"path": str(live), "drift": False, "applied": True}
+    await entry.file.replace(b"mine\n")
+    live.write_bytes(b"a hand edit\n")
+    await wait_for(lambda: asyncio.sleep(0, tree.get("/configs/nfs/drift")))
+    assert tree.get("/configs/nfs") == {"path": str(live), "drift": True, "applied": True}
+    entry.stop()
+    entry.publish(applied=False)
+    assert tree.get("/configs/nfs/applied") is True  # stopped: written no more
+
+
 # -- applying, with a stand-in exportfs (there is no kernel NFS server here) --------------------
+
+def kind_at(path) -> NfsExports:
+    """The kind writing `path`, with its own /configs/nfs in a tree of its own."""
+    return NfsExports(Settings(nfs_exports=path),
+                      Tree().own(("configs", "nfs"), "services.nfs"))
+
 
 def stand_in_exportfs(folder, monkeypatch, *, kernel: bool = True):
     """An `exportfs` that notes each call, found before any real one."""
@@ -230,17 +268,17 @@ def stand_in_exportfs(folder, monkeypatch, *, kernel: bool = True):
 
 async def test_apply_runs_exportfs_where_a_kernel_server_runs(tmp_path, monkeypatch):
     calls = stand_in_exportfs(tmp_path / "bin", monkeypatch)
-    kind = NfsExports(Settings(nfs_exports=tmp_path / "exports.d" / "rockd.exports"))
+    kind = kind_at(tmp_path / "exports.d" / "rockd.exports")
     await kind.apply([export("/mnt2/tank/data", {"host": "10.0.0.0/8"})])
     assert calls.read_text() == "-ra\n"
-    assert kind.status["applied"] is True and kind.status["reason"] is None
+    assert kind.config.status["applied"] is True and kind.config.status["reason"] is None
     assert "10.0.0.0/8(rw," in kind.settings.nfs_exports.read_text()
 
 
 async def test_a_refused_apply_puts_the_previous_file_back(tmp_path, monkeypatch):
     live = tmp_path / "exports.d" / "rockd.exports"
     calls = stand_in_exportfs(tmp_path / "bin", monkeypatch)
-    kind = NfsExports(Settings(nfs_exports=live))
+    kind = kind_at(live)
     await kind.apply([export("/mnt2/tank/data", {"host": "10.0.0.0/8"})])
     before = live.read_bytes()
     script = tmp_path / "bin" / "exportfs"
@@ -250,15 +288,15 @@ async def test_a_refused_apply_puts_the_previous_file_back(tmp_path, monkeypatch
     assert caught.value.code == "apply_failed" and "exportfs: bad" in caught.value.message
     assert live.read_bytes() == before
     assert calls.read_text() == "-ra\n-ra\n-ra\n"  # applied, refused, the old one again
-    assert kind.status["applied"] is False
+    assert kind.config.status["applied"] is False
 
 
 async def test_without_a_kernel_server_nothing_is_applied(tmp_path, monkeypatch):
     calls = stand_in_exportfs(tmp_path / "bin", monkeypatch, kernel=False)
-    kind = NfsExports(Settings(nfs_exports=tmp_path / "exports.d" / "rockd.exports"))
+    kind = kind_at(tmp_path / "exports.d" / "rockd.exports")
     await kind.apply([])
     assert not (tmp_path / "exports.d").exists()  # no export, no file: nothing made
     await kind.apply([export("/mnt2/tank/data", {"host": "10.0.0.0/8"})])
     assert not calls.exists()
-    assert kind.status == {"path": str(tmp_path / "exports.d" / "rockd.exports"),
+    assert kind.config.status == {"path": str(tmp_path / "exports.d" / "rockd.exports"),
                            "drift": False, "applied": False, "reason": "no kernel NFS server"}

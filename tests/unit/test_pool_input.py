@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rockd.core.errors import BadRequest, Unprocessable
-from rockd.jobs.balance import filters
-from rockd.storage.pools import check_compression, devid_of, mount_options
+from rockd.storage.pool_input import balance_filters, check_compression, devid_of, mount_options
 
 ACCEPTED_OPTIONS = ["noatime", "commit=0", "commit=9999", "thread_pool=1", "thread_pool=999",
                     "max_inline=0", "max_inline=4096", "discard=async", "noatime,,ssd"]
@@ -88,7 +87,7 @@ def test_devid_references():
      ["--force", "-dconvert=raid1,soft", "-sconvert=raid1,soft"]),
 ])
 def test_accepted_balance_filters(text, args):
-    assert filters(text) == args
+    assert balance_filters(text) == args
 
 
 @pytest.mark.parametrize("text", [
@@ -100,5 +99,5 @@ def test_accepted_balance_filters(text, args):
 ])
 def test_refused_balance_filters(text):
     with pytest.raises(BadRequest) as raised:
-        filters(text)
+        balance_filters(text)
     assert raised.value.detail == {"field": "filters"}

@@ -13,16 +13,15 @@ import pytest
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, InvalidName, Unprocessable
 from rockd.core.models import validate
+from rockd.core.tree import Tree
+from rockd.services.previous import gmt_token, link_targets, sync_previous
 from rockd.services.samba import (
     SambaKind,
     SmbCreate,
     SmbUpdate,
-    gmt_token,
-    link_targets,
     normal,
     render,
     safe_path,
-    sync_previous,
     valid_comment,
     valid_share_name,
 )
@@ -211,6 +210,9 @@ class FailingServices:
     def __init__(self):
         self.calls = []
 
+    def state(self, name):
+        return {"name": name, "active": "inactive"}
+
     async def ensure_running(self, name):
         self.calls.append(("ensure_running", name))
         raise Unprocessable(f"{name} exited 1 at start", code="service_failed")
@@ -219,17 +221,14 @@ class FailingServices:
         self.calls.append(("reload", name))
 
 
-class Ctx:
-    def __init__(self, records=None):
-        from rockd.core.tree import Tree
-
-        self.tree = Tree()
-        self.exports = type("E", (), {"records": records or {}})()
+def smb(config: Settings, services=None) -> SambaKind:
+    """The kind with its own /configs/smb in a tree of its own."""
+    return SambaKind(config, Tree().own(("configs", "smb"), "services.smb"), None, services)
 
 
 @needs_samba
 async def test_a_failed_apply_puts_the_live_file_back(tmp_path):
-    kind = SambaKind(settings(tmp_path), FailingServices())
+    kind = smb(settings(tmp_path), FailingServices())
     await kind.apply([])  # a private instance: written even with nothing to export
     conf = tmp_path / "samba" / "smb.conf"
     before = conf.read_bytes()
@@ -241,7 +240,7 @@ async def test_a_failed_apply_puts_the_live_file_back(tmp_path):
 
 @needs_samba
 async def test_testparm_refusal_changes_nothing(tmp_path, monkeypatch):
-    kind = SambaKind(settings(tmp_path))
+    kind = smb(settings(tmp_path))
     await kind.apply([])
     conf = tmp_path / "samba" / "smb.conf"
     before = conf.read_bytes()
@@ -254,7 +253,7 @@ async def test_testparm_refusal_changes_nothing(tmp_path, monkeypatch):
 
 
 async def test_system_smb_conf_is_left_alone_without_exports(tmp_path, monkeypatch):
-    kind = SambaKind(settings(tmp_path))
+    kind = smb(settings(tmp_path))
     monkeypatch.setattr("rockd.services.samba.isolated", lambda s: False)
     conf = tmp_path / "samba" / "smb.conf"
     conf.parent.mkdir()
@@ -264,25 +263,30 @@ async def test_system_smb_conf_is_left_alone_without_exports(tmp_path, monkeypat
 
 
 def test_check_refuses_duplicates_and_unknown_accounts():
-    kind = SambaKind(Settings())
-    ctx = Ctx({"other": {"id": "other", "kind": "smb", "share": "s-2", "name": "Data"}})
+    kind = smb(Settings())
+    others = [{"id": "other", "kind": "smb", "share": "s-2", "name": "Data",
+               "share_name": "elsewhere"}]
     with pytest.raises(Exception) as info:
-        kind.check(export(), ctx)
+        kind.check(export(), others)
     assert info.value.status == 409
-    kind.check(export(name="data2"), ctx)
+    # an export that gave no name of its own is called by its share's name
+    with pytest.raises(Exception) as info:
+        kind.check(export(name="Elsewhere"), [{**others[0], "name": None}])
+    assert info.value.status == 409
+    kind.check(export(name="data2"), others)
     with pytest.raises(Unprocessable):
-        kind.check(export(name="data2", valid_users=["rt-nobody-here"]), ctx)
+        kind.check(export(name="data2", valid_users=["rt-nobody-here"]), others)
     with pytest.raises(Unprocessable):
-        kind.check(export(name="data2", valid_groups=["rt-nobody-here"]), ctx)
+        kind.check(export(name="data2", valid_groups=["rt-nobody-here"]), others)
     with pytest.raises(BadRequest):
-        kind.check(export(name="data2", path="/mnt/tank/50%"), ctx)
+        kind.check(export(name="data2", path="/mnt/tank/50%"), others)
     with pytest.raises(InvalidName):
-        kind.check(export(share_name="bad\nname"), ctx)
+        kind.check(export(share_name="bad\nname"), others)
 
 
 @needs_samba
 async def test_the_first_write_keeps_the_previous_file(tmp_path):
-    kind = SambaKind(settings(tmp_path))
+    kind = smb(settings(tmp_path))
     conf = tmp_path / "samba" / "smb.conf"
     conf.parent.mkdir()
     conf.write_text("[global]\n\tworkgroup = MINE\n")

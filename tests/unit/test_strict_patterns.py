@@ -8,7 +8,7 @@ import pytest
 from rockd.cli import size
 from rockd.jobs.retention import parse_duration
 from rockd.jobs.schedules import AUTO_NAME
-from rockd.storage.shares import MODE
+from rockd.storage.share_input import MODE
 from rockd.transfer.keys import check_public_key
 from rockd.transfer.protocol import TRANSFER_ID, snapshot_time
 

@@ -13,9 +13,10 @@ import zmq
 import zmq.asyncio
 
 from rockd.transfer import keys, protocol
-from rockd.transfer.receiver import REFUSALS_REMEMBERED, Gate
-from rockd.transfer.sender import Link, PeerError
-from rockd.transfer.service import source_plan
+from rockd.transfer.gate import REFUSALS_REMEMBERED, Gate
+from rockd.transfer.protocol import PeerError
+from rockd.transfer.runs import source_plan
+from rockd.transfer.sender import Link
 from tests.support.client import free_port
 
 

@@ -1,10 +1,11 @@
 """The job supervisor: long work run as tasks, each one a live entry at /jobs/{id}.
 
-A job's kind (one module each: scrub, balance, command) starts the work, reads its progress
-while it runs, and cancels, pauses or resumes it where btrfs can. Work that btrfs runs
-exclusively per pool is queued behind the pool's current job instead of failing. Jobs live in
-the state tree, so they survive a restart with it; at start-up each unfinished job is either
-re-attached to the kernel-side work that is still running or ended as failed, with the reason.
+Generic: a job's kind (rockd.jobs, rockd.apps, rockd.transfer register theirs) starts the
+work, reads its progress while it runs, and cancels, pauses or resumes it where it can. A kind
+marked exclusive runs one job at a time per target; the next waits in the target's queue
+instead of failing. Jobs live in the state tree, so they survive a restart with it; at
+start-up each unfinished job is either re-attached to work that is still running or ended as
+failed, with the reason. The owner of what a job changes reads it back through `ReadBack`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from rockd.core import resources
 from rockd.core.errors import Conflict
 from rockd.core.process import Result, supervise
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.times import now
-from rockd.core.tree import Tree
+from rockd.core.tree import Subtree
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,6 @@ UNFINISHED = ("queued", "running", "paused")
 KEEP_ENDED = 200
 DURABLE_WAIT = 10.0
 """How long `Job.durable` waits for the journal to commit the job as it is."""
-
 
 
 class JobFailed(Exception):
@@ -47,12 +49,14 @@ class Vanished(Exception):
 
 Durable = Callable[[int], Awaitable[None]]
 """Waits until a revision of the tree is committed to the journal (Bus.durable)."""
+Work = Callable[["Job"], Awaitable[str | None]]
+"""A kind's `run` or `attach`: the final detail line, or None when the user paused it."""
 
 
 class Job:
     """One job's handle: what the work reports goes through here into the tree."""
 
-    def __init__(self, tree: Tree, value: dict[str, Any], durable: Durable | None = None):
+    def __init__(self, tree: Subtree, value: resources.Job, durable: Durable | None = None):
         self.tree = tree
         self._durable = durable
         self.id = value["id"]
@@ -66,17 +70,19 @@ class Job:
         self._last_progress = 0.0
 
     @classmethod
-    def new(cls, tree: Tree, kind: str, target: str, params: dict[str, Any],
+    def new(cls, tree: Subtree, kind: str, target: str, params: dict[str, Any],
             durable: Durable | None = None) -> Job:
-        value = {"id": secrets.token_hex(6), "kind": kind, "target": target, "state": "queued",
-                 "progress": None, "detail": "", "started": None, "ended": None,
-                 "error": None, "log": [], "params": params}
+        value: resources.Job = {
+            "id": secrets.token_hex(6), "kind": kind, "target": target, "state": "queued",
+            "progress": None, "detail": "", "started": None, "ended": None, "error": None,
+            "log": [], "params": params}
         tree.set(("jobs", value["id"]), value)
         return cls(tree, value, durable)
 
     @property
-    def value(self) -> dict[str, Any]:
-        return self.tree.get(self.path)
+    def value(self) -> resources.Job:
+        value: resources.Job = self.tree.get(self.path)
+        return value
 
     def update(self, **fields: Any) -> None:
         self.tree.set(self.path, {**self.value, **fields})
@@ -114,8 +120,8 @@ class Job:
 
 
 class ReadBack(Protocol):
-    """What owns the objects a job changes (pools, shares): it reads them back when the job's
-    work is over."""
+    """What owns the objects a job changes (pools, shares, apps): it reads them back when the
+    job's work is over."""
 
     def job_ended(self, job: Job) -> None:
         """Ask for what the job changed to be read back."""
@@ -129,7 +135,7 @@ class Kind:
 
     name = "kind"
     exclusive = True
-    """Whether btrfs runs it exclusively per pool (balance, device add/remove/replace)."""
+    """Whether its jobs run one at a time per target (btrfs' exclusive operations on a pool)."""
 
     def __init__(self, owner: ReadBack | None = None):
         self._owner = owner
@@ -188,32 +194,33 @@ class Kind:
 
 
 class Jobs:
-    """Starts jobs, keeps one exclusive job per pool at a time, records how each ended."""
+    """Starts jobs, keeps one exclusive job per target at a time, records how each ended."""
 
-    def __init__(self, tree: Tree, durable: Durable | None = None):
+    def __init__(self, tree: Subtree, durable: Durable | None = None):
         self.tree = tree
         self.durable = durable
         self.kinds: dict[str, Kind] = {}
         self._jobs: dict[str, Job] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def register(self, kind: Kind) -> None:
         self.kinds[kind.name] = kind
 
-    def start(self, kind: str, target: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Run a job of `kind` on `target` (a pool id); answer its entry as it is now."""
+    def start(self, kind: str, target: str, params: dict[str, Any]) -> resources.Job:
+        """Run a job of `kind` on `target` (what it works on: a pool's id, an app's name);
+        answer its entry as it is now."""
         job = Job.new(self.tree, kind, target, params, self.durable)
         self._spawn(job, self.kinds[kind].run)
         return job.value
 
-    def _spawn(self, job: Job, work) -> None:
+    def _spawn(self, job: Job, work: Work) -> None:
         self._jobs[job.id] = job
         task = asyncio.create_task(self._run(job, work), name=f"job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, job: Job, work) -> None:
+    async def _run(self, job: Job, work: Work) -> None:
         kind = self.kinds[job.kind]
         lock = self._locks.setdefault(job.target, asyncio.Lock()) if kind.exclusive else None
         try:
@@ -264,7 +271,7 @@ class Jobs:
             raise Conflict(f"job {job_id} has ended", code="ended")
         return job
 
-    async def cancel(self, job_id: str) -> dict[str, Any]:
+    async def cancel(self, job_id: str) -> resources.Job:
         job = self._live(job_id)
         state = job.value["state"]
         job.requested = "cancel"
@@ -275,7 +282,7 @@ class Jobs:
             job.resumed.set()
         return job.value
 
-    async def pause(self, job_id: str) -> dict[str, Any]:
+    async def pause(self, job_id: str) -> resources.Job:
         job = self._live(job_id)
         if job.value["state"] != "running":
             raise Conflict(f"job {job_id} is {job.value['state']}", code="not_running")
@@ -283,7 +290,7 @@ class Jobs:
         await self.kinds[job.kind].pause(job)
         return job.value
 
-    async def resume(self, job_id: str) -> dict[str, Any]:
+    async def resume(self, job_id: str) -> resources.Job:
         job = self._live(job_id)
         if job.value["state"] != "paused":
             raise Conflict(f"job {job_id} is {job.value['state']}", code="not_paused")
@@ -323,6 +330,4 @@ class Jobs:
 
     async def stop(self) -> None:
         """Stop following jobs; the kernel-side work goes on and is re-attached next start."""
-        for task in list(self._tasks):
-            task.cancel()
-        await self.wait()
+        await asyncio.gather(*(cancel_and_wait(task) for task in list(self._tasks)))

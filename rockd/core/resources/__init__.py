@@ -1,0 +1,117 @@
+"""The state tree's resources, as the parts that own them write them: one TypedDict per kind.
+
+These are the one definition of what the tree holds, and so of what the stream and the API
+answer: the owners annotate what they write with them, the handlers declare them as their
+routes' responses, and the OpenAPI document shows their JSON schemas (pydantic reads
+TypedDicts). Each forbids keys it does not name, so that the document, and a test that reads a
+running rockd's whole tree through `TREE`, catch a field written to the tree but not declared
+here. Nothing checks them at run time. Sizes are bytes; times are RFC 3339 UTC strings.
+
+Part of core: imports nothing of rockd outside it. Import the types from this package.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from pydantic import ConfigDict, TypeAdapter, with_config
+from typing_extensions import TypedDict, is_typeddict
+
+from rockd.core.resources import apps, host, jobs, sharing, storage
+from rockd.core.resources.apps import App, AppContainer, AppPort, AppsEngine, AppUi, AppVolume
+from rockd.core.resources.fields import Id, Time
+from rockd.core.resources.host import Metrics, System, Versions
+from rockd.core.resources.jobs import (
+    Job,
+    JobStarted,
+    JobState,
+    Peer,
+    ReplicaRetention,
+    Replication,
+    ReplicationIdentity,
+    ReplicationTask,
+    Schedule,
+    SnapshotRetention,
+    TargetRun,
+    TaskTarget,
+)
+from rockd.core.resources.sharing import (
+    Configs,
+    Export,
+    Exports,
+    Group,
+    NfsConfig,
+    NfsExport,
+    NfsExportClient,
+    Service,
+    SftpConfig,
+    SftpExport,
+    SmbConfig,
+    SmbExport,
+    User,
+)
+from rockd.core.resources.storage import (
+    Allocation,
+    BlockGroups,
+    Disk,
+    DiskFilesystem,
+    Partition,
+    Pool,
+    PoolDevice,
+    PoolUsage,
+    ReplicaSource,
+    Share,
+    SmartAttribute,
+    SmartReport,
+    SmartSelfTest,
+    SmartSummary,
+    Snapshot,
+    SubvolumeUsage,
+)
+
+State = TypedDict("State", {
+    "disks": dict[Id, Disk],
+    "pools": dict[Id, Pool],
+    "shares": dict[Id, Share],
+    "snapshots": dict[Id, Snapshot],
+    "jobs": dict[Id, Job],
+    "schedules": dict[Id, Schedule],
+    "services": dict[str, Service],
+    "exports": Exports,
+    "configs": Configs,
+    "users": dict[str, User],
+    "groups": dict[str, Group],
+    "apps": dict[str, App],
+    "apps-engine": AppsEngine,
+    "replication": Replication,
+    "system": System,
+})
+"""The whole tree."""
+
+EXACT = ConfigDict(extra="forbid")
+
+
+def _exact(module: ModuleType) -> None:
+    """Make every resource of `module` refuse (and its schema forbid) keys it does not name."""
+    for value in vars(module).values():
+        if is_typeddict(value) and value.__module__ == module.__name__:
+            with_config(EXACT)(value)
+
+
+for _module in (apps, host, jobs, sharing, storage):
+    _exact(_module)
+with_config(EXACT)(State)
+
+TREE: TypeAdapter[State] = TypeAdapter(State)
+"""Checks a tree against these definitions (for tests: rockd does not check at run time)."""
+
+__all__ = [
+    "TREE", "Allocation", "App", "AppContainer", "AppPort", "AppUi", "AppVolume", "AppsEngine",
+    "BlockGroups", "Configs", "Disk", "DiskFilesystem", "Export", "Exports", "Group", "Id", "Job",
+    "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport", "NfsExportClient", "Partition",
+    "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention", "ReplicaSource", "Replication",
+    "ReplicationIdentity", "ReplicationTask", "Schedule", "Service", "SftpConfig", "SftpExport",
+    "Share", "SmartAttribute", "SmartReport", "SmartSelfTest", "SmartSummary", "SmbConfig",
+    "SmbExport", "Snapshot", "SnapshotRetention", "State", "SubvolumeUsage", "System", "TargetRun",
+    "TaskTarget", "Time", "User", "Versions",
+]

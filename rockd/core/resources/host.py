@@ -1,0 +1,42 @@
+"""The host: hostname, versions and the latest metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated, NotRequired
+
+from pydantic import Field
+from typing_extensions import TypedDict
+
+from rockd.core.resources.fields import Time
+
+
+class Metrics(TypedDict):
+    """One sample of the host's metrics; rates are bytes per second."""
+
+    time: Annotated[float, Field(description="unix seconds")]
+    cpu: Annotated[float, Field(description="busy fraction of all CPUs, 0..1")]
+    memory_used: int
+    memory_total: int
+    net_rx: int
+    net_tx: int
+    disk_read: int
+    disk_write: int
+
+
+class Versions(TypedDict):
+    rockd: str
+    python: str
+    aiohttp: str
+    btrfs_progs: str | None
+
+
+class System(TypedDict):
+    """/system: the host; metrics and uptime are sampled once a second."""
+
+    hostname: str
+    kernel: str
+    boot_time: Time
+    started: Time
+    versions: Versions
+    metrics: NotRequired[Metrics]
+    uptime: NotRequired[Annotated[int, Field(description="seconds")]]
