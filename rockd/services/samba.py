@@ -239,18 +239,14 @@ class SambaKind:
         if e["name"].casefold() in taken:
             raise Conflict(f"an SMB share {e['name']} exists", code="exists",
                            detail={"name": e["name"]})
-        for user in e["valid_users"]:
-            try:
-                pwd.getpwnam(user)
-            except KeyError:
-                raise Unprocessable(f"no user {user}", code="unknown_user",
-                                    detail={"user": user}) from None
-        for group in e["valid_groups"]:
-            try:
-                grp.getgrnam(group)
-            except KeyError:
-                raise Unprocessable(f"no group {group}", code="unknown_group",
-                                    detail={"group": group}) from None
+        for what, lookup, names in (("user", pwd.getpwnam, e["valid_users"]),
+                                    ("group", grp.getgrnam, e["valid_groups"])):
+            for name in names:
+                try:
+                    lookup(name)
+                except KeyError:
+                    raise Unprocessable(f"no {what} {name}", code=f"unknown_{what}",
+                                        detail={what: name}) from None
 
     @staticmethod
     def without_user(record: Record, user: str) -> Record | None:
