@@ -1,6 +1,6 @@
 """aiohttp handlers: one module per resource, the stream, and the web UI's shell.
 
-May import rockd.core, rockd.config and the layers that own resources (rockd.storage,
-rockd.jobs). Never runs a command itself: it asks the layer that owns the resource to act,
-then answers from the state tree.
+May import every layer below it (core, config, storage, jobs, watchers, accounts, services,
+apps, transfer); nothing imports it but app.py. It only translates HTTP: it validates the
+request, asks the part that owns the resource to act, and answers; it never runs a command.
 """
