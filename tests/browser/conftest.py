@@ -5,16 +5,15 @@ follow one person's session from first run on)."""
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from tests.conftest import ROOT, Process, private_service_args
-from tests.support.client import free_port
-from tests.support.host import attach_loop, release, unmount_under
+from tests.support.host import attach_loop
+from tests.support.process import ROOT, Process, serve_argv, settings_for
+from tests.support.rig import clean_under
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -57,24 +56,18 @@ def box(tmp_path_factory, udevd):
     if os.geteuid() != 0:
         pytest.skip("needs root for loop devices")
     root = tmp_path_factory.mktemp("ui")
-    devices: list[str] = []
     process = None
     try:
-        for index in range(3):
-            devices.append(attach_loop(root / f"disk{index}.img", 1 << 30))
-        state, port = root / "state", free_port()
-        argv = [str(Path(sys.executable).parent / "rockd"), "serve", "--listen",
-                f"127.0.0.1:{port}", "--state-dir", str(state), "--mount-root",
-                str(state / "mnt"), "--devices", ",".join(devices), *private_service_args(root)]
+        devices = [attach_loop(root / f"disk{index}.img", 1 << 30) for index in range(3)]
+        settings = settings_for(root, devices, mount_root=root / "state" / "mnt")
         # no ROCKD_ADMIN_PASSWORD: the browser makes the administrator at first run
-        process = Process(argv, state, port, env={"ROCKD_ADMIN_PASSWORD": ""}).start()
+        process = Process(serve_argv(settings), root / "rockd.log", f"http://{settings.listen}",
+                          env={"ROCKD_ADMIN_PASSWORD": ""}).start()
         yield Box(process, devices, root)
     finally:
         if process is not None:
             process.stop()
-        unmount_under(root)
-        for device in devices:
-            release(device)
+        clean_under(root)  # its mounts, and the loop devices of its images
 
 
 @pytest.fixture(scope="module")

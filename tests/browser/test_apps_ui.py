@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -21,10 +20,11 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, Traffic, screenshot
-from tests.conftest import Process, private_service_args
 from tests.support.client import PASSWORD, free_port
 from tests.support.docker import DockerHarness
-from tests.support.host import attach_loop, release, unmount_under
+from tests.support.host import attach_loop
+from tests.support.process import Process, serve_argv, settings_for
+from tests.support.rig import clean_under
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -54,12 +54,10 @@ class Session:
 def apps_box(tmp_path_factory, udevd):
     root = tmp_path_factory.mktemp("apps-ui")
     harness = DockerHarness()
-    device = None
     process = None
     try:
         harness.start()
         image = harness.push_image("rtest/web", "1")
-        device = attach_loop(root / "disk.img", 512 << 20)
         catalog = root / "catalog"
         catalog.mkdir()
         port = free_port()
@@ -76,13 +74,10 @@ def apps_box(tmp_path_factory, udevd):
                          "pattern": "[a-z]+"}],
             }],
         }))
-        state, listen = root / "state", free_port()
-        argv = [str(Path(sys.executable).parent / "rockd"), "serve", "--listen",
-                f"127.0.0.1:{listen}", "--state-dir", str(state), "--mount-root",
-                str(state / "mnt"), "--devices", device, "--docker-socket",
-                str(harness.socket), "--apps-catalog", str(catalog),
-                *private_service_args(root)]
-        process = Process(argv, state, listen).start()
+        settings = settings_for(root, [attach_loop(root / "disk.img", 512 << 20)],
+                                docker_socket=harness.socket, apps_catalog=catalog)
+        process = Process(serve_argv(settings), root / "rockd.log",
+                          f"http://{settings.listen}").start()
         session = Session(process.url)
         disks = session.call("GET", "/api/v1/disks")
         disk = next(d["id"] for d in disks if d["managed"])
@@ -96,9 +91,7 @@ def apps_box(tmp_path_factory, udevd):
         if process is not None:
             process.stop()
         harness.close()
-        unmount_under(root)
-        if device is not None:
-            release(device)
+        clean_under(root)  # its mounts, and the loop device of its image
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,6 @@ from pathlib import Path
 import pytest
 import zmq
 
-from tests.support.client import free_port
-from tests.support.host import disk_ids_of, unmount_under
-
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance")
 EXAMPLES = int(os.environ.get("ROCKD_FUZZ_EXAMPLES", "15"))
@@ -100,7 +97,7 @@ BINDINGS = [  # (operations' paths, {parameter: the dictionary of ids it takes})
 ]
 
 
-async def _resources(api, devices: list[str], accounts) -> dict[str, list[str]]:
+async def _resources(api, disks: list[str], accounts) -> dict[str, list[str]]:
     """One of each: a pool on the first disk (the others stay free), a share, a snapshot, a
     scrub job, a schedule, SMB and NFS exports, a user and a group, a peer."""
     async def made(method, path, body, status=201):
@@ -108,7 +105,6 @@ async def _resources(api, devices: list[str], accounts) -> dict[str, list[str]]:
         assert got == status, (path, value)
         return value
 
-    disks = await disk_ids_of(api, devices)
     pool = await made("POST", "/api/v1/pools", {"name": "tank", "disks": disks[:1],
                                                "data": "single"})
     share = await made("POST", "/api/v1/shares", {"pool": pool["id"], "name": "data"})
@@ -134,30 +130,27 @@ async def _resources(api, devices: list[str], accounts) -> dict[str, list[str]]:
 
 
 @pytest.mark.timeout(900)
-async def test_schemathesis_finds_nothing(managing, loops, accounts, tmp_path):
-    devices = [loops(512 << 20) for _ in range(3)]
+async def test_schemathesis_finds_nothing(rockd, accounts, tmp_path):
     before = _accounts()
-    proc, api = await managing(tmp_path / "state", devices,
-                               extra=["--zmq-listen", f"127.0.0.1:{free_port(2)}"],
-                               env={"PATH": f"{_no_dockerd(tmp_path)}:{os.environ['PATH']}"})
+    box = await rockd(devices=3, process=True,
+                      env={"PATH": f"{_no_dockerd(tmp_path)}:{os.environ['PATH']}"})
     try:
-        ids = await _resources(api, devices, accounts)
-        token = await api.make_token(["read", "write"], "fuzz")
+        ids = await _resources(box.api, box.disks, accounts)
+        token = await box.api.make_token(["read", "write"], "fuzz")
         config = tmp_path / "schemathesis.toml"
         config.write_text(_config(ids, token))
         report = tmp_path / "schemathesis.txt"
         with report.open("wb") as out:
             result = subprocess.run(
                 [str(Path(sys.executable).parent / "schemathesis"), "--no-color",
-                 "--config-file", str(config), "run", f"{proc.url}/api/v1/openapi.json",
+                 "--config-file", str(config), "run", f"{box.url}/api/v1/openapi.json",
                  "--checks", ",".join(CHECKS), "--max-examples", str(EXAMPLES),
                  "--seed", str(SEED), "--workers", "1", "--no-shrink",
                  "--request-timeout", "60"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=840,
                 cwd=tmp_path)
         assert result.returncode == 0, _findings(report.read_text(errors="replace"))
-        assert "Traceback" not in proc.output(), proc.output()[-20000:]
+        assert "Traceback" not in box.proc.output(), box.proc.output()[-20000:]
     finally:
-        proc.stop()
-        unmount_under(tmp_path)
+        await box.stop()
         _forget_new_accounts(*before)

@@ -22,12 +22,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rockd.app import Daemon
-from rockd.config import Settings
-from tests.conftest import private_services, wait_for
 from tests.support.client import Api, free_port, receive
 from tests.support.docker import DockerHarness
-from tests.support.host import disk_ids, unmount_under
+from tests.support.rig import Rockd, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
@@ -72,27 +69,29 @@ def definition(image: str, tag: str = "1", port: int | None = None, name: str = 
 
 
 class Env:
-    def __init__(self, settings: Settings, catalog: Path, engine: DockerHarness):
-        self.settings, self.catalog, self.engine = settings, catalog, engine
-        self.daemon: Daemon | None = None
-        self.api: Api | None = None
+    """The rig's rockd using the test engine, its catalog folder, and its share "site"."""
+
+    def __init__(self, box: Rockd, catalog: Path, engine: DockerHarness):
+        self.box, self.catalog, self.engine = box, catalog, engine
         self.share: dict = {}
 
+    @property
+    def daemon(self):
+        return self.box.daemon
+
+    @property
+    def api(self) -> Api:
+        return self.box.api
+
+    async def engine_up(self) -> None:
+        await wait_for(lambda: self.daemon.tree.get("/apps-engine/state") == "up", timeout=20)
+
     async def start(self) -> None:
-        self.daemon = Daemon(self.settings)
-        await self.daemon.start()
-        self.api = Api(f"http://{self.settings.listen}")
-        await self.api.login()
-        await wait_for(lambda: _async(self.daemon.tree.get("/apps-engine/state") == "up"),
-                       timeout=20)
+        await self.box.start()
+        await self.engine_up()
 
     async def stop(self) -> None:
-        if self.api is not None:
-            await self.api.close()
-            self.api = None
-        if self.daemon is not None:
-            await self.daemon.stop()
-            self.daemon = None
+        await self.box.stop()
 
     async def restart(self) -> None:
         await self.stop()
@@ -116,35 +115,20 @@ class Env:
 
 
 @pytest.fixture
-async def env(tmp_path, loops, monkeypatch, engine):
+async def env(rockd, tmp_path, engine):
     """An in-process rockd using the test engine, with a pool "tank" and a share "site"."""
-    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", "correct horse battery staple")
     catalog = tmp_path / "catalog"
     catalog.mkdir()
-    device = loops(512 << 20)
-    settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
-                        mount_root=tmp_path / "mnt", devices=[device],
-                        docker_socket=engine.socket, apps_catalog=catalog,
-                        **private_services(tmp_path))
-    made = Env(settings, catalog, engine)
+    made = Env(await rockd(devices=1, pool="single", docker_socket=engine.socket,
+                           apps_catalog=catalog), catalog, engine)
     try:
-        await made.start()
-        status, pool = await made.api.call("POST", "/api/v1/pools", {
-            "name": "tank", "disks": disk_ids(made.daemon, [device]), "data": "single"})
-        assert status == 201, pool
-        status, share = await made.api.call("POST", "/api/v1/shares",
-                                            {"pool": pool["id"], "name": "site"})
-        assert status == 201, share
-        made.share = share
+        await made.engine_up()
+        status, made.share = await made.api.call("POST", "/api/v1/shares",
+                                                 {"pool": made.box.pool["id"], "name": "site"})
+        assert status == 201, made.share
         yield made
     finally:
         engine.remove_all_containers()
-        await made.stop()
-        unmount_under(tmp_path)
-
-
-async def _async(value):
-    return value
 
 
 def fetch(port: int, path: str) -> tuple[int, bytes]:
@@ -236,7 +220,7 @@ async def test_install_serve_stop_by_hand_update_uninstall(env):
 
     # the probe reaches httpd by its name, on the app's own network: healthy
     try:
-        await wait_for(lambda: _async(
+        await wait_for(lambda: (
             env.apps()["web"]["containers"]["probe"]["health"] == "healthy"), timeout=20)
     except AssertionError:
         raise AssertionError(engine.inspect("rockd-web-probe")["State"].get("Health")) from None
@@ -267,7 +251,7 @@ async def test_install_serve_stop_by_hand_update_uninstall(env):
     # a new tag in the catalog: update pulls it and recreates, keeping share, port and values
     env.publish(definition(engine.web, "2"))
     await env.api.call("GET", "/api/v1/apps/catalog")  # the catalog is read again
-    await wait_for(lambda: _async(env.apps()["web"]["update_available"]))
+    await wait_for(lambda: env.apps()["web"]["update_available"])
     old_id = engine.inspect("rockd-web-httpd")["Id"]
     status, body = await env.api.call("POST", "/api/v1/apps/web/update")
     assert status == 202, body
@@ -386,11 +370,11 @@ async def test_engine_down_is_shown_and_found_again(env):
 
     await asyncio.to_thread(engine.stop_engine)
     try:
-        engine_state = await wait_for(lambda: _async(
+        engine_state = await wait_for(lambda: (
             env.daemon.tree.get("/apps-engine")["state"] == "down"), timeout=10)
         assert engine_state
         assert env.daemon.tree.get("/apps-engine")["error"]
-        await wait_for(lambda: _async(env.apps()["web"]["state"] == "unknown"))
+        await wait_for(lambda: env.apps()["web"]["state"] == "unknown")
         status, body = await env.api.call("POST", "/api/v1/apps/web/stop")
         assert status == 422 and body["error"]["code"] == "engine_down", body
         status, body = await env.api.call("GET", "/api/v1/apps")
@@ -398,13 +382,13 @@ async def test_engine_down_is_shown_and_found_again(env):
     finally:
         await asyncio.to_thread(engine.start_engine)
     started = time.monotonic()
-    await wait_for(lambda: _async(env.daemon.tree.get("/apps-engine")["state"] == "up"),
+    await wait_for(lambda: env.daemon.tree.get("/apps-engine")["state"] == "up",
                    timeout=15)
     found_in = time.monotonic() - started
     assert found_in < 5, found_in  # the socket's appearance wakes the watcher
     assert env.daemon.tree.get("/apps-engine")["reconnects"] >= 1
     # the restart policy brings the app back; rockd sees it without being asked
-    await wait_for(lambda: _async(env.apps()["web"]["state"] == "running"), timeout=20)
+    await wait_for(lambda: env.apps()["web"]["state"] == "running", timeout=20)
     assert await fetched(port, "/hello.txt") == b"still here\n"
     status, body = await env.api.call("DELETE", "/api/v1/apps/web")
     assert (await env.job(body["job"]))["state"] == "succeeded"
@@ -426,8 +410,8 @@ async def test_a_restart_keeps_the_apps_and_clears_what_an_install_left(env):
         engine.docker("create", "--name", name, "--label", "rockd.app=ghost", "--label",
                       f"rockd.instance={owner}", f"{engine.web}:1")
     await env.restart()
-    await wait_for(lambda: _async(env.apps().get("web", {}).get("state") == "running"))
-    await wait_for(lambda: _async("leftover" not in engine.containers()))
+    await wait_for(lambda: env.apps().get("web", {}).get("state") == "running")
+    await wait_for(lambda: "leftover" not in engine.containers())
     assert "foreign" in engine.containers()
     assert "ghost" not in env.apps()
     assert await fetched(port, "/hello.txt") == b"kept\n"
@@ -435,7 +419,7 @@ async def test_a_restart_keeps_the_apps_and_clears_what_an_install_left(env):
     await env.stop()
     engine.docker("stop", "-t", "1", "rockd-web-probe")
     await env.start()
-    await wait_for(lambda: _async(env.apps()["web"]["state"] == "partial"))
+    await wait_for(lambda: env.apps()["web"]["state"] == "partial")
     assert env.apps()["web"]["containers"]["probe"]["state"] == "exited"
 
 

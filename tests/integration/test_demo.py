@@ -1,12 +1,10 @@
-"""Demo mode and --devices on real loop devices."""
+"""Demo mode and --devices on real loop devices. The rig detaches any loop left on a demo's
+images, even on failure."""
 
 import subprocess
 import time
 
-import pytest
-
 from rockd.storage.devices import root_disk
-from tests.support.client import Api
 
 
 def attached(image) -> list[str]:
@@ -15,24 +13,13 @@ def attached(image) -> list[str]:
     return out.split()
 
 
-@pytest.fixture
-def demo_dir(tmp_path):
-    """The demo's state dir; any loop still on its images is detached, even on failure."""
-    state = tmp_path / "demo"
-    yield state
-    for image in (state / "disks").glob("*.img"):
-        for device in attached(image):
-            subprocess.run(["losetup", "--detach", device], check=False)
-
-
-async def test_demo_attaches_disks_shows_them_and_detaches_on_sigterm(processes, demo_dir,
-                                                                      loops):
-    proc = processes("demo", state_dir=demo_dir, extra=["--disks", "2", "--disk-size", "300M"])
+async def test_demo_attaches_disks_shows_them_and_detaches_on_sigterm(rockd, udevd):
+    box = await rockd(process="demo", args=["--disks", "2", "--disk-size", "300M"])
+    demo_dir = box.settings.state_dir
     images = sorted((demo_dir / "disks").glob("*.img"))
     assert len(images) == 2
     devices = [attached(image)[0] for image in images]
-    client = Api(proc.url)
-    await client.login()
+    client = box.api
     disks = (await client.state("/disks"))["value"]
     ours = {d["path"]: d for d in disks.values() if d["transport"] == "loop"}
     assert sorted(ours) == sorted(devices)
@@ -52,19 +39,17 @@ async def test_demo_attaches_disks_shows_them_and_detaches_on_sigterm(processes,
     # images are sparse: 300 MiB each, nearly nothing on disk
     assert all(i.stat().st_blocks * 512 < (1 << 20) for i in images)
     started = time.monotonic()
-    proc.signal(15)
-    assert proc.wait(timeout=5) == 0 and time.monotonic() - started < 5
+    box.proc.signal(15)
+    assert box.proc.wait(timeout=5) == 0 and time.monotonic() - started < 5
     assert all(attached(image) == [] for image in images)
 
 
-async def test_devices_allowlist_and_root_disk(processes, tmp_path, loops):
+async def test_devices_allowlist_and_root_disk(rockd, loops):
     mine, other = loops(name="mine.img"), loops(name="other.img")
     root = root_disk()
     patterns = f"{mine},/dev/{root}" if root else mine
-    proc = processes("serve", state_dir=tmp_path / "state", extra=["--devices", patterns])
-    client = Api(proc.url)
-    await client.login()
-    disks = (await client.state("/disks"))["value"]
+    box = await rockd(process=True, args=["--devices", patterns])
+    disks = (await box.api.state("/disks"))["value"]
     by_path = {d["path"]: d for d in disks.values()}
     assert by_path[mine]["managed"] is True
     assert other not in by_path  # loops outside the allowlist are not this box's disks
@@ -72,4 +57,3 @@ async def test_devices_allowlist_and_root_disk(processes, tmp_path, loops):
         assert by_path[f"/dev/{root}"]["managed"] is False  # never, whatever the list says
     ids = [d["id"] for d in disks.values()]
     assert len(set(ids)) == len(ids) and all(disks[i]["id"] == i for i in ids)
-    await client.close()

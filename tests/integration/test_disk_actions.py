@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from rockd.storage import profiles, smart
-from tests.support.host import disk_ids
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "smartctl"
 
 
-async def test_disk_list_smart_and_wipe(storage):
-    daemon, api, devices = await storage(2, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_disk_list_smart_and_wipe(rockd):
+    box = await rockd(devices=2, size=256 << 20)
+    api, devices = box.api, box.devices
+    ids = box.disks
     status, listed = await api.call("GET", "/api/v1/disks")
     assert status == 200 and {d["id"] for d in listed} >= set(ids)
     status, answer = await api.call("GET", f"/api/v1/disks/{ids[0]}/smart")
@@ -44,9 +44,10 @@ async def test_disk_list_smart_and_wipe(storage):
         assert (status, answer["error"]["code"]) == (403, "unmanaged_device")
 
 
-async def test_capacity_follows_the_allocator(storage):
-    daemon, api, devices = await storage(3, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_capacity_follows_the_allocator(rockd):
+    box = await rockd(devices=3, size=256 << 20)
+    api = box.api
+    ids = box.disks
     sizes = [1 << 40, 1 << 40, 2 << 40]
     status, answer = await api.call("POST", "/api/v1/pools/capacity",
                                     {"sizes": sizes, "data": "raid1"})
@@ -64,10 +65,11 @@ async def test_capacity_follows_the_allocator(storage):
         assert (got, answer["error"]["code"]) == (status_code, code), (body, answer)
 
 
-async def test_a_full_pool_refuses_new_shares_with_no_space(storage):
-    daemon, api, devices = await storage(1, 256 << 20)
+async def test_a_full_pool_refuses_new_shares_with_no_space(rockd):
+    box = await rockd(devices=1, size=256 << 20)
+    daemon, api = box.daemon, box.api
     status, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "full", "disks": disk_ids(daemon, devices), "data": "single",
+        "name": "full", "disks": box.disks, "data": "single",
         "metadata": "single"})
     assert status == 201
     status, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "s"})
@@ -89,7 +91,7 @@ async def test_a_full_pool_refuses_new_shares_with_no_space(storage):
     assert [s["name"] for s in daemon.tree.get("/shares").values()] == ["s"]
 
 
-async def test_each_disk_carries_its_smart_summary(storage, tmp_path, monkeypatch):
+async def test_each_disk_carries_its_smart_summary(rockd, tmp_path, monkeypatch):
     """No disk here has SMART, so smartctl is stood in for by one that answers a real
     drive's report (tests/data/smartctl): rockd's probe reads it into /disks."""
     report = DATA / "WDC_WD20EFRX-68EUZN0_18.json"
@@ -98,11 +100,12 @@ async def test_each_disk_carries_its_smart_summary(storage, tmp_path, monkeypatc
     (bin_dir / "smartctl").write_text(f"#!/bin/sh\nexec cat '{report}'\n")
     (bin_dir / "smartctl").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    daemon, _, devices = await storage(1, 256 << 20)
+    box = await rockd(devices=1, size=256 << 20)
+    daemon = box.daemon
     disks = daemon.tree.get("/disks")
     summary = smart.parse(json.loads(report.read_text()))["summary"]
     assert summary["health"] == "passed" and summary["power_on_hours"]
-    for disk_id in disk_ids(daemon, devices):
+    for disk_id in box.disks:
         assert disks[disk_id]["smart"] is None  # a loop device is never asked
     others = [d for d in disks.values() if d["transport"] != "loop" and d["size"] > 0]
     if not others:

@@ -5,7 +5,7 @@ import time
 
 import orjson
 
-from tests.support.client import Api, receive
+from tests.support.client import receive
 
 
 def free_loop() -> str:
@@ -22,15 +22,13 @@ async def next_disk_patch(ws, path: str, timeout: float = 2.0) -> dict:
             return message
 
 
-async def test_loop_attached_and_detached_by_hand_appears_and_disappears(
-        processes, tmp_path, loops):
+async def test_loop_attached_and_detached_by_hand_appears_and_disappears(rockd, tmp_path,
+                                                                         udevd):
     device = free_loop()
     image = tmp_path / "by-hand.img"
     with image.open("wb") as f:
         f.truncate(128 << 20)
-    proc = processes("serve", state_dir=tmp_path / "state", extra=["--devices", device])
-    client = Api(proc.url)
-    await client.login()
+    client = (await rockd(devices=[device], process=True)).api
     ws = await client.stream()
     await ws.send_str('{"id": 1, "type": "subscribe", "path": "/disks"}')
     assert (await receive(ws))["type"] == "subscribed"
@@ -67,4 +65,3 @@ async def test_loop_attached_and_detached_by_hand_appears_and_disappears(
     finally:
         subprocess.run(["losetup", "--detach", device], check=False,
                        stderr=subprocess.DEVNULL)
-        await client.close()

@@ -6,8 +6,6 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.support.host import disk_ids
-
 
 def source_of(point: str) -> str:
     """The device mounted at `point` (mountinfo's source)."""
@@ -23,9 +21,10 @@ def blkid_uuid(device: str) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-async def test_a_copied_disk_is_a_duplicate_and_never_mounted_instead(storage, tmp_path):
-    daemon, api, devices = await storage(2, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_a_copied_disk_is_a_duplicate_and_never_mounted_instead(rockd, tmp_path):
+    box = await rockd(devices=2, size=256 << 20)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "twin", devices[0]], check=True)
     subprocess.run(["dd", f"if={devices[0]}", f"of={devices[1]}", "bs=4M", "conv=sparse",
                     "status=none"], check=True)

@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from tests.support.changes import changes
-from tests.support.client import PASSWORD, Api
+from tests.support.client import PASSWORD
 from tests.support.rawhttp import exchange
 
 LONG = "a" * 65
@@ -51,7 +51,9 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "code"), BAD_REQUESTS,
                          ids=[f"{m} {p} {s}" for m, p, _, s, _ in BAD_REQUESTS])
-async def test_bad_request(daemon, api, method, path, body, status, code):
+async def test_bad_request(rockd, method, path, body, status, code):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     tokens = (await api.call("GET", "/api/v1/tokens"))[1]
     changed = changes(daemon)
     raw = body if isinstance(body, bytes) else None
@@ -65,30 +67,24 @@ async def test_bad_request(daemon, api, method, path, body, status, code):
 @pytest.mark.parametrize("authorization", [
     "Bearer nope", "Bearer ", "Basic YWRtaW46YWRtaW4=", "Bearer rockd_" + "A" * 43, "token",
 ])
-async def test_bad_credentials_are_401(daemon, authorization):
-    client = Api(daemon.url)
-    try:
-        for method, path in (("GET", "/api/v1/state"), ("POST", "/api/v1/tokens"),
-                             ("GET", "/api/v1/openapi.json")):
-            status, body = await client.call(method, path, {"name": "t", "scopes": ["read"]},
-                                             headers={"Authorization": authorization})
-            assert status == 401, body
-            assert body["error"]["code"] in ("bad_token", "unauthorized")
-    finally:
-        await client.close()
+async def test_bad_credentials_are_401(rockd, authorization):
+    client = (await rockd(login=False)).api
+    for method, path in (("GET", "/api/v1/state"), ("POST", "/api/v1/tokens"),
+                         ("GET", "/api/v1/openapi.json")):
+        status, body = await client.call(method, path, {"name": "t", "scopes": ["read"]},
+                                         headers={"Authorization": authorization})
+        assert status == 401, body
+        assert body["error"]["code"] in ("bad_token", "unauthorized")
 
 
-async def test_everything_but_health_setup_and_login_needs_auth(daemon):
-    client = Api(daemon.url)
-    try:
-        assert (await client.call("GET", "/api/v1/health"))[0] == 200
-        for method, path in (("GET", "/api/v1/state"), ("GET", "/api/v1/tokens"),
-                             ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/auth/logout"),
-                             ("GET", "/api/v1/auth/session"), ("DELETE", "/api/v1/tokens/x")):
-            status, body = await client.call(method, path)
-            assert status == 401, (method, path, body)
-    finally:
-        await client.close()
+async def test_everything_but_health_setup_and_login_needs_auth(rockd):
+    client = (await rockd(login=False)).api
+    assert (await client.call("GET", "/api/v1/health"))[0] == 200
+    for method, path in (("GET", "/api/v1/state"), ("GET", "/api/v1/tokens"),
+                         ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/auth/logout"),
+                         ("GET", "/api/v1/auth/session"), ("DELETE", "/api/v1/tokens/x")):
+        status, body = await client.call(method, path)
+        assert status == 401, (method, path, body)
 
 
 TOKEN = b'{"name": "t", "scopes": ["read"]}'
@@ -121,10 +117,12 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("request_bytes", "status", "code"), [m[1:] for m in MALFORMED],
                          ids=[m[0] for m in MALFORMED])
-async def test_a_request_the_parser_refuses_gets_the_error_shape(daemon, request_bytes, status,
+async def test_a_request_the_parser_refuses_gets_the_error_shape(rockd, request_bytes, status,
                                                                    code):
+    box = await rockd(login=False)
+    daemon = box.daemon
     changed = changes(daemon)
-    answer = await exchange(daemon.url, request_bytes)
+    answer = await exchange(box.url, request_bytes)
     assert answer.status == status, answer
     assert answer.headers["content-type"].startswith("application/json"), answer
     assert answer.headers["x-content-type-options"] == "nosniff"
@@ -133,7 +131,8 @@ async def test_a_request_the_parser_refuses_gets_the_error_shape(daemon, request
     assert changed == []
 
 
-async def test_a_bad_request_after_a_good_one_gets_the_error_shape(daemon):
+async def test_a_bad_request_after_a_good_one_gets_the_error_shape(rockd):
+    daemon = (await rockd(login=False)).daemon
     host, port = daemon.settings.listen.rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
@@ -156,9 +155,9 @@ FLOODS = [("long URL", LONG_URL, 414, "uri_too_long"),
 
 @pytest.mark.parametrize(("request_bytes", "status", "code"), [f[1:] for f in FLOODS],
                          ids=[f[0] for f in FLOODS])
-async def test_a_flood_of_bad_requests_is_logged_in_a_few_lines(processes, tmp_path,
-                                                                request_bytes, status, code):
-    proc = processes(state_dir=tmp_path / "state")
+async def test_a_flood_of_bad_requests_is_logged_in_a_few_lines(rockd, request_bytes, status,
+                                                                code):
+    proc = (await rockd(process=True, login=False)).proc
     before = len(proc.output().splitlines())
     answers = []
     for _ in range(10):
@@ -173,7 +172,9 @@ async def test_a_flood_of_bad_requests_is_logged_in_a_few_lines(processes, tmp_p
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "zstd"])
-async def test_a_body_that_is_not_its_content_encoding_is_400(daemon, api, encoding):
+async def test_a_body_that_is_not_its_content_encoding_is_400(rockd, encoding):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     tokens = (await api.call("GET", "/api/v1/tokens"))[1]
     changed = changes(daemon)
     status, answer = await api.call("POST", "/api/v1/tokens", raw=b"\x00not compressed" * 64,
@@ -184,7 +185,8 @@ async def test_a_body_that_is_not_its_content_encoding_is_400(daemon, api, encod
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
-async def test_a_compressed_body_is_read(api, encoding):
+async def test_a_compressed_body_is_read(rockd, encoding):
+    api = (await rockd()).api
     body = gzip.compress(TOKEN) if encoding == "gzip" else zlib.compress(TOKEN)
     status, answer = await api.call("POST", "/api/v1/tokens", raw=body,
                                     headers={"Content-Encoding": encoding})
@@ -206,20 +208,15 @@ def _peak_rss(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-async def test_a_gzip_bomb_is_413_without_being_inflated_in_memory(processes, tmp_path):
-    proc = processes(state_dir=tmp_path / "state")
-    api = Api(proc.url)
-    try:
-        await api.login()
-        bomb = _gzip_of_zeros(1 << 30)
-        assert len(bomb) < 1 << 20  # under --max-body as sent
-        before = _peak_rss(proc.proc.pid)
-        status, answer = await api.call("POST", "/api/v1/tokens", raw=bomb,
+async def test_a_gzip_bomb_is_413_without_being_inflated_in_memory(rockd):
+    box = await rockd(process=True)
+    bomb = _gzip_of_zeros(1 << 30)
+    assert len(bomb) < 1 << 20  # under --max-body as sent
+    before = _peak_rss(box.proc.proc.pid)
+    status, answer = await box.api.call("POST", "/api/v1/tokens", raw=bomb,
                                         headers={"Content-Encoding": "gzip"})
-        assert (status, answer["error"]["code"]) == (413, "payload_too_large"), answer
-        assert _peak_rss(proc.proc.pid) - before < 32 << 20
-    finally:
-        await api.close()
+    assert (status, answer["error"]["code"]) == (413, "payload_too_large"), answer
+    assert _peak_rss(box.proc.proc.pid) - before < 32 << 20
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -228,20 +225,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def test_a_gzip_bomb_costs_no_inflating_where_the_body_is_not_read(processes, tmp_path):
+async def test_a_gzip_bomb_costs_no_inflating_where_the_body_is_not_read(rockd):
     """A compressed body is inflated only by a route that reads it, and only up to the limit:
     bombs sent without credentials (answered 401 without reading the body) cost the daemon
     next to no CPU, where each cost it about a second of inflating while it drained them."""
-    proc = processes(state_dir=tmp_path / "state")
+    box = await rockd(process=True, login=False)
     bomb = _gzip_of_zeros(1 << 30)
-    anonymous = Api(proc.url)
-    try:
-        before = _cpu_seconds(proc.proc.pid)
-        for _ in range(4):
-            status, answer = await anonymous.call("POST", "/api/v1/pools", raw=bomb,
-                                                  headers={"Content-Encoding": "gzip"})
-            assert (status, answer["error"]["code"]) == (401, "unauthorized"), answer
-        spent = _cpu_seconds(proc.proc.pid) - before
-    finally:
-        await anonymous.close()
+    anonymous = box.api
+    before = _cpu_seconds(box.proc.proc.pid)
+    for _ in range(4):
+        status, answer = await anonymous.call("POST", "/api/v1/pools", raw=bomb,
+                                              headers={"Content-Encoding": "gzip"})
+        assert (status, answer["error"]["code"]) == (401, "unauthorized"), answer
+    spent = _cpu_seconds(box.proc.proc.pid) - before
     assert spent < 0.5, f"{spent:.2f} CPU-seconds for 4 unread bombs"

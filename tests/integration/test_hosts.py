@@ -25,43 +25,39 @@ async def get_shell(url: str, host: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
-async def test_a_fresh_box_cannot_be_set_up_through_another_name(processes, tmp_path):
-    proc = processes(state_dir=tmp_path / "state", env={"ROCKD_ADMIN_PASSWORD": ""})
-    api = Api(proc.url)
-    try:
-        body = {"username": "mallory", "password": PASSWORD}
-        for host in (EVIL, f"{EVIL}:{proc.port}", f"127.0.0.1.{EVIL}"):
-            status, answer = await api.call("POST", "/api/v1/setup", body,
-                                            headers={"Host": host})
-            assert is_refused(status, answer), (host, status, answer)  # before the fix: 201
-        assert not api.session.cookie_jar.filter_cookies(proc.url)
-        # nothing was made: the box is still waiting for its first administrator
-        status, answer = await api.call("POST", "/api/v1/setup",
-                                        {"username": "admin", "password": PASSWORD})
-        assert status == 201, answer
-    finally:
-        await api.close()
+async def test_a_fresh_box_cannot_be_set_up_through_another_name(rockd):
+    box = await rockd(process=True, admin=False)
+    api = box.api
+    body = {"username": "mallory", "password": PASSWORD}
+    for host in (EVIL, f"{EVIL}:{box.proc.port}", f"127.0.0.1.{EVIL}"):
+        status, answer = await api.call("POST", "/api/v1/setup", body, headers={"Host": host})
+        assert is_refused(status, answer), (host, status, answer)  # before the fix: 201
+    assert not api.session.cookie_jar.filter_cookies(box.url)
+    # nothing was made: the box is still waiting for its first administrator
+    status, answer = await api.call("POST", "/api/v1/setup",
+                                    {"username": "admin", "password": PASSWORD})
+    assert status == 201, answer
 
 
-async def test_login_through_another_name_is_refused(daemon):
-    api = Api(daemon.url)
-    try:
-        status, answer = await api.call("POST", "/api/v1/auth/login",
-                                        {"username": "admin", "password": PASSWORD},
-                                        headers={"Host": EVIL})
-        assert is_refused(status, answer), (status, answer)
-        assert not api.session.cookie_jar.filter_cookies(daemon.url)
-        status, _ = await api.call("GET", "/api/v1/auth/session")
-        assert status == 401
-    finally:
-        await api.close()
+async def test_login_through_another_name_is_refused(rockd):
+    box = await rockd(login=False)
+    api = box.api
+    status, answer = await api.call("POST", "/api/v1/auth/login",
+                                    {"username": "admin", "password": PASSWORD},
+                                    headers={"Host": EVIL})
+    assert is_refused(status, answer), (status, answer)
+    assert not api.session.cookie_jar.filter_cookies(box.url)
+    status, _ = await api.call("GET", "/api/v1/auth/session")
+    assert status == 401
 
 
 @pytest.mark.parametrize("host", [EVIL, f"{EVIL}:8470", "LOCALHOST.evil.example",
                                   f"{socket.gethostname()}.{EVIL}", "[evil.example]:1",
                                   "127.0.0.1:80x", "::1", "[::1]x"])
-async def test_the_shell_and_a_session_refuse_another_name(daemon, api, host):
-    status, text = await get_shell(daemon.url, host)
+async def test_the_shell_and_a_session_refuse_another_name(rockd, host):
+    box = await rockd()
+    api = box.api
+    status, text = await get_shell(box.url, host)
     assert status == 403 and '"host_not_allowed"' in text, (status, text)
     status, answer = await api.call("GET", "/api/v1/state?path=/system",
                                     headers={"Host": host})
@@ -83,43 +79,44 @@ def own_names() -> list[str]:
 
 
 @pytest.mark.parametrize("host", own_names())
-async def test_the_machine_s_own_names_and_addresses_are_answered(daemon, host):
-    status, text = await get_shell(daemon.url, host)
+async def test_the_machine_s_own_names_and_addresses_are_answered(rockd, host):
+    box = await rockd(login=False)
+    daemon = box.daemon
+    status, text = await get_shell(box.url, host)
     assert status == 200 and "<html" in text.lower(), (status, text)
-    status, text = await get_shell(daemon.url, f"{host}:{daemon.settings.port}")
+    status, text = await get_shell(box.url, f"{host}:{daemon.settings.port}")
     assert status == 200, (status, text)
 
 
-async def test_a_token_request_is_answered_whatever_its_host(daemon, api):
-    reader = Api(daemon.url, token=await api.make_token(["read"]))
-    forger = Api(daemon.url, token="rockd_forged")
-    try:
-        status, answer = await reader.call("GET", "/api/v1/state?path=/system",
-                                           headers={"Host": EVIL})
-        assert status == 200, answer
-        ws = await stream(reader, {"Host": EVIL, **reader.headers("GET")})
-        await ws.close()
-        status, answer = await forger.call("GET", "/api/v1/state", headers={"Host": EVIL})
-        assert status == 401, answer  # not a browser's, but no one's either
-    finally:
-        await reader.close()
-        await forger.close()
+async def test_a_token_request_is_answered_whatever_its_host(rockd):
+    box = await rockd()
+    api = box.api
+    reader = box.client(token=await api.make_token(["read"]))
+    forger = box.client(token="rockd_forged")
+    status, answer = await reader.call("GET", "/api/v1/state?path=/system",
+                                       headers={"Host": EVIL})
+    assert status == 200, answer
+    ws = await stream(reader, {"Host": EVIL, **reader.headers("GET")})
+    await ws.close()
+    status, answer = await forger.call("GET", "/api/v1/state", headers={"Host": EVIL})
+    assert status == 401, answer  # not a browser's, but no one's either
 
 
-async def test_the_health_check_answers_any_host(daemon):
+async def test_the_health_check_answers_any_host(rockd):
+    box = await rockd(login=False)
     async with aiohttp.ClientSession() as session, session.get(
-            daemon.url + "/api/v1/health", headers={"Host": EVIL}) as response:
+            box.url + "/api/v1/health", headers={"Host": EVIL}) as response:
         assert response.status == 200
 
 
-async def test_allowed_hosts_adds_names(processes, tmp_path):
-    proc = processes(state_dir=tmp_path / "state",
-                     extra=["--allowed-hosts", "nas.example, Other.Example.:8470"])
+async def test_allowed_hosts_adds_names(rockd):
+    box = await rockd(process=True, login=False,
+                      args=["--allowed-hosts", "nas.example, Other.Example.:8470"])
     for host in ("nas.example", "NAS.example:443", "other.example", "other.example."):
-        status, text = await get_shell(proc.url, host)
+        status, text = await get_shell(box.url, host)
         assert status == 200, (host, status, text)
     for host in ("nas.example.evil.example", "example", EVIL):
-        status, text = await get_shell(proc.url, host)
+        status, text = await get_shell(box.url, host)
         assert status == 403 and "host_not_allowed" in text, (host, status, text)
 
 

@@ -5,14 +5,13 @@ import asyncio
 import time
 
 from tests.support.changes import SAMPLED
-from tests.support.host import disk_ids
 
 
-async def test_an_idle_daemon_burns_no_cpu(storage):
-    daemon, api, devices = await storage(1)
-    disk = disk_ids(daemon, devices[:1])[0]
+async def test_an_idle_daemon_burns_no_cpu(rockd):
+    box = await rockd(devices=1)
+    daemon, api = box.daemon, box.api
     status, _ = await api.call("POST", "/api/v1/pools",
-                               {"name": "idle", "disks": [disk], "data": "single"})
+                               {"name": "idle", "disks": box.disks, "data": "single"})
     assert status == 201
     ws = await api.stream()
     await ws.send_str('{"id": 1, "type": "subscribe", "path": ""}')

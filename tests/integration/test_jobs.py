@@ -1,7 +1,6 @@
 """Jobs on real pools: scrub with progress and corrected corruption, balance with pause,
 resume and cancel, a queued exclusive job, and re-attaching after kill -9."""
 
-import asyncio
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +9,8 @@ import orjson
 import pytest
 
 from tests.support.client import receive
-from tests.support.host import disk_ids, disk_ids_of, throttle_scrub, write_pattern
+from tests.support.host import throttle_scrub, write_pattern
+from tests.support.rig import wait_for
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -40,10 +40,11 @@ async def follow(ws, job, until=FINAL, timeout=60.0):
     return job, seen
 
 
-async def test_scrub_shows_progress_and_ends_with_counts(storage):
-    daemon, api, devices = await storage(2, 1 << 30)
+async def test_scrub_shows_progress_and_ends_with_counts(rockd):
+    box = await rockd(devices=2, size=1 << 30)
+    daemon, api = box.daemon, box.api
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "scrubbed", "disks": disk_ids(daemon, devices), "data": "raid1"})
+        "name": "scrubbed", "disks": box.disks, "data": "raid1"})
     write_pattern(Path(pool["mount_point"]) / "data", 192)
     throttle_scrub(pool["id"], 48 << 20)  # ~4 s per device: progress has time to show
     await daemon.context.pools.settle(pool["id"])
@@ -61,20 +62,20 @@ async def test_scrub_shows_progress_and_ends_with_counts(storage):
     await ws.close()
 
 
-async def test_scrub_paused_resumes_where_it_stopped(storage):
-    daemon, api, devices = await storage(2, 1 << 30)
+async def test_scrub_paused_resumes_where_it_stopped(rockd):
+    box = await rockd(devices=2, size=1 << 30)
+    daemon, api = box.daemon, box.api
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "patient", "disks": disk_ids(daemon, devices), "data": "raid1"})
+        "name": "patient", "disks": box.disks, "data": "raid1"})
     write_pattern(Path(pool["mount_point"]) / "data", 192)
     throttle_scrub(pool["id"], 32 << 20)
     await daemon.context.pools.settle(pool["id"])
     _, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/scrub", {})
     ws, job = await watch(api, answer["job"]["id"])
-    for _ in range(100):  # until it has scrubbed something (tests may poll)
-        job = (await api.call("GET", f"/api/v1/jobs/{job['id']}"))[1]
-        if job["progress"]:
-            break
-        await asyncio.sleep(0.1)
+
+    async def scrubbed_something():
+        return (await api.call("GET", f"/api/v1/jobs/{job['id']}"))[1]["progress"]
+    await wait_for(scrubbed_something, timeout=10, interval=0.1)
     status, _ = await api.call("POST", f"/api/v1/jobs/{job['id']}/pause")
     assert status == 200
     await ws.close()
@@ -90,10 +91,11 @@ async def test_scrub_paused_resumes_where_it_stopped(storage):
     await ws.close()
 
 
-async def test_scrub_corrects_a_corrupted_mirror(storage, tmp_path):
-    daemon, api, devices = await storage(2, 512 << 20)
+async def test_scrub_corrects_a_corrupted_mirror(rockd, tmp_path):
+    box = await rockd(devices=2, size=512 << 20)
+    daemon, api, devices = box.daemon, box.api, box.devices
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "healing", "disks": disk_ids(daemon, devices), "data": "raid1"})
+        "name": "healing", "disks": box.disks, "data": "raid1"})
     target = Path(pool["mount_point"]) / "known"
     block = write_pattern(target, 8)
     backing = next(d["backing_file"] for d in daemon.tree.get("/disks").values()
@@ -121,9 +123,10 @@ async def test_scrub_corrects_a_corrupted_mirror(storage, tmp_path):
     await ws.close()
 
 
-async def balance_pool(storage):
-    daemon, api, devices = await storage(2, 3 << 30)
-    ids = disk_ids(daemon, devices)
+async def balance_pool(rockd):
+    box = await rockd(devices=2, size=3 << 30)
+    daemon, api = box.daemon, box.api
+    ids = box.disks
     _, pool = await api.call("POST", "/api/v1/pools", {
         "name": "moving", "disks": ids[:1], "data": "single", "metadata": "single"})
     write_pattern(Path(pool["mount_point"]) / "bulk", 1024)
@@ -131,8 +134,8 @@ async def balance_pool(storage):
     return daemon, api, pool
 
 
-async def test_balance_pause_resume_cancel_and_a_queued_second_job(storage):
-    daemon, api, pool = await balance_pool(storage)
+async def test_balance_pause_resume_cancel_and_a_queued_second_job(rockd):
+    daemon, api, pool = await balance_pool(rockd)
     url = f"/api/v1/pools/{pool['id']}"
     status, answer = await api.call("POST", url + "/profile", {"data": "raid1",
                                                                "metadata": "raid1"})
@@ -142,9 +145,11 @@ async def test_balance_pause_resume_cancel_and_a_queued_second_job(storage):
     # a second exclusive job on the same pool waits for this one
     status, second = await api.call("POST", url + "/balance", {"filters": "-dusage=0"})
     assert status == 202 and second["job"]["state"] == "queued"
-    while daemon.tree.get(("pools", pool["id"], "exclusive_operation")) != "balance":
+
+    async def balancing():
         await daemon.context.pools.settle(pool["id"])
-        await asyncio.sleep(0.1)
+        return daemon.tree.get(("pools", pool["id"], "exclusive_operation")) == "balance"
+    await wait_for(balancing, timeout=60, interval=0.1)
     status, paused = await api.call("POST", f"/api/v1/jobs/{job['id']}/pause")
     assert status == 200, paused
     job, _ = await follow(ws, job, until=("paused", *FINAL))
@@ -164,13 +169,11 @@ async def test_balance_pause_resume_cancel_and_a_queued_second_job(storage):
     await ws2.close()
 
 
-async def test_kill9_during_a_balance_reattaches_the_same_job(managing, tmp_path, loops):
-    devices = [loops(3 << 30), loops(3 << 30)]
-    state = tmp_path / "state"
-    proc, api = await managing(state, devices)
-    ids = await disk_ids_of(api, devices)
+async def test_kill9_during_a_balance_reattaches_the_same_job(rockd):
+    box = await rockd(devices=2, size=3 << 30, process=True)
+    api = box.api
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "phoenix", "disks": ids, "data": "single", "metadata": "raid1"})
+        "name": "phoenix", "disks": box.disks, "data": "single", "metadata": "raid1"})
     try:
         write_pattern(Path(pool["mount_point"]) / "bulk", 1024)
         status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/balance", {})
@@ -178,27 +181,25 @@ async def test_kill9_during_a_balance_reattaches_the_same_job(managing, tmp_path
         job_id = answer["job"]["id"]
         ws, job = await watch(api, job_id)
         await follow(ws, job, until=("running", *FINAL))
-        await until(lambda: kernel_balancing(pool["mount_point"]), 30)
-        await api.close()
-        proc.proc.kill()
-        proc.proc.wait()
-        proc, api = await managing(state, devices)
+        await wait_for(lambda: kernel_balancing(pool["mount_point"]), 30, 0.05)
+        box.kill()
+        await box.start()
         ws, job = await watch(api, job_id)
         assert job["id"] == job_id
         job, _ = await follow(ws, job, timeout=120)
         assert job["state"] == "succeeded" and "after a restart" in job["detail"], job
-        await api.close()
     finally:
-        proc.stop()
+        await box.stop()
         subprocess.run(["btrfs", "balance", "cancel", pool["mount_point"]],
                        capture_output=True, check=False)
         subprocess.run(["umount", pool["mount_point"]], capture_output=True, check=False)
 
 
-async def test_resize_and_a_vanished_job_after_restart(storage, tmp_path):
-    daemon, api, devices = await storage(1, 1 << 30)
+async def test_resize_and_a_vanished_job_after_restart(rockd, tmp_path):
+    box = await rockd(devices=1, size=1 << 30)
+    daemon, api = box.daemon, box.api
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "elastic", "disks": disk_ids(daemon, devices), "data": "single"})
+        "name": "elastic", "disks": box.disks, "data": "single"})
     disk = pool["devices"][0]["disk"]
     status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/resize",
                                     {"disk": disk, "size": 512 << 20})
@@ -235,60 +236,47 @@ def kernel_balancing(point: str) -> bool:
                           capture_output=True).returncode == 1
 
 
-async def until(predicate, timeout: float) -> None:
-    """Poll a condition of the system (tests may poll; rockd may not)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-async def pool_with_data(managing, state, devices, body, megabytes, members=None):
-    """A pool made by a rockd process (stopped again) of the first `members` devices (all),
-    holding `megabytes` of data: answers it and the devices' disk ids."""
-    proc, api = await managing(state, devices)
-    ids = await disk_ids_of(api, devices)
-    status, pool = await api.call("POST", "/api/v1/pools", {**body, "disks": ids[:members]})
+async def pool_with_data(box, body, megabytes, members=None):
+    """A pool made by a rockd process (stopped again) of its first `members` devices (all),
+    holding `megabytes` of data."""
+    status, pool = await box.api.call("POST", "/api/v1/pools",
+                                      {**body, "disks": box.disks[:members]})
     assert status == 201, pool
     write_pattern(Path(pool["mount_point"]) / "bulk", megabytes)
-    await api.close()
-    proc.stop()
-    return pool, ids
+    await box.stop()
+    return pool
 
 
-async def killed_while(managing, state, devices, pool, path, body, busy, wait=True):
+async def killed_while(box, pool, path, body, busy, wait=True):
     """POST `body` to the pool's `path` (a job), kill -9 rockd once `busy()` says the kernel
     does the work, wait until it no longer does (unless `wait` is False), and start rockd
-    again: answers (its api, the job as it ends)."""
-    proc, api = await managing(state, devices)
-    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/{path}", body)
+    again: answers the job as it ends."""
+    await box.start()
+    status, answer = await box.api.call("POST", f"/api/v1/pools/{pool['id']}/{path}", body)
     assert status == 202, answer
-    await until(busy, 30)
-    await api.close()
-    proc.proc.kill()
-    proc.proc.wait()
+    await wait_for(busy, 30, 0.05)
+    box.kill()
     if wait:
-        await until(lambda: not busy(), 120)
-    _, api = await managing(state, devices)
-    return api, await api.ended_job(answer["job"]["id"], 30)
+        await wait_for(lambda: not busy(), 120, 0.05)
+    await box.start()
+    return await box.api.ended_job(answer["job"]["id"], 30)
 
 
 def stop_all(pool, work: str) -> None:
     """Cancel what the kernel may still do on the pool (`work`: balance or scrub) and
-    unmount it (the rockd processes are stopped by their fixture)."""
+    unmount it (the rockd process is stopped by the rig)."""
     subprocess.run(["btrfs", work, "cancel", pool["mount_point"]], capture_output=True,
                    check=False)
     subprocess.run(["umount", pool["mount_point"]], capture_output=True, check=False)
 
 
-async def test_a_balance_that_ended_while_rockd_was_dead_succeeded(managing, tmp_path, loops):
-    devices = [loops(3 << 30), loops(3 << 30)]
-    state = tmp_path / "state"
-    pool, _ = await pool_with_data(managing, state, devices, {
-        "name": "lazarus", "data": "single", "metadata": "raid1"}, 1024)
+async def test_a_balance_that_ended_while_rockd_was_dead_succeeded(rockd):
+    box = await rockd(devices=2, size=3 << 30, process=True)
+    pool = await pool_with_data(box, {"name": "lazarus", "data": "single", "metadata": "raid1"},
+                                1024)
     try:
-        _, job = await killed_while(managing, state, devices, pool, "balance", {},
-                                         lambda: kernel_balancing(pool["mount_point"]))
+        job = await killed_while(box, pool, "balance", {},
+                                 lambda: kernel_balancing(pool["mount_point"]))
         assert job["state"] == "succeeded", job
         assert "kernel's log" in job["detail"] and job["error"] is None, job
     finally:
@@ -296,18 +284,15 @@ async def test_a_balance_that_ended_while_rockd_was_dead_succeeded(managing, tmp
 
 
 @pytest.mark.parametrize("wait", [True, False], ids=["ended-while-dead", "restarted-at-once"])
-async def test_a_balance_that_failed_while_rockd_was_dead_says_why(managing, tmp_path, loops,
-                                                                   wait):
+async def test_a_balance_that_failed_while_rockd_was_dead_says_why(rockd, wait):
     # raid1 of 1300 MiB needs more than two 1.5 GiB disks hold beside their metadata: the
     # conversion relocates chunks for about two seconds, then ends with ENOSPC
-    devices = [loops(1536 << 20), loops(1536 << 20)]
-    state = tmp_path / "state"
-    pool, _ = await pool_with_data(managing, state, devices, {
-        "name": "icarus", "data": "single", "metadata": "raid1"}, 1300)
+    box = await rockd(devices=2, size=1536 << 20, process=True)
+    pool = await pool_with_data(box, {"name": "icarus", "data": "single", "metadata": "raid1"},
+                                1300)
     try:
-        _, job = await killed_while(managing, state, devices, pool, "profile",
-                                         {"data": "raid1", "metadata": "raid1"},
-                                         lambda: kernel_balancing(pool["mount_point"]), wait)
+        job = await killed_while(box, pool, "profile", {"data": "raid1", "metadata": "raid1"},
+                                 lambda: kernel_balancing(pool["mount_point"]), wait)
         assert job["state"] == "failed", job
         assert job["error"].startswith("No space left on device"), job
         assert "ended with status: -28" in job["error"], job
@@ -321,16 +306,13 @@ def kernel_scrubbing(point: str) -> bool:
     return "Status:           running" in status
 
 
-async def test_a_scrub_that_ended_while_rockd_was_dead_has_its_counts(managing, tmp_path,
-                                                                      loops):
-    devices = [loops(1 << 30), loops(1 << 30)]
-    state = tmp_path / "state"
-    pool, _ = await pool_with_data(managing, state, devices, {
-        "name": "sleeper", "data": "raid1"}, 192)
+async def test_a_scrub_that_ended_while_rockd_was_dead_has_its_counts(rockd):
+    box = await rockd(devices=2, size=1 << 30, process=True)
+    pool = await pool_with_data(box, {"name": "sleeper", "data": "raid1"}, 192)
     try:
         throttle_scrub(pool["id"], 64 << 20)  # about 3 s a device
-        _, job = await killed_while(managing, state, devices, pool, "scrub", {},
-                                         lambda: kernel_scrubbing(pool["mount_point"]))
+        job = await killed_while(box, pool, "scrub", {},
+                                 lambda: kernel_scrubbing(pool["mount_point"]))
         assert job["state"] == "succeeded", job
         assert "after a restart" in job["detail"] and "0 errors" in job["detail"], job
         assert job["result"]["data_bytes_scrubbed"] >= 2 * (192 << 20), job
@@ -344,21 +326,19 @@ def exclusive_operation(pool_id: str) -> str:
 
 
 @pytest.mark.parametrize("change", ["remove", "replace"])
-async def test_a_device_change_that_ended_while_rockd_was_dead_succeeded(managing, tmp_path,
-                                                                         loops, change):
-    devices = [loops(2 << 30), loops(2 << 30), loops(2 << 30)]
-    state = tmp_path / "state"
-    pool, ids = await pool_with_data(managing, state, devices, {
-        "name": "shifting", "data": "single", "metadata": "single"}, 1024, members=2)
+async def test_a_device_change_that_ended_while_rockd_was_dead_succeeded(rockd, change):
+    box = await rockd(devices=3, size=2 << 30, process=True)
+    ids = box.disks
+    pool = await pool_with_data(box, {"name": "shifting", "data": "single",
+                                      "metadata": "single"}, 1024, members=2)
     body, after = {"remove": ({"remove": [ids[1]]}, [ids[0]]),
                    "replace": ({"replace": {"old": ids[1], "new": ids[2]}}, [ids[0], ids[2]]),
                    }[change]
     try:
-        api, job = await killed_while(
-            managing, state, devices, pool, "disks", body,
-            lambda: exclusive_operation(pool["id"]) == f"device {change}")
+        job = await killed_while(box, pool, "disks", body,
+                                 lambda: exclusive_operation(pool["id"]) == f"device {change}")
         assert job["state"] == "succeeded" and "after a restart" in job["detail"], job
-        pool = (await api.state(f"/pools/{pool['id']}"))["value"]
+        pool = (await box.api.state(f"/pools/{pool['id']}"))["value"]
         assert sorted(d["disk"] for d in pool["devices"]) == sorted(after), pool
     finally:
         stop_all(pool, "replace")

@@ -2,29 +2,23 @@
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.client import Api
-from tests.support.host import disk_ids
 
-
-async def test_metrics_need_a_read_token_and_describe_pools(storage):
-    daemon, api, devices = await storage(2)
+async def test_metrics_need_a_read_token_and_describe_pools(rockd):
+    box = await rockd(devices=2)
+    daemon, api = box.daemon, box.api
     _, pool = await api.call("POST", "/api/v1/pools", {
-        "name": "watched", "disks": disk_ids(daemon, devices), "data": "raid1"})
-    anonymous = Api(daemon.url)
-    token = Api(daemon.url, token=await api.make_token(["read"], "prometheus"))
-    try:
-        async with anonymous.session.get(daemon.url + "/metrics") as response:
-            assert response.status == 401
-        async with api.session.get(daemon.url + "/metrics") as response:
-            assert response.status == 401  # a browser session is not a scraper
-        async with token.session.get(daemon.url + "/metrics",
-                                     headers=token.headers("GET")) as response:
-            assert response.status == 200
-            assert response.content_type == "text/plain"
-            text = await response.text()
-    finally:
-        await anonymous.close()
-        await token.close()
+        "name": "watched", "disks": box.disks, "data": "raid1"})
+    anonymous = box.client()
+    token = box.client(token=await api.make_token(["read"], "prometheus"))
+    async with anonymous.session.get(box.url + "/metrics") as response:
+        assert response.status == 401
+    async with api.session.get(box.url + "/metrics") as response:
+        assert response.status == 401  # a browser session is not a scraper
+    async with token.session.get(box.url + "/metrics",
+                                 headers=token.headers("GET")) as response:
+        assert response.status == 200
+        assert response.content_type == "text/plain"
+        text = await response.text()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     size = {s.labels["name"]: s.value for s in families["rockd_pool_size_bytes"].samples}
     assert size == {"watched": pool["usage"]["size"]}
@@ -35,13 +29,11 @@ async def test_metrics_need_a_read_token_and_describe_pools(storage):
     assert any(s.labels.get("route") == "/api/v1/pools" for s in latency)
 
 
-async def test_metrics_public_needs_no_token(storage):
-    daemon, _, _ = await storage(1)
+async def test_metrics_public_needs_no_token(rockd):
+    box = await rockd(devices=1)
+    daemon = box.daemon
     daemon.settings.metrics_public = True
-    anonymous = Api(daemon.url)
-    try:
-        async with anonymous.session.get(daemon.url + "/metrics") as response:
-            assert response.status == 200
-            assert "rockd_stream_subscribers" in await response.text()
-    finally:
-        await anonymous.close()
+    anonymous = box.client()
+    async with anonymous.session.get(box.url + "/metrics") as response:
+        assert response.status == 200
+        assert "rockd_stream_subscribers" in await response.text()

@@ -19,13 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from rockd.app import Daemon
-from rockd.config import Settings
 from rockd.services.nfs import NfsExports, kernel_server
-from tests.conftest import wait_for
-from tests.support.client import PASSWORD, Api, free_port
 from tests.support.exporting import register
-from tests.support.host import disk_ids, unmount_under
+from tests.support.rig import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for loop devices")
 
@@ -33,32 +29,13 @@ OPTIONS = "no_subtree_check"
 
 
 @pytest.fixture
-async def nfs(tmp_path, loops, monkeypatch):
+async def nfs(rockd, tmp_path, monkeypatch):
     """An in-process rockd with a pool "tank" under a mount root with a space in its name, and
     its exports file in the test's folder: (daemon, api, pool)."""
-    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
     register(monkeypatch, NfsExports)
-    device = loops(512 << 20)
-    settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
-                        mount_root=tmp_path / "mnt x", devices=[device],
-                        nfs_exports=tmp_path / "etc" / "exports.d" / "rockd.exports",
-                        samba_dir=tmp_path / "samba", smb_port=free_port(),
-                        sftp_port=free_port())
-    daemon = Daemon(settings)
-    api = None
-    try:
-        await daemon.start()
-        api = Api(f"http://{settings.listen}")
-        await api.login()
-        status, pool = await api.call("POST", "/api/v1/pools", {
-            "name": "tank", "disks": disk_ids(daemon, [device]), "data": "single"})
-        assert status == 201, pool
-        yield daemon, api, pool
-    finally:
-        if api is not None:
-            await api.close()
-        await daemon.stop()
-        unmount_under(tmp_path)
+    box = await rockd(devices=1, pool="single", mount_root=tmp_path / "mnt x",
+                      nfs_exports=tmp_path / "etc" / "exports.d" / "rockd.exports")
+    return box.daemon, box.api, box.pool
 
 
 async def share(api, pool, name: str) -> dict:

@@ -6,10 +6,11 @@ from openapi_spec_validator.versions.shortcuts import get_spec_version
 
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import ROUTE_TABLE
-from tests.support.client import Api
 
 
-async def test_openapi_is_valid_31_and_complete(daemon, api):
+async def test_openapi_is_valid_31_and_complete(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     status, document = await api.call("GET", "/api/v1/openapi.json")
     assert status == 200
     assert get_spec_version(document) == versions.OPENAPIV31
@@ -27,7 +28,8 @@ async def test_openapi_is_valid_31_and_complete(daemon, api):
     assert app[CONTEXT] is daemon.context
 
 
-async def test_request_schemas_are_the_validating_models(api):
+async def test_request_schemas_are_the_validating_models(rockd):
+    api = (await rockd()).api
     _, document = await api.call("GET", "/api/v1/openapi.json")
     schemas = document["components"]["schemas"]
     token = schemas["TokenCreate"]
@@ -43,24 +45,24 @@ async def test_request_schemas_are_the_validating_models(api):
     assert {"400", "401", "403", "413"} <= set(errors)
 
 
-async def test_metrics_are_documented_as_the_text_they_are(daemon, api):
+async def test_metrics_are_documented_as_the_text_they_are(rockd):
+    box = await rockd()
+    api = box.api
     _, document = await api.call("GET", "/api/v1/openapi.json")
     documented = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
-    scraper = Api(daemon.url, token=await api.make_token(["read"], "scraper"))
-    try:
-        async with scraper.session.get(daemon.url + "/metrics",
-                                       headers=scraper.headers("GET")) as response:
-            assert response.status == 200
-            assert list(documented) == [response.content_type] == ["text/plain"]
-    finally:
-        await scraper.close()
+    scraper = box.client(token=await api.make_token(["read"], "scraper"))
+    async with scraper.session.get(box.url + "/metrics",
+                                   headers=scraper.headers("GET")) as response:
+        assert response.status == 200
+        assert list(documented) == [response.content_type] == ["text/plain"]
     assert documented["text/plain"]["schema"] == {"type": "string"}
 
 
-async def test_every_route_declares_what_it_answers(daemon):
+async def test_every_route_declares_what_it_answers(rockd):
     """A route that answers a JSON body names its type (a model or a resource of
     rockd.core.resources), which the document shows; only 204s, the websocket and /metrics'
     text have none."""
+    daemon = (await rockd(login=False)).daemon
     undeclared = sorted(
         f"{route.method} {route.path}" for route in daemon.runner.app[ROUTE_TABLE]
         if route.response is None and route.status != 204 and not route.websocket
@@ -68,7 +70,8 @@ async def test_every_route_declares_what_it_answers(daemon):
     assert undeclared == []
 
 
-async def test_resources_are_documented_as_their_types(api):
+async def test_resources_are_documented_as_their_types(rockd):
+    api = (await rockd()).api
     _, document = await api.call("GET", "/api/v1/openapi.json")
     system = document["paths"]["/api/v1/system"]["get"]["responses"]["200"]["content"]
     assert system["application/json"]["schema"] == {"$ref": "#/components/schemas/System"}

@@ -15,7 +15,8 @@ OWNERS = {
 }
 
 
-async def test_every_subtree_has_its_owner(daemon):
+async def test_every_subtree_has_its_owner(rockd):
+    daemon = (await rockd(login=False)).daemon
     tree = daemon.tree
     assert {path: tree.owner_of(path) for path in OWNERS} == OWNERS
     unowned = [key for key in tree.get("") if tree.owner_of(f"/{key}") is None]

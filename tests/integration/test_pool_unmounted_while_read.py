@@ -4,12 +4,13 @@ still lists it) is read again as unmounted, not a failed rescan."""
 from __future__ import annotations
 
 from rockd.storage import btrfs_sysfs
-from tests.conftest import wait_for
 from tests.support.host import umount_by_hand
+from tests.support.rig import wait_for
 
 
-async def test_a_pool_unmounted_while_it_is_read_is_read_again(pool, monkeypatch):
-    daemon, _, tank = pool
+async def test_a_pool_unmounted_while_it_is_read_is_read_again(rockd, monkeypatch):
+    box = await rockd(devices=1, pool="single")
+    daemon, tank = box.daemon, box.pool
     pools = daemon.context.pools
     before = [m for m in btrfs_sysfs.mounts() if m["uuid"] == tank["id"]]
     assert before

@@ -12,7 +12,8 @@ from rockd.core.process import CommandError
 from rockd.storage import mounting
 from tests.support.changes import changes
 from tests.support.client import receive
-from tests.support.host import disk_ids, umount_by_hand, write_pattern
+from tests.support.host import umount_by_hand, write_pattern
+from tests.support.rig import wait_for
 
 
 def mounted_at(path: Path) -> bool:
@@ -25,12 +26,13 @@ async def create(api, name, disks, data, **extra):
     return status, body
 
 
-async def test_create_raid1_pool_observed_and_deleted(storage, tmp_path):
-    daemon, api, devices = await storage(2)
-    ids = disk_ids(daemon, devices)
+async def test_create_raid1_pool_observed_and_deleted(rockd):
+    box = await rockd(devices=2)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     status, pool = await create(api, "tank", ids, "raid1", compression="zstd:3")
     assert status == 201, pool
-    point = tmp_path / "mnt" / "tank"
+    point = box.settings.mount_root / "tank"
     assert pool["mounted"] and pool["mount_point"] == str(point) and mounted_at(point)
     assert (pool["data"], pool["metadata"]) == ("raid1", "raid1")
     assert pool["compression"] == "zstd:3" and "compress=zstd:3" in pool["mount_options"]
@@ -61,9 +63,10 @@ async def test_create_raid1_pool_observed_and_deleted(storage, tmp_path):
     ("raid1c4", "raid1c4", 4), ("raid10", "raid10", 4), ("raid5", "raid1", 3),
     ("raid6", "raid1c3", 4),
 ])
-async def test_every_profile(storage, data, metadata, count):
-    daemon, api, devices = await storage(count, 256 << 20)
-    status, pool = await create(api, f"p-{data}", disk_ids(daemon, devices), data,
+async def test_every_profile(rockd, data, metadata, count):
+    box = await rockd(devices=count, size=256 << 20)
+    api = box.api
+    status, pool = await create(api, f"p-{data}", box.disks, data,
                                 metadata=metadata)
     assert status == 201, pool
     assert (pool["data"], pool["metadata"]) == (data, metadata)
@@ -71,9 +74,10 @@ async def test_every_profile(storage, data, metadata, count):
     assert (await api.call("DELETE", f"/api/v1/pools/{pool['id']}"))[0] == 204
 
 
-async def test_bad_pool_requests_change_nothing(storage):
-    daemon, api, devices = await storage(3, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_bad_pool_requests_change_nothing(rockd):
+    box = await rockd(devices=3, size=256 << 20)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     changed = changes(daemon)
     cases = [
         ({"name": "t", "disks": ids[:1], "data": "raid1"}, 422, "not_enough_disks"),
@@ -111,15 +115,16 @@ async def test_bad_pool_requests_change_nothing(storage):
     assert (got, answer["error"]["code"]) == (409, "exists")
 
 
-async def test_pool_unmounted_and_mounted_by_hand_is_seen_at_once(storage, tmp_path):
-    daemon, api, devices = await storage(1)
-    status, pool = await create(api, "hand", disk_ids(daemon, devices), "single")
+async def test_pool_unmounted_and_mounted_by_hand_is_seen_at_once(rockd):
+    box = await rockd(devices=1)
+    api, devices = box.api, box.devices
+    status, pool = await create(api, "hand", box.disks, "single")
     assert status == 201
     ws = await api.stream()
     await ws.send_str(f'{{"id": 1, "type": "subscribe", "path": "/pools/{pool["id"]}/mounted"}}')
     await receive(ws)
     assert (await receive(ws))["value"] is True
-    point = tmp_path / "mnt" / "hand"
+    point = box.settings.mount_root / "hand"
     started = time.monotonic()
     umount_by_hand(point)
     patch = await receive(ws, timeout=2)
@@ -131,9 +136,10 @@ async def test_pool_unmounted_and_mounted_by_hand_is_seen_at_once(storage, tmp_p
     await ws.close()
 
 
-async def test_patch_compression_options_quotas_and_label(storage, tmp_path):
-    daemon, api, devices = await storage(1)
-    _, pool = await create(api, "opts", disk_ids(daemon, devices), "single")
+async def test_patch_compression_options_quotas_and_label(rockd):
+    box = await rockd(devices=1)
+    api = box.api
+    _, pool = await create(api, "opts", box.disks, "single")
     url = f"/api/v1/pools/{pool['id']}"
     status, pool = await api.call("PATCH", url, {"compression": "lzo",
                                                  "mount_options": "noatime"})
@@ -143,27 +149,26 @@ async def test_patch_compression_options_quotas_and_label(storage, tmp_path):
     assert status == 200 and pool["quotas"] is True
     status, pool = await api.call("PATCH", url, {"label": "renamed"})
     assert status == 200 and pool["name"] == "renamed"
-    assert pool["mount_point"] == str(tmp_path / "mnt" / "renamed")
-    assert mounted_at(tmp_path / "mnt" / "renamed")
+    assert pool["mount_point"] == str(box.settings.mount_root / "renamed")
+    assert mounted_at(box.settings.mount_root / "renamed")
     status, answer = await api.call("PATCH", url, {"mount_options": "device=/dev/sda"})
     assert (status, answer["error"]["code"]) == (400, "invalid_field")
 
 
-async def test_add_remove_replace_and_convert(storage):
-    daemon, api, devices = await storage(4, 384 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_add_remove_replace_and_convert(rockd):
+    box = await rockd(devices=4, size=384 << 20)
+    api = box.api
+    ids = box.disks
     _, pool = await create(api, "grow", ids[:1], "single", metadata="single")
     url = f"/api/v1/pools/{pool['id']}"
     status, pool = await api.call("POST", url + "/disks", {"add": [ids[1]]})
     assert status == 200 and len(pool["devices"]) == 2
 
     async def finished(job):
-        for _ in range(300):
+        async def ended():
             _, current = await api.call("GET", f"/api/v1/jobs/{job['id']}")
-            if current["state"] in ("succeeded", "failed"):
-                return current
-            await asyncio.sleep(0.1)
-        raise AssertionError(job)
+            return current if current["state"] in ("succeeded", "failed") else None
+        return await wait_for(ended, timeout=30, interval=0.1)
 
     status, answer = await api.call("POST", url + "/profile", {"data": "raid1",
                                                                "metadata": "raid1"})
@@ -190,8 +195,9 @@ async def test_add_remove_replace_and_convert(storage):
     assert sorted(d["disk"] for d in pool["devices"]) == sorted([ids[2], ids[3]])
 
 
-async def test_import_a_filesystem_made_by_hand(storage, tmp_path):
-    daemon, api, devices = await storage(2)
+async def test_import_a_filesystem_made_by_hand(rockd, tmp_path):
+    box = await rockd(devices=2)
+    daemon, api, devices = box.daemon, box.api, box.devices
     subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "legacy", "-d", "raid1", "-m", "raid1",
                     *devices], check=True)
     scratch = tmp_path / "scratch"
@@ -209,7 +215,7 @@ async def test_import_a_filesystem_made_by_hand(storage, tmp_path):
     for dev in devices:
         await daemon.context.disks.rescan(Path(dev).name)
     status, pool = await api.call("POST", "/api/v1/pools/import",
-                                  {"disk": disk_ids(daemon, devices)[0]})
+                                  {"disk": box.disks[0]})
     assert status == 201, pool
     assert pool["name"] == "legacy" and pool["data"] == "raid1" and pool["mounted"]
     await daemon.context.shares.settled(pool["id"])
@@ -219,13 +225,14 @@ async def test_import_a_filesystem_made_by_hand(storage, tmp_path):
     assert [(s["name"], s["share"], s["read_only"]) for s in snapshots] == [
         ("before", shares[0]["id"], True)]
     status, answer = await api.call("POST", "/api/v1/pools/import",
-                                    {"disk": disk_ids(daemon, devices)[1]})
+                                    {"disk": box.disks[1]})
     assert (status, answer["error"]["code"]) == (409, "exists")
 
 
-async def test_missing_disk_shows_degraded_and_mounts_degraded_on_request(storage, loops):
-    daemon, api, devices = await storage(2)
-    _, pool = await create(api, "mirror", disk_ids(daemon, devices), "raid1")
+async def test_missing_disk_shows_degraded_and_mounts_degraded_on_request(rockd, loops):
+    box = await rockd(devices=2)
+    api, devices = box.api, box.devices
+    _, pool = await create(api, "mirror", box.disks, "raid1")
     url = f"/api/v1/pools/{pool['id']}"
     status, pool = await api.call("POST", url + "/unmount")
     assert status == 200 and not pool["mounted"]
@@ -241,9 +248,10 @@ async def test_missing_disk_shows_degraded_and_mounts_degraded_on_request(storag
     assert (status, answer["error"]["code"]) == (409, "mounted")
 
 
-async def test_usage_follows_writes_while_watched(storage):
-    daemon, api, devices = await storage(1)
-    _, pool = await create(api, "filling", disk_ids(daemon, devices), "single")
+async def test_usage_follows_writes_while_watched(rockd):
+    box = await rockd(devices=1)
+    api = box.api
+    _, pool = await create(api, "filling", box.disks, "single")
     ws = await api.stream()
     await ws.send_str(f'{{"id": 1, "type": "subscribe", "path": "/pools/{pool["id"]}/usage"}}')
     await receive(ws)
@@ -262,9 +270,10 @@ async def test_usage_follows_writes_while_watched(storage):
     await ws.close()
 
 
-async def test_device_allocation_follows_writes_while_watched(storage):
-    daemon, api, devices = await storage(1)
-    _, pool = await create(api, "growing", disk_ids(daemon, devices), "single")
+async def test_device_allocation_follows_writes_while_watched(rockd):
+    box = await rockd(devices=1)
+    api = box.api
+    _, pool = await create(api, "growing", box.disks, "single")
     allocated = pool["devices"][0]["used"]
     ws = await api.stream()
     await ws.send_str(f'{{"id": 1, "type": "subscribe", "path": "/pools/{pool["id"]}"}}')
@@ -314,9 +323,10 @@ def intact(pool, block, megabytes=24) -> bool:
     return (Path(pool["mount_point"]) / "kept").read_bytes() == block * megabytes
 
 
-async def test_missing_device_replaced_by_devid(storage, loops):
-    daemon, api, devices = await storage(3)
-    ids = disk_ids(daemon, devices)
+async def test_missing_device_replaced_by_devid(rockd, loops):
+    box = await rockd(devices=3)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     pool, block = await lose_one(daemon, api, loops, "mended", ids[:2], "raid1", devices[1])
     url = f"/api/v1/pools/{pool['id']}"
     (lost,) = [d for d in pool["devices"] if d["missing"]]
@@ -362,9 +372,10 @@ async def test_missing_device_replaced_by_devid(storage, loops):
     assert job["result"]["data_bytes_scrubbed"] >= 2 * (24 << 20)
 
 
-async def test_missing_device_removed(storage, loops):
-    daemon, api, devices = await storage(3)
-    ids = disk_ids(daemon, devices)
+async def test_missing_device_removed(rockd, loops):
+    box = await rockd(devices=3)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     pool, block = await lose_one(daemon, api, loops, "shrunk", ids, "raid1", devices[2])
     assert pool["data"] == "raid1" and len(pool["devices"]) == 3
     url = f"/api/v1/pools/{pool['id']}"
@@ -380,9 +391,10 @@ async def test_missing_device_removed(storage, loops):
     assert intact(pool, block)
 
 
-async def test_missing_device_refusals_change_nothing(storage, loops):
-    daemon, api, devices = await storage(4)
-    ids = disk_ids(daemon, devices)
+async def test_missing_device_refusals_change_nothing(rockd, loops):
+    box = await rockd(devices=4)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     mirror, _ = await lose_one(daemon, api, loops, "mirror", ids[:2], "raid1", devices[1])
     status, whole = await create(api, "whole", ids[2:3], "single")
     assert status == 201, whole
@@ -439,9 +451,10 @@ async def test_missing_device_refusals_change_nothing(storage, loops):
     assert pool["mounted"] and pool["missing_devices"] == 1 and len(pool["devices"]) == 2
 
 
-async def test_present_device_replaced_by_devid(storage):
-    daemon, api, devices = await storage(2)
-    ids = disk_ids(daemon, devices)
+async def test_present_device_replaced_by_devid(rockd):
+    box = await rockd(devices=2)
+    daemon, api = box.daemon, box.api
+    ids = box.disks
     _, pool = await create(api, "moved", ids[:1], "single")
     block = write_pattern(Path(pool["mount_point"]) / "kept", 24)
     status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/disks",
@@ -474,10 +487,10 @@ def ruin_chunk_tree(device: str) -> None:
         os.fsync(f.fileno())
 
 
-async def test_import_of_a_corrupt_filesystem_is_422_with_the_kernels_reason(storage,
-                                                                              tmp_path):
-    daemon, api, devices = await storage(1)
-    (disk,) = disk_ids(daemon, devices)
+async def test_import_of_a_corrupt_filesystem_is_422_with_the_kernels_reason(rockd):
+    box = await rockd(devices=1)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    (disk,) = box.disks
     subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "broken", devices[0]], check=True)
     ruin_chunk_tree(devices[0])
     await daemon.context.disks.rescan(Path(devices[0]).name)
@@ -492,7 +505,7 @@ async def test_import_of_a_corrupt_filesystem_is_422_with_the_kernels_reason(sto
         assert "superblock" in answer["error"]["detail"]["mount"]
     assert await daemon.store.intents("pool") == {} and daemon.context.pools.intent == {}
     assert (await api.call("GET", "/api/v1/pools"))[1] == []
-    assert not (tmp_path / "mnt" / "broken").exists()
+    assert not (box.settings.mount_root / "broken").exists()
     # the name is free: a sound filesystem of that name imports
     subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "broken", devices[0]], check=True)
     await daemon.context.disks.rescan(Path(devices[0]).name)
@@ -527,9 +540,10 @@ def formatted(device: str) -> bool:
     return subprocess.run(["blkid", "-p", device], capture_output=True).returncode != 2
 
 
-async def test_bad_mount_options_and_compression_are_refused_before_mkfs(storage):
-    daemon, api, devices = await storage(1, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_bad_mount_options_and_compression_are_refused_before_mkfs(rockd):
+    box = await rockd(devices=1, size=256 << 20)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     changed = changes(daemon)
     bodies = [({"mount_options": o}, status) for o, status in BAD_OPTIONS]
     bodies += [({"compression": c}, 400) for c in BAD_COMPRESSION] + CONFLICTING
@@ -572,9 +586,10 @@ ALLOWED_OPTIONS = [
 ]
 
 
-async def test_every_allowed_mount_option_really_mounts(storage, caplog):
-    daemon, api, devices = await storage(1, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_every_allowed_mount_option_really_mounts(rockd, caplog):
+    box = await rockd(devices=1, size=256 << 20)
+    daemon, api = box.daemon, box.api
+    ids = box.disks
     status, pool = await create(api, "every", ids, "single",
                                 mount_options=",".join(ALLOWED_OPTIONS))
     assert status == 201, pool
@@ -609,9 +624,10 @@ async def test_every_allowed_mount_option_really_mounts(storage, caplog):
         assert "drifted" not in caplog.text, (option, caplog.text)
 
 
-async def test_a_create_whose_mount_fails_leaves_its_disks_empty(storage, monkeypatch, tmp_path):
-    daemon, api, devices = await storage(1, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_a_create_whose_mount_fails_leaves_its_disks_empty(rockd, monkeypatch):
+    box = await rockd(devices=1, size=256 << 20)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     real = mounting.run
 
     async def mount_refused(argv, **options):
@@ -626,15 +642,16 @@ async def test_a_create_whose_mount_fails_leaves_its_disks_empty(storage, monkey
     assert (status, answer["error"]["code"]) == (422, "mount_failed"), answer
     assert not formatted(devices[0])
     assert await daemon.store.intents("pool") == {} and daemon.context.pools.intent == {}
-    assert not (tmp_path / "mnt" / "doomed").exists()
+    assert not (box.settings.mount_root / "doomed").exists()
     monkeypatch.undo()
     status, pool = await create(api, "doomed", ids, "single")
     assert status == 201 and pool["mounted"], pool
 
 
-async def test_two_creates_of_one_name_at_once_make_one_pool(storage):
-    daemon, api, devices = await storage(4, 256 << 20)
-    ids = disk_ids(daemon, devices)
+async def test_two_creates_of_one_name_at_once_make_one_pool(rockd):
+    box = await rockd(devices=4, size=256 << 20)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    ids = box.disks
     answers = await asyncio.gather(create(api, "twice", ids[:2], "raid1"),
                                    create(api, "twice", ids[2:], "raid1"),
                                    create(api, "other", ids[1:3], "raid1"))
@@ -647,13 +664,14 @@ async def test_two_creates_of_one_name_at_once_make_one_pool(storage):
         assert formatted(device) == (disk in used), device
 
 
-async def test_import_takes_over_what_an_import_cut_short_left_mounted(storage, tmp_path):
+async def test_import_takes_over_what_an_import_cut_short_left_mounted(rockd):
     # rockd killed between an import's mount and its intent kept: the filesystem is mounted
     # at the pool's mount point and rockd knows nothing of it; importing it again finishes
-    daemon, api, devices = await storage(1)
-    (disk,) = disk_ids(daemon, devices)
+    box = await rockd(devices=1)
+    daemon, api, devices = box.daemon, box.api, box.devices
+    (disk,) = box.disks
     subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "halfway", devices[0]], check=True)
-    point = tmp_path / "mnt" / "halfway"
+    point = box.settings.mount_root / "halfway"
     point.mkdir(parents=True)
     subprocess.run(["mount", devices[0], str(point)], check=True)
     await daemon.context.disks.rescan(Path(devices[0]).name)
@@ -664,24 +682,25 @@ async def test_import_takes_over_what_an_import_cut_short_left_mounted(storage, 
     assert points.count(str(point)) == 1
 
 
-async def test_import_refuses_a_filesystem_with_a_device_rockd_does_not_manage(storage, loops,
-                                                                               tmp_path):
-    daemon, api, devices = await storage(1)
+async def test_import_refuses_a_filesystem_with_a_device_rockd_does_not_manage(rockd, loops):
+    box = await rockd(devices=1)
+    daemon, api, devices = box.daemon, box.api, box.devices
     stranger = loops(512 << 20)  # not in the daemon's --devices
     subprocess.run(["mkfs.btrfs", "-q", "-f", "-L", "halfmine", "-d", "raid1", "-m", "raid1",
                     devices[0], stranger], check=True)
     await daemon.context.disks.rescan(Path(devices[0]).name)
-    (disk,) = disk_ids(daemon, devices)
+    (disk,) = box.disks
     status, answer = await api.call("POST", "/api/v1/pools/import", {"disk": disk})
     assert (status, answer["error"]["code"]) == (403, "unmanaged_device"), answer
     assert answer["error"]["detail"] == {"device": stranger}
     assert daemon.context.pools.intent == {}
-    assert not mounted_at(tmp_path / "mnt" / "halfmine")
+    assert not mounted_at(box.settings.mount_root / "halfmine")
 
 
-async def test_intent_an_older_rockd_kept_still_mounts_without_what_is_refused(storage, caplog):
-    daemon, api, devices = await storage(1)
-    status, pool = await create(api, "older", disk_ids(daemon, devices), "single")
+async def test_intent_an_older_rockd_kept_still_mounts_without_what_is_refused(rockd, caplog):
+    box = await rockd(devices=1)
+    daemon, api = box.daemon, box.api
+    status, pool = await create(api, "older", box.disks, "single")
     assert status == 201, pool
     pools, url = daemon.context.pools, f"/api/v1/pools/{pool['id']}"
     assert (await api.call("POST", url + "/unmount"))[0] == 200

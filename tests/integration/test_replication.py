@@ -7,90 +7,47 @@ import asyncio
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from rockd.app import Daemon
-from rockd.config import Settings
 from rockd.transfer import protocol
-from tests.conftest import private_services, wait_for
-from tests.support.client import PASSWORD, Api, free_port
-from tests.support.host import disk_ids, unmount_under
 from tests.support.replication import checksums, write_files
+from tests.support.rig import Rockd, wait_for
 from tests.support.wire import Capture
 
 
-@dataclass
-class Box:
-    daemon: Daemon
-    api: Api
-    pool: dict
-    name: str
-
-    @property
-    def replication(self):
-        return self.daemon.context.replication
-
-    async def identity(self) -> dict:
-        status, body = await self.api.call("GET", "/api/v1/replication/identity")
-        assert status == 200, body
-        return body
-
-    async def job(self, job_id: str, timeout: float = 60.0) -> dict:
-        async def ended():
-            job = self.daemon.tree.get(("jobs", job_id))
-            return job if job["state"] not in ("queued", "running") else None
-        return await wait_for(ended, timeout=timeout)
+async def boxes(rockd, *names: str, size: int = 1 << 30) -> list[Rockd]:
+    """In-process daemons with replication, each with a pool "tank" of `size` bytes."""
+    return [await rockd(name=name, devices=1, size=size, pool="single") for name in names]
 
 
-@pytest.fixture
-async def boxes(tmp_path, loops, monkeypatch):
-    """`await boxes("a")`: a daemon with replication, one 1 GiB pool "tank", its own port."""
-    made: list[Box] = []
-
-    async def start(name: str, size: int = 1 << 30) -> Box:
-        device = loops(size, name=f"{name}.img")
-        monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
-        settings = Settings(listen=f"127.0.0.1:{free_port()}",
-                            state_dir=tmp_path / name / "state",
-                            mount_root=tmp_path / name / "mnt", devices=[device],
-                            zmq_listen=f"127.0.0.1:{free_port(span=2)}",
-                            **private_services(tmp_path / name))
-        daemon = Daemon(settings)
-        await daemon.start()
-        api = Api(f"http://{settings.listen}")
-        box = Box(daemon, api, {}, name)
-        made.append(box)
-        await api.login()
-        status, pool = await api.call("POST", "/api/v1/pools", {
-            "name": "tank", "disks": disk_ids(daemon, [device]), "data": "single"})
-        assert status == 201, pool
-        box.pool = pool
-        return box
-
-    try:
-        yield start
-    finally:
-        for box in made:
-            await box.api.close()
-        for box in made:
-            await box.daemon.stop()
-        unmount_under(tmp_path)
+def receiver(box: Rockd):
+    return box.daemon.context.replication.receiver
 
 
-async def pair(a: Box, b: Box) -> None:
+async def identity(box: Rockd) -> dict:
+    status, body = await box.api.call("GET", "/api/v1/replication/identity")
+    assert status == 200, body
+    return body
+
+
+async def ended(box: Rockd, job_id: str, timeout: float = 60.0) -> dict:
+    def final():
+        job = box.daemon.tree.get(("jobs", job_id))
+        return job if job["state"] not in ("queued", "running") else None
+    return await wait_for(final, timeout=timeout)
+
+
+async def pair(a: Rockd, b: Rockd) -> None:
     """Each box pairs the other, as two admins would."""
     for one, other in ((a, b), (b, a)):
-        ident = await other.identity()
+        ident = await identity(other)
         status, peer = await one.api.call("POST", "/api/v1/replication/peers", {
             "name": other.name, "address": ident["address"],
             "public_key": ident["public_key"]})
         assert status == 201, peer
 
 
-async def share_with_files(box: Box, name: str = "home", count: int = 12,
+async def share_with_files(box: Rockd, name: str = "home", count: int = 12,
                            size: int = 2 << 20) -> dict:
     status, share = await box.api.call("POST", "/api/v1/shares",
                                        {"pool": box.pool["id"], "name": name})
@@ -99,13 +56,13 @@ async def share_with_files(box: Box, name: str = "home", count: int = 12,
     return share
 
 
-async def run(box: Box, task_id: str) -> dict:
+async def run(box: Rockd, task_id: str) -> dict:
     status, body = await box.api.call("POST", f"/api/v1/replication/tasks/{task_id}/run")
     assert status == 202, body
-    return await box.job(body["job"]["id"])
+    return await ended(box, body["job"]["id"])
 
 
-async def mid_transfer(a: Box, b: Box) -> tuple[dict, dict, str, object]:
+async def mid_transfer(a: Rockd, b: Rockd) -> tuple[dict, dict, str, object]:
     """a's share "home" of 600 MiB, a task to b, and its run caught while the data flows:
     (the share, the task, the job's id, b's incoming transfer)."""
     share = await share_with_files(a, count=6, size=100 << 20)
@@ -115,34 +72,34 @@ async def mid_transfer(a: Box, b: Box) -> tuple[dict, dict, str, object]:
     assert status == 202, body
 
     async def sending():
-        incoming = b.replication.receiver.incoming
+        incoming = receiver(b).incoming
         return next((i for i in incoming.values() if i.bytes > 0), None)
     return share, task, body["job"]["id"], await wait_for(sending, timeout=30)
 
 
-def replica_of(box: Box, name: str) -> dict | None:
+def replica_of(box: Rockd, name: str) -> dict | None:
     for share in (box.daemon.tree.get("/shares") or {}).values():
         if share["pool"] == box.pool["id"] and share["name"] == name:
             return share
     return None
 
 
-def subvolumes(box: Box, *options: str) -> list[str]:
+def subvolumes(box: Rockd, *options: str) -> list[str]:
     out = subprocess.run(["btrfs", "subvolume", "list", *options, box.pool["mount_point"]],
                          capture_output=True, text=True, check=True).stdout
     return sorted(line.split(" path ", 1)[1] for line in out.splitlines())
 
 
-def half_made(box: Box, name: str = "home") -> list[str]:
+def half_made(box: Rockd, name: str = "home") -> list[str]:
     """Writable subvolumes among a replica's: what an unfinished receive leaves."""
     read_only = set(subvolumes(box, "-r"))
     return [p for p in subvolumes(box) if (p == name or p.startswith(f".snapshots/{name}/"))
             and p not in read_only]
 
 
-async def test_full_then_incremental_replication_with_equal_content(boxes):
-    a, b = await boxes("a"), await boxes("b")
-    ident = await a.identity()
+async def test_full_then_incremental_replication_with_equal_content(rockd):
+    a, b = await boxes(rockd, "a", "b")
+    ident = await identity(a)
     assert len(ident["public_key"]) == 40 and ident["address"].endswith(
         a.daemon.settings.zmq_listen.rsplit(":", 1)[1])
     secret = a.daemon.settings.state_dir / "replication" / "curve.secret"
@@ -184,10 +141,10 @@ async def test_full_then_incremental_replication_with_equal_content(boxes):
     assert last["state"] == "succeeded" and last["incremental"], last
 
 
-async def test_an_unpaired_key_is_refused_and_logged(boxes, caplog):
-    a, b = await boxes("a"), await boxes("b")
+async def test_an_unpaired_key_is_refused_and_logged(rockd, caplog):
+    a, b = await boxes(rockd, "a", "b")
     # a knows b, b does not know a
-    ident = await b.identity()
+    ident = await identity(b)
     status, _ = await a.api.call("POST", "/api/v1/replication/peers", {
         "name": "b", "address": ident["address"], "public_key": ident["public_key"]})
     assert status == 201
@@ -197,7 +154,7 @@ async def test_an_unpaired_key_is_refused_and_logged(boxes, caplog):
     job = await run(a, task["id"])
     assert job["state"] == "failed" and "refused this box's key" in job["error"], job
     assert replica_of(b, "home") is None
-    assert b.replication.receiver.gate.refusals >= 1
+    assert receiver(b).gate.refusals >= 1
     assert any("refused a connection" in r.getMessage() for r in caplog.records)
     assert not any(b.daemon.settings.state_dir.joinpath("replication", "curve.secret")
                    .read_text().strip() in r.getMessage() for r in caplog.records)
@@ -221,8 +178,8 @@ async def test_an_unpaired_key_is_refused_and_logged(boxes, caplog):
     assert (await a.api.call("DELETE", "/api/v1/replication/peers/impostor"))[0] == 204
 
 
-async def test_two_destinations_at_once_and_promotion(boxes):
-    a, b, c = await boxes("a"), await boxes("b"), await boxes("c")
+async def test_two_destinations_at_once_and_promotion(rockd):
+    a, b, c = await boxes(rockd, "a", "b", "c")
     await pair(a, b)
     await pair(a, c)
     share = await share_with_files(a, count=6, size=2 << 20)
@@ -250,10 +207,10 @@ async def test_two_destinations_at_once_and_promotion(boxes):
     assert last["c/tank"]["last"]["state"] == "failed"
 
 
-async def test_nothing_crosses_the_wire_in_clear(boxes):
+async def test_nothing_crosses_the_wire_in_clear(rockd):
     """Files full of a marker are replicated while the loopback is captured: the marker never
     shows, on either port, though the capture sees it when it is sent in clear."""
-    a, b = await boxes("a"), await boxes("b")
+    a, b = await boxes(rockd, "a", "b")
     await pair(a, b)
     marker = b"rockd-marker-" + os.urandom(8).hex().encode()
     share = await share_with_files(a, count=0)
@@ -276,12 +233,12 @@ async def test_nothing_crosses_the_wire_in_clear(boxes):
     assert marker in wire.everything()
 
 
-async def test_the_data_port_admits_only_a_live_transfers_ticket(boxes, caplog):
+async def test_the_data_port_admits_only_a_live_transfers_ticket(rockd, caplog):
     import zmq
     import zmq.asyncio
     from zmq.utils.monitor import recv_monitor_message
 
-    b = await boxes("b")
+    (b,) = await boxes(rockd, "b")
     data = b.daemon.settings.zmq_listen.rsplit(":", 1)
     endpoint = f"tcp://127.0.0.1:{int(data[1]) + 1}"
     context = zmq.asyncio.Context()
@@ -306,20 +263,20 @@ async def test_the_data_port_admits_only_a_live_transfers_ticket(boxes, caplog):
             sock.close(0)
     finally:
         context.destroy(linger=0)
-    assert b.replication.receiver.gate.refusals >= 1
+    assert receiver(b).gate.refusals >= 1
     assert any("no transfer 0123456789abcdef is being received" in r.getMessage()
                for r in caplog.records)
     assert not any(ticket in r.getMessage() for r in caplog.records)
-    assert b.replication.receiver.received == 0 and subvolumes(b) == []
+    assert receiver(b).received == 0 and subvolumes(b) == []
 
 
-async def test_data_from_another_connection_ends_the_transfer(boxes):
+async def test_data_from_another_connection_ends_the_transfer(rockd):
     """Someone holding a live transfer's id and ticket (as one who watched the handshake
     would) but not its key: what they send ends the transfer, and nothing is left."""
     import zmq
     import zmq.asyncio
 
-    a, b = await boxes("a", size=2 << 30), await boxes("b", size=2 << 30)
+    a, b = await boxes(rockd, "a", "b", size=2 << 30)
     await pair(a, b)
     _, task, job_id, incoming = await mid_transfer(a, b)
     context = zmq.asyncio.Context()
@@ -330,20 +287,20 @@ async def test_data_from_another_connection_ends_the_transfer(boxes):
         forger = protocol.Channel(protocol.Channel.new_key(), sender=True)
         forger.sent = incoming.channel.expected
         await sock.send_multipart(forger.seal(protocol.DATA, incoming.id.encode(), b"x" * 100))
-        job = await a.job(job_id)
+        job = await ended(a, job_id)
         sock.close(0)
     finally:
         context.destroy(linger=0)
     assert job["state"] == "failed" and "another connection" in job["error"], job
-    await wait_for(lambda: asyncio.sleep(0, not b.replication.receiver.incoming), timeout=80)
+    await wait_for(lambda: not receiver(b).incoming, timeout=80)
     await b.daemon.context.shares.settled(b.pool["id"])
     assert replica_of(b, "home") is None and subvolumes(b) == [], subvolumes(b)
     job = await run(a, task["id"])
     assert job["state"] == "succeeded", job
 
 
-async def test_a_corrupted_stream_is_discarded_and_nothing_is_left(boxes, monkeypatch):
-    a, b = await boxes("a"), await boxes("b")
+async def test_a_corrupted_stream_is_discarded_and_nothing_is_left(rockd, monkeypatch):
+    a, b = await boxes(rockd, "a", "b")
     await pair(a, b)
     share = await share_with_files(a, count=4, size=1 << 20)
     _, task = await a.api.call("POST", "/api/v1/replication/tasks", {
@@ -373,16 +330,16 @@ async def test_a_corrupted_stream_is_discarded_and_nothing_is_left(boxes, monkey
     assert subvolumes(b) == [], subvolumes(b)
 
 
-async def test_hourly_runs_with_retention_on_both_sides(boxes):
+async def test_hourly_runs_with_retention_on_both_sides(rockd):
     from datetime import UTC, datetime, timedelta
 
-    a, b = await boxes("a"), await boxes("b")
+    a, b = await boxes(rockd, "a", "b")
     await pair(a, b)
     share = await share_with_files(a, count=2, size=1 << 20)
     start = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     now = [start - timedelta(minutes=30)]
     for box in (a, b):
-        box.replication.clock = lambda: now[0]
+        box.daemon.context.replication.clock = lambda: now[0]
     status, task = await a.api.call("POST", "/api/v1/replication/tasks", {
         "share": share["id"], "targets": [{"peer": "b", "pool": "tank"}], "cron": "0 * * * *",
         "retention": {"source": {"hourly": 2}, "target": {"hourly": 3}}})
@@ -397,15 +354,15 @@ async def test_hourly_runs_with_retention_on_both_sides(boxes):
         now[0] = start + timedelta(hours=hour, minutes=1)
         (Path(share["path"]) / f"hour{hour}").write_bytes(os.urandom(64 << 10))
         os.sync()
-        (job,) = await a.replication.tasks.run_due(now[0])
-        job = await a.job(job["id"])
+        (job,) = await a.daemon.context.replication.tasks.run_due(now[0])
+        job = await ended(a, job["id"])
         assert job["state"] == "succeeded", job
         await a.daemon.context.jobs.wait()
         await b.daemon.context.jobs.wait()
     await a.daemon.context.shares.settled(a.pool["id"])
     await b.daemon.context.shares.settled(b.pool["id"])
 
-    def names(box: Box, share_name: str) -> list[str]:
+    def names(box: Rockd, share_name: str) -> list[str]:
         return sorted(s["name"] for s in box.daemon.tree.get("/snapshots").values()
                       if s["share_name"] == share_name)
 
@@ -421,17 +378,17 @@ async def test_hourly_runs_with_retention_on_both_sides(boxes):
     assert a.daemon.tree.get(("replication", "tasks", task["id"], "running")) is None
 
 
-async def test_a_cancelled_run_leaves_nothing_half_made(boxes):
-    a, b = await boxes("a", size=2 << 30), await boxes("b", size=2 << 30)
+async def test_a_cancelled_run_leaves_nothing_half_made(rockd):
+    a, b = await boxes(rockd, "a", "b", size=2 << 30)
     await pair(a, b)
     share, task, job_id, _ = await mid_transfer(a, b)
     status, again = await a.api.call("POST", f"/api/v1/replication/tasks/{task['id']}/run")
     assert status == 409 and again["error"]["code"] == "busy", again
     status, _ = await a.api.call("POST", f"/api/v1/jobs/{job_id}/cancel")
     assert status == 200
-    job = await a.job(job_id)
+    job = await ended(a, job_id)
     assert job["state"] == "cancelled", job
-    await wait_for(lambda: asyncio.sleep(0, not b.replication.receiver.incoming), timeout=10)
+    await wait_for(lambda: not receiver(b).incoming, timeout=10)
     await b.daemon.context.shares.settled(b.pool["id"])
     assert replica_of(b, "home") is None
     assert subvolumes(b) == [], subvolumes(b)

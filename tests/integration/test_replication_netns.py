@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.host import disk_ids_of, unmount_under
-from tests.support.netns import Box, Namespaces, Unavailable
+from tests.support.netns import HTTP_PORT, ZMQ_PORT, Namespaces, Unavailable
 from tests.support.replication import checksums, write_files
+from tests.support.rig import Rockd, wait_for
 
 IDLE = 10.0
 """How long a transfer waits for a silent peer here (`--replication-idle`, 60 s by default):
@@ -26,30 +26,26 @@ BASE, CHANGE = 512 << 20, 256 << 20
 
 
 @pytest.fixture
-async def netboxes(tmp_path, loops):
+async def netboxes(rockd):
     """Boxes "a" and "b" running, each in its own namespace with a 2 GiB pool "tank", paired
-    both ways. Everything is undone at the end, failed or not: the processes stopped, their
-    mounts unmounted, the namespaces and veths deleted (the loops fixture then detaches the
-    loop devices)."""
+    both ways. Everything is undone at the end, failed or not: the processes stopped and the
+    namespaces and veths deleted here, then the rig unmounts and detaches the rest."""
     nets = Namespaces()
-    boxes: list[Box] = []
+    boxes: list[Rockd] = []
     try:
         try:
             nets.create()
         except Unavailable as exc:
             pytest.skip(f"no network namespaces here: {exc}")
         for side in "ab":
-            box = Box(nets, side, tmp_path, loops(2 << 30, name=f"{side}.img"), IDLE)
-            boxes.append(box)
-            await box.start()
-            ids = await disk_ids_of(box.api, [box.device])
-            status, box.pool = await box.api.call("POST", "/api/v1/pools", {
-                "name": "tank", "disks": ids, "data": "single"})
-            assert status == 201, box.pool
+            boxes.append(await rockd(
+                name=side, devices=1, size=2 << 30, pool="single", process=True,
+                listen=f"{nets.control[side]}:{HTTP_PORT}", replication_idle=IDLE,
+                zmq_listen=f"{nets.link[side]}:{ZMQ_PORT}", prefix=nets.command(side, [])))
         a, b = boxes
         for one, other in ((a, b), (b, a)):
-            ident = await other.get("/api/v1/replication/identity")
-            assert ident["address"] == other.zmq, ident
+            ident = await get(other, "/api/v1/replication/identity")
+            assert ident["address"] == other.settings.zmq_listen, ident
             status, body = await one.api.call("POST", "/api/v1/replication/peers", {
                 "name": other.name, "address": ident["address"],
                 "public_key": ident["public_key"]})
@@ -60,10 +56,15 @@ async def netboxes(tmp_path, loops):
             for box in boxes:
                 await box.stop()
         finally:
-            unmount_under(tmp_path)
             nets.close()
             os.sync()
         assert nets.leftovers() == [], f"not deleted: {nets.leftovers()}"
+
+
+async def get(box: Rockd, path: str):
+    status, body = await box.api.call("GET", path)
+    assert status == 200, body
+    return body
 
 
 def subvolumes(point: str, *options: str) -> list[str]:
@@ -72,7 +73,7 @@ def subvolumes(point: str, *options: str) -> list[str]:
     return sorted(line.split(" path ", 1)[1] for line in out.splitlines())
 
 
-async def ended(box: Box, job_id: str, timeout: float) -> dict:
+async def ended(box: Rockd, job_id: str, timeout: float) -> dict:
     return await box.api.ended_job(job_id, timeout)
 
 
@@ -105,11 +106,11 @@ async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_increme
     point = b.pool["mount_point"]
     expected = sorted(["home", f".snapshots/home/{first_snapshot}"])
     job = await run()
-    deadline = time.monotonic() + 30
-    while ((await a.get(f"/api/v1/jobs/{job['id']}")).get("bytes", 0) == 0
-           or subvolumes(point) == expected):  # until b's `btrfs receive` has begun
-        assert time.monotonic() < deadline, "the transfer did not start"
-        await asyncio.sleep(0.01)
+
+    async def streaming():  # and b's `btrfs receive` has begun
+        return ((await get(a, f"/api/v1/jobs/{job['id']}")).get("bytes", 0) > 0
+                and subvolumes(point) != expected)
+    await wait_for(streaming, timeout=30, interval=0.01)
     nets.cut("b")
     cut = time.monotonic()
     (half_made,) = [p for p in subvolumes(point) if p not in expected]
@@ -122,14 +123,14 @@ async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_increme
     while failed is None or "discarded" not in times:
         assert time.monotonic() - cut < IDLE + 20, (failed, subvolumes(point))
         if failed is None:
-            job = await a.get(f"/api/v1/jobs/{job['id']}")
+            job = await get(a, f"/api/v1/jobs/{job['id']}")
             if job["state"] not in ("queued", "running"):
                 failed, times["failed"] = job, time.monotonic() - cut
         if "discarded" not in times and subvolumes(point) == expected:
             times["discarded"] = time.monotonic() - cut
         await asyncio.sleep(0.05)
     assert failed["state"] == "failed", failed
-    assert f"peer b ({b.zmq})" in failed["error"], failed
+    assert f"peer b ({b.settings.zmq_listen})" in failed["error"], failed
     assert times["failed"] < IDLE + ABORT + 3, times
     assert times["discarded"] < IDLE + 3, times
     assert 0 < failed["bytes"] < CHANGE, failed
@@ -138,9 +139,9 @@ async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_increme
 
     # nothing half-made on the receiver: not on disk, not in its API
     assert subvolumes(point) == subvolumes(point, "-r") == expected
-    snapshots = await b.get("/api/v1/snapshots")
+    snapshots = await get(b, "/api/v1/snapshots")
     assert [s["name"] for s in snapshots] == [first_snapshot], snapshots
-    (replica,) = [s for s in await b.get("/api/v1/shares") if s["name"] == "home"]
+    (replica,) = [s for s in await get(b, "/api/v1/shares") if s["name"] == "home"]
     assert replica["replica"]["snapshot"] == first_snapshot, replica
 
     # the link back: the next run sends the change since the last common snapshot only
@@ -153,7 +154,7 @@ async def test_a_link_cut_mid_transfer_fails_the_run_and_the_next_one_is_increme
     assert result["incremental"] and "incremental" in third["detail"], third
     assert CHANGE <= third["bytes"] < CHANGE + (16 << 20), third
     assert third["bytes"] < (BASE + CHANGE) / 2, third  # a third of the share
-    (replica,) = [s for s in await b.get("/api/v1/shares") if s["name"] == "home"]
+    (replica,) = [s for s in await get(b, "/api/v1/shares") if s["name"] == "home"]
     assert replica["replica"]["snapshot"] == result["snapshot"], replica
     assert checksums(Path(replica["path"])) == checksums(root)
     print(f"\ncut after {failed['bytes'] / 2**20:.0f} MiB: the run failed in "

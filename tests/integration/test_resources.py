@@ -12,7 +12,6 @@ import zmq
 
 from rockd.core.resources import TREE
 from rockd.handlers.routes import ROUTE_TABLE
-from tests.support.host import disk_ids
 
 SKIPPED = {
     "/api/v1/stream": "a websocket",
@@ -78,17 +77,19 @@ def _schema(document: dict[str, Any], path: str) -> dict[str, Any] | None:
     return (content or {}).get("schema") or None
 
 
-async def test_the_tree_is_what_the_resource_types_say(storage, accounts):
-    daemon, api, devices = await storage(2)
-    await _one_of_each(api, disk_ids(daemon, devices), accounts)
+async def test_the_tree_is_what_the_resource_types_say(rockd, accounts):
+    box = await rockd(devices=2)
+    api = box.api
+    await _one_of_each(api, box.disks, accounts)
     tree = (await api.state(""))["value"]
     TREE.validate_python(tree)  # raises, naming the field, where the tree differs
     assert tree["snapshots"] and tree["exports"]["nfs"] and tree["replication"]["tasks"]
 
 
-async def test_every_read_answers_what_the_document_declares(storage, accounts):
-    daemon, api, devices = await storage(2)
-    ids = await _one_of_each(api, disk_ids(daemon, devices), accounts)
+async def test_every_read_answers_what_the_document_declares(rockd, accounts):
+    box = await rockd(devices=2)
+    daemon, api = box.daemon, box.api
+    ids = await _one_of_each(api, box.disks, accounts)
     _, document = await api.call("GET", "/api/v1/openapi.json")
     components = {"components": document["components"]}
     read = set()

@@ -10,7 +10,7 @@ import orjson
 from rockd.core import pointer
 from rockd.core.tree import apply
 from tests.support.changes import without_samples
-from tests.support.client import Api, receive
+from tests.support.client import receive
 
 
 class Mirror:
@@ -44,26 +44,22 @@ async def follow(ws, mirror: Mirror, until: float) -> None:
         mirror.take(orjson.loads(msg.data))
 
 
-async def test_kill9_keeps_tree_revision_and_epoch_and_since_catches_up(processes, tmp_path):
-    state = tmp_path / "state"
-    loaded = processes("loaded", state_dir=state)
-    client = Api(loaded.url)
-    await client.login()
+async def test_kill9_keeps_tree_revision_and_epoch_and_since_catches_up(rockd):
+    loaded = await rockd(process="loaded")
+    client = loaded.api
     ws = await client.stream()
     await ws.send_str('{"id": 1, "type": "subscribe", "path": ""}')
     mirror = Mirror()
     assert (await receive(ws))["type"] == "subscribed"
-    loaded.command("rate 3000")
+    loaded.proc.command("rate 3000")
     await follow(ws, mirror, time.monotonic() + 1.5)
-    loaded.proc.kill()  # SIGKILL in the middle of the load
+    loaded.kill()  # SIGKILL in the middle of the load
     await follow(ws, mirror, time.monotonic() + 5)
-    await client.close()
     assert mirror.frames.count("patch") > 10 and mirror.rev > 1000
     seen_rev, epoch = mirror.rev, mirror.epoch
 
-    restarted = processes("serve", state_dir=state)
-    client = Api(restarted.url)
-    await client.login()
+    restarted = await rockd(process=True, state_dir=loaded.settings.state_dir)
+    client = restarted.api
     now = await client.state()
     assert now["rev"] >= seen_rev  # everything a client saw was committed
     # reconnect with since: exactly the missed revisions arrive, as patches
@@ -88,40 +84,36 @@ async def test_kill9_keeps_tree_revision_and_epoch_and_since_catches_up(processe
     assert answers[0]["type"] == "subscribed"
     snapshot = answers[1]
     assert snapshot["epoch"] == epoch and snapshot["value"] == now["value"]["bench"]
-    await client.close()
 
 
-async def test_sigterm_under_load_flushes_everything_and_exits_0_within_5s(processes, tmp_path):
-    state = tmp_path / "state"
-    loaded = processes("loaded", state_dir=state)
-    loaded.command("rate 5000")
+async def test_sigterm_under_load_flushes_everything_and_exits_0_within_5s(rockd):
+    loaded = await rockd(process="loaded", login=False)
+    state = loaded.settings.state_dir
+    loaded.proc.command("rate 5000")
     await asyncio.sleep(1.0)
     started = time.monotonic()
-    loaded.signal(15)
-    final = loaded.readline()
-    assert loaded.wait(timeout=5) == 0
+    loaded.proc.signal(15)
+    final = loaded.proc.readline()
+    assert loaded.proc.wait(timeout=5) == 0
     assert time.monotonic() - started < 5
     rev, changes = int(final.split()[1]), int(final.split()[2])
     assert rev > 2000
     with sqlite3.connect(state / "rockd.sqlite3") as conn:
         (journal_rev,) = conn.execute("SELECT MAX(rev) FROM journal").fetchone()
     assert journal_rev == rev
-    restarted = processes("serve", state_dir=state)
-    client = Api(restarted.url)
-    await client.login()
-    body = await client.state("/bench")
+    restarted = await rockd(process=True, state_dir=state)
+    body = await restarted.api.state("/bench")
     assert max(v["seq"] for v in body["value"].values()) == changes
-    await client.close()
 
 
-async def test_serve_tells_systemd_ready_and_stops_on_sigterm(processes, tmp_path):
+async def test_serve_tells_systemd_ready_and_stops_on_sigterm(rockd, tmp_path):
     notify_path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(notify_path))
     sock.settimeout(20)
     try:
-        proc = processes("serve", state_dir=tmp_path / "state",
-                         env={"NOTIFY_SOCKET": str(notify_path)})
+        proc = (await rockd(process=True, login=False,
+                            env={"NOTIFY_SOCKET": str(notify_path)})).proc
         assert sock.recv(64) == b"READY=1"
         started = time.monotonic()
         proc.signal(15)

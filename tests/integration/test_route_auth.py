@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 
 import orjson
-import pytest
 
 from tests.support.changes import changes
 from tests.support.client import Api
@@ -48,40 +47,39 @@ async def _answers(client: Api, operations, headers: dict | None = None
     return answers
 
 
-@pytest.fixture
-async def operations(api):
-    found = await _operations(api)
+async def started(rockd):
+    """A rockd, signed in to, and every operation of its document (the whole API)."""
+    box = await rockd()
+    found = await _operations(box.api)
     assert len(found) > 100  # the whole API, not a part of it
-    return found
+    return box, found
 
 
-async def test_every_route_needs_credentials(daemon, operations):
-    anonymous = Api(daemon.url)
-    changed = changes(daemon)
-    try:
-        answers = await _answers(anonymous, [op for op in operations if not op[2]])
-    finally:
-        await anonymous.close()
+async def test_every_route_needs_credentials(rockd):
+    box, operations = await started(rockd)
+    anonymous = box.client()
+    changed = changes(box.daemon)
+    answers = await _answers(anonymous, [op for op in operations if not op[2]])
     wrong = {op: got for op, got in answers.items() if got != (401, "unauthorized")}
     assert wrong == {}
     assert changed == []
 
 
-async def test_every_write_is_refused_to_a_read_only_token(daemon, api, operations):
-    reader = Api(daemon.url, token=await api.make_token(["read"], "reader"))
-    changed = changes(daemon)
+async def test_every_write_is_refused_to_a_read_only_token(rockd):
+    box, operations = await started(rockd)
+    reader = box.client(token=await box.api.make_token(["read"], "reader"))
+    changed = changes(box.daemon)
     writes = [op for op in operations if op[0].lower() in WRITES and not op[2]]
-    try:
-        answers = await _answers(reader, writes)
-    finally:
-        await reader.close()
+    answers = await _answers(reader, writes)
     assert len(writes) > 50
     wrong = {op: got for op, got in answers.items() if got != (403, "insufficient_scope")}
     assert wrong == {}
     assert changed == []
 
 
-async def test_every_cookie_write_needs_the_csrf_header(daemon, api, operations):
+async def test_every_cookie_write_needs_the_csrf_header(rockd):
+    box, operations = await started(rockd)
+    daemon, api = box.daemon, box.api
     writes = [op for op in operations if op[0].lower() in WRITES and not op[2]]
     csrf, api.csrf = api.csrf, ""  # the session's cookie, without its header
     changed = changes(daemon)

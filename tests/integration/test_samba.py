@@ -18,74 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from rockd.app import Daemon
 from rockd.services.previous import gmt_token
-from tests.conftest import wait_for
-from tests.support.client import PASSWORD, Api
-from tests.support.host import disk_ids, unmount_under
-from tests.support.samba import (
-    remove_scratch,
-    scratch,
-    sharing_settings,
-    smbclient,
-)
+from tests.support.rig import wait_for
+from tests.support.samba import smbclient
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-class Running:
-    """The daemons a test started, each stopped once at the end."""
-
-    def __init__(self, settings):
-        self.settings = settings
-        self.daemons: list[Daemon] = []
-        self.clients: list[Api] = []
-
-    async def start(self) -> tuple[Daemon, Api]:
-        daemon = Daemon(self.settings)
-        self.daemons.append(daemon)
-        await daemon.start()
-        client = Api(f"http://{self.settings.listen}")
-        self.clients.append(client)
-        await client.login()
-        return daemon, client
-
-    async def stop(self, daemon: Daemon) -> None:
-        if daemon in self.daemons:
-            self.daemons.remove(daemon)
-            await daemon.stop()
-
-    async def close(self) -> None:
-        for client in self.clients:
-            await client.close()
-        for daemon in list(self.daemons):
-            await self.stop(daemon)
-
-
-@pytest.fixture
-async def running(tmp_path, loops, monkeypatch, accounts):
-    """Start rockd (again) on one loop device and a private Samba folder."""
-    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
-    base = scratch()
-    device = loops(512 << 20)
-    run = Running(sharing_settings(base, tmp_path / "state", [device]))
-    run.device = device
-    try:
-        yield run
-    finally:
-        await run.close()
-        unmount_under(base)
-        remove_scratch(base)
-
-
-@pytest.fixture
-async def nas(running):
-    """rockd with a pool "tank", users and SMB exports: (daemon, api, pool)."""
-    daemon, client = await running.start()
-    status, tank = await client.call("POST", "/api/v1/pools", {
-        "name": "tank", "disks": disk_ids(daemon, [running.device]), "data": "single"})
-    assert status == 201, tank
-    return daemon, client, tank
 
 
 async def smb(settings, share, user, password, command, expect_ok=True, wait=10.0):
@@ -110,8 +47,9 @@ async def user_with_password(api, accounts) -> tuple[str, str]:
     return name, password
 
 
-async def test_smb_export_serves_a_share_to_its_users(nas, accounts, tmp_path):
-    daemon, api, tank = nas
+async def test_smb_export_serves_a_share_to_its_users(rockd, accounts, tmp_path):
+    box = await rockd(devices=1, pool="single", sharing=True)  # Samba reaches its shares
+    daemon, api, tank = box.daemon, box.api, box.pool
     settings = daemon.settings
     conf = settings.samba_dir / "smb.conf"
     alice, alice_pw = await user_with_password(api, accounts)
@@ -194,8 +132,9 @@ async def test_smb_export_serves_a_share_to_its_users(nas, accounts, tmp_path):
     assert not links.exists()
 
 
-async def test_bad_exports_leave_smb_conf_unchanged(nas, accounts):
-    daemon, api, tank = nas
+async def test_bad_exports_leave_smb_conf_unchanged(rockd, accounts):
+    box = await rockd(devices=1, pool="single", sharing=True)  # Samba reaches its shares
+    daemon, api, tank = box.daemon, box.api, box.pool
     conf = daemon.settings.samba_dir / "smb.conf"
     alice, _ = await user_with_password(api, accounts)
     _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "media"})
@@ -255,8 +194,9 @@ async def test_bad_exports_leave_smb_conf_unchanged(nas, accounts):
     assert "[extra]" not in text and "comment = Films" in text
 
 
-async def test_exports_are_served_again_after_a_restart(nas, running, accounts):
-    daemon, api, tank = nas
+async def test_exports_are_served_again_after_a_restart(rockd, accounts):
+    box = await rockd(devices=1, pool="single", sharing=True)  # Samba reaches its shares
+    daemon, api, tank = box.daemon, box.api, box.pool
     settings = daemon.settings
     alice, alice_pw = await user_with_password(api, accounts)
     _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "keep",
@@ -268,11 +208,12 @@ async def test_exports_are_served_again_after_a_restart(nas, running, accounts):
     assert status == 201, export
     assert "keep" in await smb(settings, "keep", alice, alice_pw, "volume")
     conf = (settings.samba_dir / "smb.conf").read_bytes()
-    await running.stop(daemon)
+    await box.stop()
     said = await smb(settings, "keep", alice, alice_pw, "ls", expect_ok=False, wait=0)
     assert "NT_STATUS_CONNECTION_REFUSED" in said, said  # smbd went with rockd
 
-    daemon, api = await running.start()
+    await box.start()
+    daemon = box.daemon
     assert (settings.samba_dir / "smb.conf").read_bytes() == conf
     assert daemon.tree.get("/configs/smb/drift") is False
     assert daemon.tree.get(("exports", "smb", export["id"], "share")) == share["id"]
@@ -280,8 +221,9 @@ async def test_exports_are_served_again_after_a_restart(nas, running, accounts):
     assert gmt_token(snapshot["created"]) in said, said
 
 
-async def test_exports_follow_their_pool_out_and_back(nas):
-    daemon, api, tank = nas
+async def test_exports_follow_their_pool_out_and_back(rockd):
+    box = await rockd(devices=1, pool="single", sharing=True)  # Samba reaches its shares
+    daemon, api, tank = box.daemon, box.api, box.pool
     conf = daemon.settings.samba_dir / "smb.conf"
     _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "away"})
     status, export = await api.call("POST", "/api/v1/exports/smb", {"share": share["id"]})
@@ -289,18 +231,19 @@ async def test_exports_follow_their_pool_out_and_back(nas):
     status, _ = await api.call("POST", f"/api/v1/pools/{tank['id']}/unmount")
     assert status == 200
     # the share went with its pool: the export stays (intent) but is no longer served
-    await wait_for(lambda: asyncio.sleep(0, "[away]" not in conf.read_text()))
+    await wait_for(lambda: "[away]" not in conf.read_text())
     assert daemon.tree.get(("exports", "smb", export["id"], "active")) is False
     status, _ = await api.call("POST", f"/api/v1/pools/{tank['id']}/mount", {})
     assert status == 200
-    await wait_for(lambda: asyncio.sleep(0, "[away]" in conf.read_text()))
+    await wait_for(lambda: "[away]" in conf.read_text())
     assert daemon.tree.get(("exports", "smb", export["id"], "active")) is True
 
 
-async def test_nothing_is_written_where_an_unmounted_pool_was(nas):
+async def test_nothing_is_written_where_an_unmounted_pool_was(rockd):
     """The previous-versions links of an unmounted pool's export are not made on the mount
     point (the system's own disk), and the pool can then be deleted."""
-    daemon, api, tank = nas
+    box = await rockd(devices=1, pool="single", sharing=True)  # Samba reaches its shares
+    daemon, api, tank = box.daemon, box.api, box.pool
     point = Path(tank["mount_point"])
     _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "docs"})
     status, _ = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
@@ -309,10 +252,9 @@ async def test_nothing_is_written_where_an_unmounted_pool_was(nas):
     status, export = await api.call("POST", "/api/v1/exports/smb", {"share": share["id"]})
     assert status == 201 and export["previous_versions"], export
     links = point / ".snapshots" / ".previous-versions" / "docs"
-    await wait_for(lambda: asyncio.sleep(0, links.is_dir() and any(links.iterdir())))
+    await wait_for(lambda: links.is_dir() and any(links.iterdir()))
     assert (await api.call("POST", f"/api/v1/pools/{tank['id']}/unmount"))[0] == 200
-    await wait_for(lambda: asyncio.sleep(0, daemon.tree.get(
-        ("exports", "smb", export["id"], "active")) is False))
+    await wait_for(lambda: daemon.tree.get(("exports", "smb", export["id"], "active")) is False)
     links_of = daemon.context.exports.kinds["smb"].previous.rescans
     links_of.request("all")  # as any later change of shares or snapshots does
     await links_of.settle()
@@ -322,8 +264,9 @@ async def test_nothing_is_written_where_an_unmounted_pool_was(nas):
     assert not point.exists()
 
 
-async def test_a_deleted_user_leaves_the_exports_that_named_it(nas, accounts):
-    daemon, api, tank = nas
+async def test_a_deleted_user_leaves_the_exports_that_named_it(rockd, accounts):
+    box = await rockd(devices=1, pool="single", sharing=True)  # Samba reaches its shares
+    daemon, api, tank = box.daemon, box.api, box.pool
     conf = daemon.settings.samba_dir / "smb.conf"
     alice, _ = await user_with_password(api, accounts)
     bob, _ = await user_with_password(api, accounts)

@@ -1,14 +1,15 @@
 """Schedules on a real pool, over simulated days: snapshots made, retention pruned exactly."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rockd.jobs.schedules import snapshot_name
+from tests.support.rig import wait_for
 
 
-async def test_hourly_snapshots_with_retention_over_two_days(pool):
-    daemon, api, pool = pool
+async def test_hourly_snapshots_with_retention_over_two_days(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, pool = box.daemon, box.api, box.pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "home"})
     _, manual = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
                                {"name": "manual"})
@@ -69,8 +70,9 @@ async def test_hourly_snapshots_with_retention_over_two_days(pool):
     assert daemon.tree.get("/schedules") == {}
 
 
-async def test_the_scheduler_runs_a_missed_slot_by_itself(pool):
-    daemon, api, pool = pool
+async def test_the_scheduler_runs_a_missed_slot_by_itself(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, pool = box.daemon, box.api, box.pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "s"})
     _, schedule = await api.call("POST", "/api/v1/schedules", {
         "kind": "snapshot", "target": share["id"], "cron": "*/5 * * * *"})
@@ -79,18 +81,17 @@ async def test_the_scheduler_runs_a_missed_slot_by_itself(pool):
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     scheduler.schedules[schedule["id"]]["created"] = past
     scheduler._changed.set()
-    for _ in range(100):
-        made = [s for s in daemon.tree.get("/snapshots").values()
+
+    def made():
+        return [s for s in daemon.tree.get("/snapshots").values()
                 if s["name"].startswith(f"auto-{schedule['id']}-")]
-        if made:
-            break
-        await asyncio.sleep(0.05)
-    assert len(made) == 1
+    assert len(await wait_for(made, timeout=5, interval=0.05)) == 1
     assert daemon.tree.get(("schedules", schedule["id"], "last_run")) is not None
 
 
-async def test_a_schedule_whose_share_is_gone_can_still_be_changed(pool):
-    daemon, api, pool = pool
+async def test_a_schedule_whose_share_is_gone_can_still_be_changed(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, pool = box.daemon, box.api, box.pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "gone"})
     _, schedule = await api.call("POST", "/api/v1/schedules", {
         "kind": "snapshot", "target": share["id"], "cron": "0 * * * *"})
@@ -104,8 +105,9 @@ async def test_a_schedule_whose_share_is_gone_can_still_be_changed(pool):
     assert daemon.tree.get(("schedules", schedule["id"], "cron")) == "0 * * * *"
 
 
-async def test_a_null_where_a_value_belongs_is_refused_and_changes_nothing(pool):
-    daemon, api, pool = pool
+async def test_a_null_where_a_value_belongs_is_refused_and_changes_nothing(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, pool = box.daemon, box.api, box.pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "nulls"})
     _, schedule = await api.call("POST", "/api/v1/schedules", {
         "kind": "snapshot", "target": share["id"], "cron": "0 * * * *"})

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rockd.app import Daemon
-from rockd.config import Settings
 from rockd.core.errors import Unprocessable
 from rockd.services.supervise import SuperviseBackend
 from rockd.services.units import CATALOGUE, Service, Services
-from tests.conftest import wait_for
-from tests.support.client import PASSWORD, Api, free_port
 from tests.support.fake_systemd import FakeSystemd, PrivateBus
+from tests.support.rig import wait_for
 
 # a real little daemon: it forks a child of its own, and notes each SIGHUP in a file
 DAEMON = textwrap.dedent("""
@@ -60,17 +57,14 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
-async def until(check, timeout: float = 5.0):
-    async def probe():
-        return check()
-    return await wait_for(probe, timeout=timeout)
-
-
 @pytest.fixture
-async def services(daemon, tmp_path):
+async def services(rockd, tmp_path):
+    """`await services(daemon)`: the catalogue above run by rockd itself, on the daemon's
+    tree and store (as after a restart, when made again); each closed at the end, before the
+    daemon stops."""
     made = []
 
-    async def make() -> Services:
+    async def make(daemon) -> Services:
         backend = SuperviseBackend(daemon.settings, daemon.store)
         made.append(Services(daemon.tree.own("/services", "services"), backend,
                              catalogue(tmp_path)))
@@ -83,8 +77,9 @@ async def services(daemon, tmp_path):
 
 
 async def test_a_child_is_started_restarted_after_a_crash_reloaded_and_stopped(
-        daemon, services, tmp_path):
-    units = await services()
+        rockd, services, tmp_path):
+    daemon = (await rockd(login=False)).daemon
+    units = await services(daemon)
     assert daemon.tree.get("/services/worker")["active"] == "inactive"
     state = await units.start("worker")
     assert (state["active"], state["sub"]) == ("active", "running")
@@ -92,29 +87,30 @@ async def test_a_child_is_started_restarted_after_a_crash_reloaded_and_stopped(
     assert alive(first)
 
     await units.reload("worker")
-    await until(lambda: (tmp_path / "marks").exists())
+    await wait_for(lambda: (tmp_path / "marks").exists())
     assert (tmp_path / "marks").read_text() == "reload\n"
 
-    await until(lambda: (tmp_path / "marks.child").exists())
+    await wait_for(lambda: (tmp_path / "marks.child").exists())
     first_child = int((tmp_path / "marks.child").read_text())
     (tmp_path / "marks.child").unlink()
     os.kill(first, signal.SIGKILL)  # a crash: it is started again, with a new pid
-    await until(lambda: daemon.tree.get("/services/worker/sub") == "auto-restart", 2)
-    await until(lambda: daemon.tree.get("/services/worker/active") == "active")
+    await wait_for(lambda: daemon.tree.get("/services/worker/sub") == "auto-restart", 2)
+    await wait_for(lambda: daemon.tree.get("/services/worker/active") == "active")
     second = daemon.tree.get("/services/worker/main_pid")
     assert second != first and alive(second)
     assert not alive(first_child)  # what the crashed one left behind was ended
 
-    await until(lambda: (tmp_path / "marks.child").exists())
+    await wait_for(lambda: (tmp_path / "marks.child").exists())
     grandchild = int((tmp_path / "marks.child").read_text())
     state = await units.stop("worker")
     assert (state["active"], state["sub"], state["main_pid"]) == ("inactive", "dead", None)
     assert not alive(second)
-    await until(lambda: not alive(grandchild))  # its own children go with it
+    await wait_for(lambda: not alive(grandchild))  # its own children go with it
 
 
-async def test_a_service_that_dies_at_start_fails_with_its_last_words(daemon, services):
-    units = await services()
+async def test_a_service_that_dies_at_start_fails_with_its_last_words(rockd, services):
+    daemon = (await rockd(login=False)).daemon
+    units = await services(daemon)
     with pytest.raises(Unprocessable) as caught:
         await units.start("broken")
     assert "exited 3" in str(caught.value) and "no config here" in str(caught.value)
@@ -123,12 +119,13 @@ async def test_a_service_that_dies_at_start_fails_with_its_last_words(daemon, se
         await units.start("kernel")  # rockd cannot run the kernel's NFS server itself
 
 
-async def test_an_enabled_service_starts_with_rockd_again(daemon, services):
-    units = await services()
+async def test_an_enabled_service_starts_with_rockd_again(rockd, services):
+    daemon = (await rockd(login=False)).daemon
+    units = await services(daemon)
     state = await units.enable("worker")
     assert state["enabled"] is True and state["active"] == "inactive"
     await units.close()
-    again = await services()  # as after a restart: the intent was kept in SQLite
+    again = await services(daemon)  # as after a restart: the intent was kept in SQLite
     assert daemon.tree.get("/services/worker/enabled") is True
     await again.start_enabled()
     assert daemon.tree.get("/services/worker/active") == "active"
@@ -136,7 +133,8 @@ async def test_an_enabled_service_starts_with_rockd_again(daemon, services):
     assert daemon.tree.get("/services/worker/enabled") is False
 
 
-async def test_the_services_endpoints(daemon, api):
+async def test_the_services_endpoints(rockd):
+    api = (await rockd()).api
     status, listed = await api.call("GET", "/api/v1/services")
     assert status == 200
     assert {s["name"] for s in listed} == {"smbd", "nmbd", "nfs-server", "sftp", "docker"}
@@ -149,7 +147,7 @@ async def test_the_services_endpoints(daemon, api):
     assert status == 200 and answer["unit"] == "rockd-sftp.service"
 
 
-async def test_the_api_drives_systemd_where_it_runs_the_services(tmp_path, monkeypatch):
+async def test_the_api_drives_systemd_where_it_runs_the_services(rockd, monkeypatch):
     """With systemd (here a stand-in on a private bus), the same endpoints act through it."""
     bus = PrivateBus().start()
     fake = None
@@ -157,14 +155,9 @@ async def test_the_api_drives_systemd_where_it_runs_the_services(tmp_path, monke
         fake = await FakeSystemd({s.unit: {} for s in CATALOGUE}, delay=0.05).connect(
             bus.address)
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address)
-        monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
-        settings = Settings(listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
-                            mount_root=tmp_path / "mnt", services="systemd")
-        rockd = Daemon(settings)
-        await rockd.start()
-        api = Api(f"http://{settings.listen}")
+        box = await rockd(services="systemd")
         try:
-            await api.login()
+            api = box.api
             _, listed = await api.call("GET", "/api/v1/services")
             assert {s["backend"] for s in listed} == {"systemd"}
             status, state = await api.call("POST", "/api/v1/services/nfs-server/start")
@@ -176,8 +169,7 @@ async def test_the_api_drives_systemd_where_it_runs_the_services(tmp_path, monke
             status, state = await api.call("POST", "/api/v1/services/nfs-server/stop")
             assert state["active"] == "inactive"
         finally:
-            await api.close()
-            await rockd.stop()
+            await box.stop()  # before its systemd goes
     finally:
         if fake is not None:
             await fake.close()

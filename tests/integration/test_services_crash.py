@@ -28,19 +28,16 @@ import pytest
 from rockd.services import pidfiles, supervise
 from rockd.services.supervise import SuperviseBackend
 from rockd.services.units import Services
-from tests.conftest import ROOT, VENV_BIN, Process, private_service_args, wait_for
-from tests.integration.test_services import alive, catalogue, until
-from tests.support.client import Api, free_port
-from tests.support.exporting import make_sftp_dir, remove_sftp_dir
-from tests.support.host import disk_ids_of, unmount_under
-from tests.support.samba import remove_scratch, scratch
+from tests.integration.test_services import alive, catalogue
+from tests.support.client import Api
+from tests.support.rig import Rockd, wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 SFTP_OK = all(Path(p).exists() for p in ("/usr/sbin/sshd", "/usr/bin/sftp"))
 
 
-# -- helpers: the processes of a session, the port's listeners, what a test must clean up -------
+# -- helpers: the processes of a session, the port's listeners ---------------------------------
 
 def session_of(leader: int) -> set[int]:
     """The live processes of the session `leader` made (start_new_session)."""
@@ -70,12 +67,6 @@ def naming(*needles: str) -> list[int]:
     return found
 
 
-def kill_all(pids) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def stopped(pid: int) -> bool:
     with contextlib.suppress(psutil.Error):
         return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE)
@@ -87,81 +78,23 @@ async def freeze(pids) -> None:
     Waited for: a SIGTERM pending beside the SIGSTOP would be taken first."""
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
-    await until(lambda: all(stopped(pid) for pid in pids))
+    await wait_for(lambda: all(stopped(pid) for pid in pids))
 
 
 async def gone(pids, timeout: float = 10.0) -> None:
-    await until(lambda: not any(alive(p) for p in pids), timeout)
+    await wait_for(lambda: not any(alive(p) for p in pids), timeout)
 
 
-class Rig:
-    """`rockd serve` started (again) on one state folder with the same private ports; each
-    process stopped, and every smbd or sshd of the test's own killed, at the end."""
-
-    def __init__(self, base: Path, extra: list[str]):
-        self.base = base
-        self.state = base / "state"
-        self.smb_port, self.sftp_port = free_port(), free_port()
-        self.sftp_dir = make_sftp_dir()
-        self.extra = [*private_service_args(self.state), "--smb-port", str(self.smb_port),
-                      "--sftp-port", str(self.sftp_port), "--sftp-dir", str(self.sftp_dir),
-                      *extra]
-        # named in smbd's (and sshd's) command line, and not in rockd's
-        self.smb_conf = self.state / "samba" / "smb.conf"
-        self.sshd_config = self.sftp_dir / "sshd_config"
-        self.procs: list[Process] = []
-        self.clients: list[Api] = []
-
-    def process(self) -> Process:
-        port = free_port()
-        argv = [str(VENV_BIN / "rockd"), "serve", "--listen", f"127.0.0.1:{port}",
-                "--state-dir", str(self.state), "--mount-root", str(self.state / "mnt"),
-                "--services", "rockd", *self.extra]
-        proc = Process(argv, self.state, port)
-        self.procs.append(proc)
-        return proc
-
-    async def start(self) -> tuple[Process, Api]:
-        proc = self.process().start()
-        client = Api(proc.url)
-        self.clients.append(client)
-        await client.login()
-        return proc, client
-
-    def launch(self) -> Process:
-        """Started, not waited for."""
-        proc = self.process()
-        self.state.mkdir(parents=True, exist_ok=True)
-        with proc.log.open("ab") as log:
-            proc.proc = subprocess.Popen(proc.argv, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, env=proc.env, cwd=ROOT)
-        return proc
-
-    def crash(self, proc: Process) -> None:
-        proc.signal(signal.SIGKILL)
-        proc.wait()
-
-    async def close(self) -> None:
-        for client in self.clients:
-            await client.close()
-        for proc in self.procs:
-            proc.stop()
-        kill_all(naming(str(self.smb_conf), str(self.sshd_config)))
-        unmount_under(self.base)
-        remove_sftp_dir(self.sftp_dir)
+async def sharing(rockd) -> Rockd:
+    """`rockd serve` with its own smbd and SFTP sshd (private ports and folders that SMB users
+    reach), a pool "tank"; started again on the same state (the rig kills what is left of
+    the test's smbd and sshd at the end)."""
+    return await rockd(devices=1, pool="single", process=True, sharing=True)
 
 
-@pytest.fixture
-async def rig(loops):
-    base = scratch()  # SMB users must reach the shares: not under pytest's 0700 folders
-    device = loops(512 << 20)
-    made = Rig(base, ["--devices", device])
-    made.device = device
-    try:
-        yield made
-    finally:
-        await made.close()
-        remove_scratch(base)
+def smb_conf(box: Rockd) -> str:
+    """Named in smbd's command line, and not in rockd's."""
+    return str(box.settings.samba_dir / "smb.conf")
 
 
 async def services(api: Api) -> dict[str, dict]:
@@ -179,13 +112,13 @@ async def running(api: Api, *names: str) -> dict[str, int]:
     return {n: now[n]["main_pid"] for n in names}
 
 
-async def smb_list(rig: Rig, user: str, password: str) -> str:
+async def smb_list(box: Rockd, user: str, password: str) -> str:
     """smbclient -L as `user`, retried while smbd is still coming up."""
     deadline = time.monotonic() + 15
     while True:
         result = await asyncio.to_thread(
-            subprocess.run, ["smbclient", "-L", "//127.0.0.1", "-p", str(rig.smb_port), "-U",
-                             user, "-m", "SMB3"],
+            subprocess.run, ["smbclient", "-L", "//127.0.0.1", "-p", str(box.settings.smb_port),
+                             "-U", user, "-m", "SMB3"],
             env={**os.environ, "PASSWD": password}, capture_output=True, text=True,
             timeout=30, check=False)
         if result.returncode == 0 or time.monotonic() > deadline:
@@ -208,11 +141,9 @@ async def export_a_share(api: Api, pool: str, name: str, user: str, sftp: bool) 
 # -- real rockd processes, killed -------------------------------------------------------------
 
 async def test_after_kill9_the_next_rockd_ends_the_old_smbd_and_serves_the_new_config(
-        rig, accounts):
-    first, api = await rig.start()
-    status, tank = await api.call("POST", "/api/v1/pools", {
-        "name": "tank", "disks": await disk_ids_of(api, [rig.device]), "data": "single"})
-    assert status == 201, tank
+        rockd, accounts):
+    box = await sharing(rockd)
+    api, tank = box.api, box.pool
     user, password = accounts.user(), f"pw-{secrets.token_hex(6)}"
     status, made = await api.call("POST", "/api/v1/users", {"name": user, "password": password})
     assert status == 201, made
@@ -227,77 +158,80 @@ async def test_after_kill9_the_next_rockd_ends_the_old_smbd_and_serves_the_new_c
     for pids in old_sessions.values():
         await freeze(pids)
 
-    rig.crash(first)
+    box.kill()
     await asyncio.sleep(0.5)
     left = set().union(*old_sessions.values())
     assert all(alive(pid) for pid in left)  # what rockd's death does not end: still there
 
-    second, api = await rig.start()
+    await box.start()
     new = await running(api, *names)
     for name in names:
-        assert re.search(rf"ended {name} left running by a previous rockd", second.output())
+        assert re.search(rf"ended {name} left running by a previous rockd",
+                         box.proc.own_output())
     assert all(not alive(pid) for pid in left)
     assert new["smbd"] not in left
-    assert listeners(rig.smb_port) == {new["smbd"]}  # exactly one smbd session serves it
+    assert listeners(box.settings.smb_port) == {new["smbd"]}  # exactly one smbd serves it
     if SFTP_OK:
-        assert listeners(rig.sftp_port) == {new["sftp"]}
-    assert "docs" in await smb_list(rig, user, password)
+        assert listeners(box.settings.sftp_port) == {new["sftp"]}
+    assert "docs" in await smb_list(box, user, password)
     await export_a_share(api, tank["id"], "later", user, False)  # answered 201, not 422
-    assert "later" in await smb_list(rig, user, password)  # the new configuration is served
+    assert "later" in await smb_list(box, user, password)  # the new configuration is served
 
 
-async def test_a_service_ends_with_a_killed_rockd_even_when_killed_twice_while_starting(rig):
-    first, api = await rig.start()
+async def test_a_service_ends_with_a_killed_rockd_even_when_killed_twice_while_starting(rockd):
+    box = await sharing(rockd)
+    api = box.api
     status, state = await api.call("POST", "/api/v1/services/smbd/enable")
     assert status == 200, state
     status, state = await api.call("POST", "/api/v1/services/smbd/start")
     assert status == 200 and state["active"] == "active", state
     old = session_of(state["main_pid"])
-    rig.crash(first)
+    box.kill()
     await gone(old, 5)  # PR_SET_PDEATHSIG: smbd ends (with what it forked) when rockd dies
 
     # killed while it starts smbd again: what it started is frozen first, so that only its pid
     # file can tell the next rockd about it
-    second = rig.launch()
+    await box.start(wait=False)
+    second = box.proc
     started = re.compile(r"started smbd \(pid (\d+)\)")
-    await wait_for(lambda: asyncio.sleep(0, started.search(second.output())), timeout=30)
-    pid = int(started.search(second.output()).group(1))
+    await wait_for(lambda: started.search(second.own_output()), timeout=30)
+    pid = int(started.search(second.own_output()).group(1))
     frozen = session_of(pid)
     await freeze(frozen)
-    rig.crash(second)
+    box.kill()
     assert alive(pid)
 
-    third, api = await rig.start()
+    await box.start()
     now = (await running(api, "smbd"))["smbd"]
     assert all(not alive(p) for p in frozen | old)
-    assert listeners(rig.smb_port) == {now}
-    assert naming(str(rig.smb_conf)) and all(
-        os.getsid(p) == now for p in naming(str(rig.smb_conf)))
-    third.stop()
-    assert not naming(str(rig.smb_conf))  # a clean stop leaves nothing, pid file included
-    assert not (rig.state / "services" / "smbd.pid").exists()
+    assert listeners(box.settings.smb_port) == {now}
+    assert naming(smb_conf(box)) and all(os.getsid(p) == now for p in naming(smb_conf(box)))
+    await box.stop()
+    assert not naming(smb_conf(box))  # a clean stop leaves nothing, pid file included
+    assert not (box.settings.state_dir / "services" / "smbd.pid").exists()
 
 
-async def test_rockd_killed_at_any_moment_of_its_start_leaves_no_second_smbd(rig):
-    first, api = await rig.start()
-    status, state = await api.call("POST", "/api/v1/services/smbd/enable")
+async def test_rockd_killed_at_any_moment_of_its_start_leaves_no_second_smbd(rockd):
+    box = await sharing(rockd)
+    status, state = await box.api.call("POST", "/api/v1/services/smbd/enable")
     assert status == 200, state
-    rig.crash(first)
+    box.kill()
     launched = time.monotonic()
-    probe = rig.launch()
-    await wait_for(lambda: asyncio.sleep(0, "started smbd" in probe.output()), timeout=30)
+    await box.start(wait=False)
+    probe = box.proc
+    await wait_for(lambda: "started smbd" in probe.own_output(), timeout=30)
     span = time.monotonic() - launched + 0.3
-    rig.crash(probe)
+    box.kill()
     chance = random.Random(6)
     for delay in sorted(chance.uniform(0, span) for _ in range(6)):
-        victim = rig.launch()
+        await box.start(wait=False)
         await asyncio.sleep(delay)
-        rig.crash(victim)
+        box.kill()
 
-    _, api = await rig.start()
-    now = (await running(api, "smbd"))["smbd"]
-    assert listeners(rig.smb_port) == {now}
-    assert {os.getsid(p) for p in naming(str(rig.smb_conf))} == {now}
+    await box.start()
+    now = (await running(box.api, "smbd"))["smbd"]
+    assert listeners(box.settings.smb_port) == {now}
+    assert {os.getsid(p) for p in naming(smb_conf(box))} == {now}
 
 
 # -- in process: the pid file on its own ------------------------------------------------------
@@ -311,10 +245,12 @@ def abandon(backend: SuperviseBackend) -> None:
 
 
 @pytest.fixture
-async def units(daemon, tmp_path):
+async def units(rockd, tmp_path):
+    """`await units(daemon)`: the test catalogue run by rockd itself on the daemon's tree and
+    store; each abandoned (its children left running) and closed at the end."""
     made: list[Services] = []
 
-    async def make() -> Services:
+    async def make(daemon) -> Services:
         made.append(Services(daemon.tree.own("/services", "services"),
                              SuperviseBackend(daemon.settings, daemon.store),
                              catalogue(tmp_path)))
@@ -328,30 +264,32 @@ async def units(daemon, tmp_path):
 
 
 async def grandchild_of(tmp_path: Path) -> int:
-    await until(lambda: (tmp_path / "marks.child").exists())
-    await until(lambda: (tmp_path / "marks.child").read_text().isdigit())
+    await wait_for(lambda: (tmp_path / "marks.child").exists())
+    await wait_for(lambda: (tmp_path / "marks.child").read_text().isdigit())
     return int((tmp_path / "marks.child").read_text())
 
 
-async def test_a_leftover_is_ended_even_once_its_leader_is_gone(daemon, units, tmp_path,
+async def test_a_leftover_is_ended_even_once_its_leader_is_gone(rockd, units, tmp_path,
                                                                caplog, monkeypatch):
     monkeypatch.setattr(supervise, "STOP_TIMEOUT", 1.0)
-    first = await units()
+    daemon = (await rockd(login=False)).daemon
+    first = await units(daemon)
     leader = (await first.start("worker"))["main_pid"]
     forked = await grandchild_of(tmp_path)
     abandon(first.backend)
     os.kill(leader, signal.SIGKILL)  # the daemon is gone; what it forked is not
-    await until(lambda: not alive(leader))
+    await wait_for(lambda: not alive(leader))
     os.kill(forked, signal.SIGSTOP)  # and it acts on nothing but SIGKILL
     assert alive(forked) and os.getsid(forked) == leader
 
-    await units()  # the next run: before it starts anything, the session is ended
+    await units(daemon)  # the next run: before it starts anything, the session is ended
     assert not alive(forked)
     assert "ended worker" in caplog.text
     assert not (daemon.settings.state_dir / "services" / "worker.pid").exists()
 
 
-async def test_a_pid_file_naming_another_process_never_ends_it(daemon, units, tmp_path):
+async def test_a_pid_file_naming_another_process_never_ends_it(rockd, units):
+    daemon = (await rockd(login=False)).daemon
     folder = daemon.settings.state_dir / "services"
     folder.mkdir(parents=True, exist_ok=True)
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
@@ -362,7 +300,7 @@ async def test_a_pid_file_naming_another_process_never_ends_it(daemon, units, tm
         pidfiles.write(folder / "worker.pid", mine._replace(start=mine.start - 1))
         pidfiles.write(folder / "broken.pid", mine._replace(boot="another boot"))
         (folder / "kernel.pid").write_text("not a pid file\n")
-        await units()
+        await units(daemon)
         assert alive(sleeper.pid)
         assert not any((folder / f"{name}.pid").exists()
                        for name in ("worker", "broken", "kernel"))

@@ -23,14 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from rockd.app import Daemon
 from rockd.config import Settings
 from rockd.core.errors import Unprocessable
 from rockd.core.tree import Tree
 from rockd.services.chroots import sessions_in
 from rockd.services.sftp import SftpExports
-from tests.conftest import wait_for
-from tests.support.client import PASSWORD, Api, free_port
+from tests.support.client import Api
 from tests.support.exporting import (
     make_sftp_dir,
     mounts_below,
@@ -38,7 +36,7 @@ from tests.support.exporting import (
     remove_sftp_dir,
     users,
 )
-from tests.support.host import disk_ids, unmount_under
+from tests.support.rig import Rockd, wait_for
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root for users, mounts and sshd"),
@@ -50,24 +48,28 @@ pytestmark = [
 SECRET = f"Sftp-{secrets.token_hex(6)}"
 
 
-class Rig:
-    """A pool, users, a key, and a rockd that can be stopped and started again on them."""
+class SftpBox:
+    """A rockd serving SFTP (the rig's, stopped and started again at will), its two users,
+    their share "data" and the test's key."""
 
-    def __init__(self, tmp_path: Path, device: str, sftp_dir: Path, names: list[str]):
-        self.tmp = tmp_path
-        self.device = device
-        self.names = names
-        self.settings = Settings(
-            listen=f"127.0.0.1:{free_port()}", state_dir=tmp_path / "state",
-            mount_root=tmp_path / "mnt", devices=[device],
-            nfs_exports=tmp_path / "exports.d" / "rockd.exports",
-            samba_dir=tmp_path / "samba", smb_port=free_port(),
-            sftp_dir=sftp_dir, sftp_port=free_port())
-        self.daemon: Daemon | None = None
-        self.api: Api | None = None
+    def __init__(self, rockd: Rockd, tmp_path: Path, names: list[str]):
+        self.rockd, self.tmp, self.names = rockd, tmp_path, names
         self.key = tmp_path / "client_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)],
                        check=True)
+        self.data: dict = {}
+
+    @property
+    def api(self) -> Api:
+        return self.rockd.api
+
+    @property
+    def daemon(self):
+        return self.rockd.daemon
+
+    @property
+    def settings(self) -> Settings:
+        return self.rockd.settings
 
     @property
     def root(self) -> Path:
@@ -76,21 +78,6 @@ class Rig:
     @property
     def config(self) -> Path:
         return self.root / "sshd_config"
-
-    async def start(self) -> tuple[Daemon, Api]:
-        self.daemon = Daemon(self.settings)
-        await self.daemon.start()
-        self.api = Api(f"http://{self.settings.listen}")
-        await self.api.login()
-        return self.daemon, self.api
-
-    async def stop(self) -> None:
-        if self.api is not None:
-            await self.api.close()
-            self.api = None
-        if self.daemon is not None:
-            await self.daemon.stop()
-            self.daemon = None
 
     def give_key(self, user: str) -> None:
         """The test's public key as `user`'s authorized key, where rockd's sshd reads it."""
@@ -148,32 +135,19 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path, loops, monkeypatch):
+async def box(rockd, tmp_path, monkeypatch):
     """Two users with a password (the first with the test's key too), a pool "tank" with a
     share "data" owned by the first, and rockd serving SFTP on a free port of 127.0.0.1."""
-    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
     register(monkeypatch, SftpExports)
-    device = loops(512 << 20)
-    sftp_dir = make_sftp_dir()
     with users(2, SECRET) as names:
-        made = Rig(tmp_path, device, sftp_dir, names)
-        try:
-            daemon, api = await made.start()
-            status, pool = await api.call("POST", "/api/v1/pools", {
-                "name": "tank", "disks": disk_ids(daemon, [device]), "data": "single"})
-            assert status == 201, pool
-            status, data = await api.call("POST", "/api/v1/shares", {
-                "pool": pool["id"], "name": "data", "owner": names[0], "mode": "0755"})
-            assert status == 201, data
-            made.pool, made.data = pool, data
-            made.give_key(names[0])
-            yield made
-        finally:
-            await made.stop()
-            leaked = mounts_below(sftp_dir)
-            unmount_under(tmp_path)
-            remove_sftp_dir(sftp_dir)
-            assert leaked == [], "a bind mount outlived rockd"
+        made = SftpBox(await rockd(devices=1, pool="single", sharing=True), tmp_path, names)
+        status, made.data = await made.api.call("POST", "/api/v1/shares", {
+            "pool": made.rockd.pool["id"], "name": "data", "owner": names[0], "mode": "0755"})
+        assert status == 201, made.data
+        made.give_key(names[0])
+        yield made
+        await made.rockd.stop()
+        assert mounts_below(made.root) == [], "a bind mount outlived rockd"
 
 
 def listing(done: subprocess.CompletedProcess, command: str) -> list[str]:
@@ -185,66 +159,66 @@ def listing(done: subprocess.CompletedProcess, command: str) -> list[str]:
     return [line.strip() for line in lines[start:end] if line.strip()]
 
 
-async def test_a_user_uploads_into_the_share_and_stays_in_the_chroot(rig, caplog):
-    api, user, stranger = rig.api, rig.names[0], rig.names[1]
+async def test_a_user_uploads_into_the_share_and_stays_in_the_chroot(box, caplog):
+    api, user, stranger = box.api, box.names[0], box.names[1]
     status, export = await api.call("POST", "/api/v1/exports/sftp", {
-        "share": rig.data["id"], "users": [user]})
+        "share": box.data["id"], "users": [user]})
     assert status == 201, export
     assert export["users"] == [user] and export["share_name"] == "data"
-    target = rig.root / "chroot" / user / "data"
-    assert mounts_below(rig.root / "chroot") == [str(target)]
-    home = os.stat(rig.root / "chroot" / user)
+    target = box.root / "chroot" / user / "data"
+    assert mounts_below(box.root / "chroot") == [str(target)]
+    home = os.stat(box.root / "chroot" / user)
     assert (home.st_uid, home.st_mode & 0o777) == (0, 0o755)
     service = (await api.state("/services/sftp"))["value"]
     assert service["active"] == "active" and service["main_pid"], service
     configs = (await api.state("/configs/sftp"))["value"]
     assert configs["users"] == [user] and configs["drift"] is False, configs
 
-    upload = rig.tmp / "hello.txt"
+    upload = box.tmp / "hello.txt"
     upload.write_text("hello over sftp\n")
-    done = await rig.sftp(user, [
+    done = await box.sftp(user, [
         f"put {upload} /data/hello.txt", "ls -1 /", "cd ..", "pwd", "cd /data/../..", "pwd",
-        f"-get /etc/passwd {rig.tmp / 'stolen'}", "-ls /etc", "-cd /proc", "pwd",
+        f"-get /etc/passwd {box.tmp / 'stolen'}", "-ls /etc", "-cd /proc", "pwd",
         "ls -1 /data"])
     assert done.returncode == 0, done.stderr
     assert listing(done, "ls -1 /") == ["/data"]
     assert listing(done, "pwd") == ["Remote working directory: /"]
     assert done.stdout.count("Remote working directory: /\n") == 3
-    assert not (rig.tmp / "stolen").exists()
+    assert not (box.tmp / "stolen").exists()
     assert 'File "/etc/passwd" not found' in done.stderr
     assert listing(done, "ls -1 /data") == ["/data/hello.txt"]
     # the file is on the share's subvolume, the user's own
-    landed = Path(rig.data["path"]) / "hello.txt"
+    landed = Path(box.data["path"]) / "hello.txt"
     assert landed.read_text() == "hello over sftp\n"
     assert pwd.getpwuid(landed.stat().st_uid).pw_name == user
-    assert os.stat(landed).st_dev == os.stat(rig.data["path"]).st_dev
+    assert os.stat(landed).st_dev == os.stat(box.data["path"]).st_dev
 
     # a password works too; a wrong one does not; a user without an export is refused
-    done = await rig.sftp(user, ["ls -1 /data"], password=SECRET)
+    done = await box.sftp(user, ["ls -1 /data"], password=SECRET)
     assert done.returncode == 0, done.stderr
     assert listing(done, "ls -1 /data") == ["/data/hello.txt"]
-    done = await rig.sftp(user, ["ls /"], password=SECRET + "x")
+    done = await box.sftp(user, ["ls /"], password=SECRET + "x")
     assert done.returncode != 0 and "Permission denied" in done.stderr, done.stderr
-    done = await rig.sftp(stranger, ["ls /"], password=SECRET)
+    done = await box.sftp(stranger, ["ls /"], password=SECRET)
     assert done.returncode != 0 and "Permission denied" in done.stderr, done.stderr
 
     # a second user added to the export: a chroot of their own with the same share
     status, changed = await api.call("PATCH", f"/api/v1/exports/sftp/{export['id']}", {
         "users": [user, stranger]})
     assert status == 200, changed
-    done = await rig.sftp(stranger, ["ls -1 /data"], password=SECRET)
+    done = await box.sftp(stranger, ["ls -1 /data"], password=SECRET)
     assert done.returncode == 0, done.stderr
     assert listing(done, "ls -1 /data") == ["/data/hello.txt"]
-    assert sorted(mounts_below(rig.root / "chroot")) == sorted(
-        [str(target), str(rig.root / "chroot" / stranger / "data")])
+    assert sorted(mounts_below(box.root / "chroot")) == sorted(
+        [str(target), str(box.root / "chroot" / stranger / "data")])
 
     # the export gone: its users are disconnected, its bind mounts and chroots go, and
     # nobody may log in
-    session = rig.open_session(user)
+    session = box.open_session(user)
     try:
-        chroot = rig.root / "chroot" / user
-        await wait_for(lambda: asyncio.sleep(0, sessions_in(chroot)), timeout=10)
-        big = Path(rig.data["path"]) / "big"
+        chroot = box.root / "chroot" / user
+        await wait_for(lambda: sessions_in(chroot), timeout=10)
+        big = Path(box.data["path"]) / "big"
         big.write_bytes(os.urandom(16 << 20))
         session.stdin.write("get /data/big /dev/null\n")  # at 256 kbit/s: open for long
         session.stdin.flush()
@@ -270,33 +244,33 @@ async def test_a_user_uploads_into_the_share_and_stays_in_the_chroot(rig, caplog
             session.wait()
     assert "ended 2 SFTP sessions" in caplog.text  # sshd's chrooted child, internal-sftp
     assert "lazily" not in caplog.text  # unmounted for real, not detached from a session
-    assert mounts_below(rig.root / "chroot") == []
-    assert list((rig.root / "chroot").iterdir()) == []
+    assert mounts_below(box.root / "chroot") == []
+    assert list((box.root / "chroot").iterdir()) == []
     assert landed.exists()  # the share itself is untouched
-    done = await rig.sftp(user, ["ls /"])
+    done = await box.sftp(user, ["ls /"])
     assert done.returncode != 0 and "Permission denied" in done.stderr, done.stderr
-    assert "DenyUsers *" in rig.config.read_text()
+    assert "DenyUsers *" in box.config.read_text()
 
 
-async def test_bad_input_changes_nothing(rig):
-    api, user = rig.api, rig.names[0]
+async def test_bad_input_changes_nothing(box):
+    api, user = box.api, box.names[0]
     status, export = await api.call("POST", "/api/v1/exports/sftp", {
-        "share": rig.data["id"], "users": [user]})
+        "share": box.data["id"], "users": [user]})
     assert status == 201, export
-    before = rig.config.read_bytes()
-    mounts = mounts_below(rig.root)
+    before = box.config.read_bytes()
+    mounts = mounts_below(box.root)
     cases = [
         ({"share": "0b8e2a4c-1f0e-4a3b-9c1d-2e3f4a5b6c7d", "users": [user]}, 404,
          "not_found"),
-        ({"share": rig.data["id"], "users": ["rt-no-such-user"]}, 422, "unknown_user"),
-        ({"share": rig.data["id"], "users": [user, "rt-no-such-user"]}, 422, "unknown_user"),
-        ({"share": rig.data["id"], "users": ["root"]}, 400, "system_account"),
-        ({"share": rig.data["id"], "users": ["nobody"]}, 400, "system_account"),
-        ({"share": rig.data["id"], "users": ["a b"]}, 400, "invalid_name"),
-        ({"share": rig.data["id"], "users": ["x\nMatch all"]}, 400, "invalid_name"),
-        ({"share": rig.data["id"], "users": []}, 400, "invalid_field"),
-        ({"share": rig.data["id"], "users": [user, user]}, 400, "invalid_field"),
-        ({"share": rig.data["id"], "users": [user], "chroot": "/"}, 400, "invalid_field"),
+        ({"share": box.data["id"], "users": ["rt-no-such-user"]}, 422, "unknown_user"),
+        ({"share": box.data["id"], "users": [user, "rt-no-such-user"]}, 422, "unknown_user"),
+        ({"share": box.data["id"], "users": ["root"]}, 400, "system_account"),
+        ({"share": box.data["id"], "users": ["nobody"]}, 400, "system_account"),
+        ({"share": box.data["id"], "users": ["a b"]}, 400, "invalid_name"),
+        ({"share": box.data["id"], "users": ["x\nMatch all"]}, 400, "invalid_name"),
+        ({"share": box.data["id"], "users": []}, 400, "invalid_field"),
+        ({"share": box.data["id"], "users": [user, user]}, 400, "invalid_field"),
+        ({"share": box.data["id"], "users": [user], "chroot": "/"}, 400, "invalid_field"),
         ({"users": [user]}, 400, "invalid_field"),
     ]
     for body, code, error in cases:
@@ -309,76 +283,77 @@ async def test_bad_input_changes_nothing(rig):
         status, answer = await api.call("PATCH", f"/api/v1/exports/sftp/{export['id']}", {
             "users": users_})
         assert (status, answer["error"]["code"]) == (400, "invalid_field"), answer
-    assert rig.config.read_bytes() == before
-    assert mounts_below(rig.root) == mounts
+    assert box.config.read_bytes() == before
+    assert mounts_below(box.root) == mounts
     status, listed = await api.call("GET", "/api/v1/exports/sftp")
     assert [e["id"] for e in listed] == [export["id"]]
     assert listed[0]["users"] == [user]
 
 
-async def test_bindings_follow_rockd_down_and_up_again(rig):
-    api, user = rig.api, rig.names[0]
+async def test_bindings_follow_rockd_down_and_up_again(box):
+    api, user = box.api, box.names[0]
     status, export = await api.call("POST", "/api/v1/exports/sftp", {
-        "share": rig.data["id"], "users": [user]})
+        "share": box.data["id"], "users": [user]})
     assert status == 201, export
-    target = str(rig.root / "chroot" / user / "data")
-    assert mounts_below(rig.root) == [target]
+    target = str(box.root / "chroot" / user / "data")
+    assert mounts_below(box.root) == [target]
 
-    await rig.stop()
-    assert mounts_below(rig.root) == []  # none outlives rockd
+    await box.rockd.stop()
+    assert mounts_below(box.root) == []  # none outlives rockd
     # a stale mount left over (say, from a crash) is replaced by the right one at start-up
-    subprocess.run(["mount", "--bind", str(rig.tmp), target], check=True)
-    daemon, api = await rig.start()
-    assert mounts_below(rig.root) == [target]
-    assert os.stat(target).st_dev == os.stat(rig.data["path"]).st_dev
+    subprocess.run(["mount", "--bind", str(box.tmp), target], check=True)
+    await box.rockd.start()
+    daemon = box.daemon
+    assert mounts_below(box.root) == [target]
+    assert os.stat(target).st_dev == os.stat(box.data["path"]).st_dev
 
     async def serving():
         return daemon.tree.get("/services/sftp/active") == "active"
 
     await wait_for(serving, timeout=5.0)
-    done = await rig.sftp(user, ["ls -1 /"])
+    done = await box.sftp(user, ["ls -1 /"])
     assert done.returncode == 0, done.stderr
     assert listing(done, "ls -1 /") == ["/data"]
 
 
-async def test_a_hand_edit_of_sshd_config_is_drift(rig):
-    api, user = rig.api, rig.names[0]
+async def test_a_hand_edit_of_sshd_config_is_drift(box):
+    api, user = box.api, box.names[0]
     status, export = await api.call("POST", "/api/v1/exports/sftp", {
-        "share": rig.data["id"], "users": [user]})
+        "share": box.data["id"], "users": [user]})
     assert status == 201, export
-    with rig.config.open("a") as f:
+    with box.config.open("a") as f:
         f.write("AllowUsers *\n")
 
     async def drifted():
-        return rig.daemon.tree.get("/configs/sftp/drift") is True
+        return box.daemon.tree.get("/configs/sftp/drift") is True
 
     await wait_for(drifted, timeout=2.0)
     status, _ = await api.call("PATCH", f"/api/v1/exports/sftp/{export['id']}", {
-        "users": [user, rig.names[1]]})
+        "users": [user, box.names[1]]})
     assert status == 200
-    assert "AllowUsers *" not in rig.config.read_text()
-    assert rig.daemon.tree.get("/configs/sftp/drift") is False
+    assert "AllowUsers *" not in box.config.read_text()
+    assert box.daemon.tree.get("/configs/sftp/drift") is False
 
 
-async def test_a_server_that_cannot_start_changes_nothing(rig):
+async def test_a_server_that_cannot_start_changes_nothing(box):
     """sshd cannot listen (its port is taken): the export is refused and nothing stays."""
-    api, user = rig.api, rig.names[0]
-    assert not rig.config.exists()
+    api, user = box.api, box.names[0]
+    assert not box.config.exists()
     with socket.socket() as taken:
         taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        taken.bind(("127.0.0.1", rig.settings.sftp_port))
+        taken.bind(("127.0.0.1", box.settings.sftp_port))
         taken.listen()
         status, answer = await api.call("POST", "/api/v1/exports/sftp", {
-            "share": rig.data["id"], "users": [user]})
+            "share": box.data["id"], "users": [user]})
     assert status == 422, answer
-    assert not rig.config.exists()  # there was none before: there is none now
-    assert mounts_below(rig.root) == []
+    assert not box.config.exists()  # there was none before: there is none now
+    assert mounts_below(box.root) == []
     assert (await api.call("GET", "/api/v1/exports/sftp"))[1] == []
     # with the port free again, the same request works
     status, export = await api.call("POST", "/api/v1/exports/sftp", {
-        "share": rig.data["id"], "users": [user]})
+        "share": box.data["id"], "users": [user]})
     assert status == 201, export
-    done = await rig.sftp(user, ["ls -1 /"])
+    done = await box.sftp(user, ["ls -1 /"])
     assert listing(done, "ls -1 /") == ["/data"], done.stderr
 
 

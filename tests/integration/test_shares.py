@@ -1,6 +1,5 @@
 """Shares and snapshots on a real pool: made through the API and by hand, kept live."""
 
-import asyncio
 import errno
 import os
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.client import receive
+from tests.support.rig import wait_for
 
 
 def is_subvolume(path) -> bool:
@@ -17,8 +17,9 @@ def is_subvolume(path) -> bool:
                           capture_output=True).returncode == 0
 
 
-async def test_share_create_attributes_and_delete(pool):
-    daemon, api, tank = pool
+async def test_share_create_attributes_and_delete(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, tank = box.daemon, box.api, box.pool
     status, share = await api.call("POST", "/api/v1/shares", {
         "pool": tank["id"], "name": "media", "owner": "nobody", "group": "nogroup",
         "mode": "0750", "compression": "zstd"})
@@ -48,8 +49,9 @@ async def test_share_create_attributes_and_delete(pool):
     assert not path.exists() and daemon.tree.get(("shares", share["id"])) is None
 
 
-async def test_quota_is_enforced_and_usage_reported(pool):
-    daemon, api, tank = pool
+async def test_quota_is_enforced_and_usage_reported(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, tank = box.daemon, box.api, box.pool
     status, share = await api.call("POST", "/api/v1/shares", {
         "pool": tank["id"], "name": "capped", "quota": 16 << 20})
     assert status == 201, share
@@ -69,8 +71,9 @@ async def test_quota_is_enforced_and_usage_reported(pool):
     assert share["usage"]["referenced"] > 8 << 20
 
 
-async def test_snapshots_clone_and_rollback(pool):
-    daemon, api, tank = pool
+async def test_snapshots_clone_and_rollback(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, tank = box.daemon, box.api, box.pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "docs"})
     data = Path(share["path"]) / "note.txt"
     data.write_text("version 1")
@@ -109,8 +112,9 @@ async def test_snapshots_clone_and_rollback(pool):
     assert daemon.tree.get("/snapshots") == {}
 
 
-async def test_subvolumes_made_and_deleted_by_hand_appear_and_vanish(pool):
-    daemon, api, tank = pool
+async def test_subvolumes_made_and_deleted_by_hand_appear_and_vanish(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, tank = box.daemon, box.api, box.pool
     root = Path(tank["mount_point"])
     ws = await api.stream()
     await ws.send_str('{"id": 1, "type": "subscribe", "path": "/shares"}')
@@ -133,11 +137,8 @@ async def test_subvolumes_made_and_deleted_by_hand_appear_and_vanish(pool):
     (root / ".snapshots" / "by-hand").mkdir(parents=True)
     subprocess.run(["btrfs", "-q", "subvolume", "snapshot", "-r", str(root / "by-hand"),
                     str(root / ".snapshots" / "by-hand" / "s1")], check=True)
-    for _ in range(50):
-        snaps = [s for s in daemon.tree.get("/snapshots").values() if s["name"] == "s1"]
-        if snaps:
-            break
-        await asyncio.sleep(0.02)
+    snaps = await wait_for(lambda: [s for s in daemon.tree.get("/snapshots").values()
+                                    if s["name"] == "s1"], timeout=1, interval=0.02)
     assert snaps and snaps[0]["share"] == share["id"]
 
     started = time.monotonic()
@@ -149,8 +150,9 @@ async def test_subvolumes_made_and_deleted_by_hand_appear_and_vanish(pool):
     await ws.close()
 
 
-async def test_single_resource_reads_and_snapshot_visibility(pool):
-    _, api, tank = pool
+async def test_single_resource_reads_and_snapshot_visibility(rockd):
+    box = await rockd(devices=1, pool="single")
+    api, tank = box.api, box.pool
     _, share = await api.call("POST", "/api/v1/shares", {"pool": tank["id"], "name": "one"})
     status, got = await api.call("GET", f"/api/v1/shares/{share['id']}")
     assert status == 200 and got == share
@@ -173,3 +175,4 @@ async def test_single_resource_reads_and_snapshot_visibility(pool):
     status, writable = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
                                       {"name": "rw", "writable": True})
     assert status == 201 and writable["read_only"] is False
+

@@ -6,7 +6,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.support.client import Api, receive
+from tests.support.client import receive
 
 
 async def subscribe(ws, path="", msg_id=1, **extra):
@@ -17,7 +17,9 @@ async def subscribe(ws, path="", msg_id=1, **extra):
     return subscribed["sub"]
 
 
-async def test_snapshot_then_patches_in_order(daemon, api):
+async def test_snapshot_then_patches_in_order(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     ws = await api.stream()
     sub = await subscribe(ws, "/bench")
     snapshot = await receive(ws)
@@ -43,7 +45,9 @@ async def test_snapshot_then_patches_in_order(daemon, api):
     await ws.close()
 
 
-async def test_many_queued_revisions_arrive_as_one_frame(daemon, api):
+async def test_many_queued_revisions_arrive_as_one_frame(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     ws = await api.stream()
     await subscribe(ws, "/n")
     await receive(ws)
@@ -60,7 +64,9 @@ async def test_many_queued_revisions_arrive_as_one_frame(daemon, api):
     await ws.close()
 
 
-async def test_ping_unsubscribe_and_errors(daemon, api):
+async def test_ping_unsubscribe_and_errors(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     ws = await api.stream()
     sub = await subscribe(ws, "/after")  # a quiet path: nothing but the answers arrives
     await receive(ws)
@@ -85,7 +91,8 @@ async def test_ping_unsubscribe_and_errors(daemon, api):
 
 
 @pytest.mark.parametrize("frame", ["not json", "[1, 2]", '{"no": "type"}', b"binary"])
-async def test_protocol_errors_close_with_4400(api, frame):
+async def test_protocol_errors_close_with_4400(rockd, frame):
+    api = (await rockd()).api
     ws = await api.stream()
     if isinstance(frame, bytes):
         await ws.send_bytes(frame)
@@ -95,17 +102,16 @@ async def test_protocol_errors_close_with_4400(api, frame):
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4400
 
 
-async def test_stream_needs_authentication(daemon):
-    client = Api(daemon.url)
-    try:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await client.stream()
-        assert info.value.status == 401
-    finally:
-        await client.close()
+async def test_stream_needs_authentication(rockd):
+    box = await rockd(login=False)
+    client = box.client()
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await client.stream()
+    assert info.value.status == 401
 
 
-async def test_cookie_stream_from_another_origin_is_refused(api):
+async def test_cookie_stream_from_another_origin_is_refused(rockd):
+    api = (await rockd()).api
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
         await api.stream(origin="http://evil.example")
     assert info.value.status == 403
@@ -113,25 +119,26 @@ async def test_cookie_stream_from_another_origin_is_refused(api):
     await ws.close()
 
 
-async def test_token_stream_and_trimmed_parent_ops(daemon, api):
+async def test_token_stream_and_trimmed_parent_ops(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     token = await api.make_token(["read"])
-    reader = Api(daemon.url, token=token)
-    try:
-        daemon.tree.set("/bench/p1", {"usage": {"used": 1}})
-        ws = await reader.stream()
-        await subscribe(ws, "/bench/p1/usage")
-        assert (await receive(ws))["value"] == {"used": 1}
-        daemon.tree.set("/bench", {"p1": {"usage": {"used": 9}}, "p2": {}})
-        patch = await receive(ws)
-        assert patch["ops"] == [{"op": "replace", "path": "/bench/p1/usage/used", "value": 9}]
-        daemon.tree.delete("/bench/p1")
-        assert (await receive(ws))["ops"] == [{"op": "remove", "path": "/bench/p1/usage"}]
-        await ws.close()
-    finally:
-        await reader.close()
+    reader = box.client(token=token)
+    daemon.tree.set("/bench/p1", {"usage": {"used": 1}})
+    ws = await reader.stream()
+    await subscribe(ws, "/bench/p1/usage")
+    assert (await receive(ws))["value"] == {"used": 1}
+    daemon.tree.set("/bench", {"p1": {"usage": {"used": 9}}, "p2": {}})
+    patch = await receive(ws)
+    assert patch["ops"] == [{"op": "replace", "path": "/bench/p1/usage/used", "value": 9}]
+    daemon.tree.delete("/bench/p1")
+    assert (await receive(ws))["ops"] == [{"op": "remove", "path": "/bench/p1/usage"}]
+    await ws.close()
 
 
-async def test_state_endpoint_matches_the_stream(daemon, api):
+async def test_state_endpoint_matches_the_stream(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     daemon.tree.set("/bench/p9", {"label": "tank"})
     rev = daemon.tree.rev
     body = await api.state("/bench/p9")
@@ -143,7 +150,9 @@ async def test_state_endpoint_matches_the_stream(daemon, api):
     assert status == 400 and err["error"]["code"] == "invalid_path"
 
 
-async def test_a_client_that_stops_reading_delays_no_one_and_is_resynced(daemon, api):
+async def test_a_client_that_stops_reading_delays_no_one_and_is_resynced(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     slow = await api.stream(max_msg_size=0)
     await subscribe(slow, "/blob")
     await receive(slow)

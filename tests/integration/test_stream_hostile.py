@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from rockd.handlers import stream
-from tests.conftest import wait_for
 from tests.support.client import Api, receive
 from tests.support.flood import OP_PING, OP_PONG, flood, frame, open_stream
 from tests.support.host import rss
+from tests.support.rig import wait_for
 
 PING_MESSAGE = b'{"type":"ping","id":1234567890}'
 SUBSCRIBE_BLOB = b'{"id":1,"type":"subscribe","path":"/blob"}'
@@ -26,15 +26,11 @@ async def bearer(api: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {await api.make_token(['read'])}"}
 
 
-async def test_a_client_that_floods_pings_and_never_reads_costs_the_daemon_little(
-        processes, tmp_path):
-    proc = processes(state_dir=tmp_path / "state")
-    api = Api(proc.url)
-    try:
-        await api.login()
-        headers = await bearer(api)
-    finally:
-        await api.close()
+async def test_a_client_that_floods_pings_and_never_reads_costs_the_daemon_little(rockd):
+    box = await rockd(process=True)
+    proc = box.proc
+    headers = await bearer(box.api)
+    await box.api.close()
     await asyncio.sleep(1.0)  # start-up's own allocations settle
     before = rss(proc.proc.pid)
     _, writer = await open_stream(proc.port, headers)
@@ -72,7 +68,9 @@ async def busy(daemon):
 
 @pytest.mark.parametrize("one", [frame(PING_MESSAGE), frame(b"", OP_PING), frame(b"", OP_PONG)],
                          ids=["ping messages", "websocket pings", "websocket pongs"])
-async def test_a_client_that_sends_but_does_not_read_is_cut_off(daemon, api, monkeypatch, one):
+async def test_a_client_that_sends_but_does_not_read_is_cut_off(rockd, monkeypatch, one):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     shrink_timeouts(monkeypatch)
     _, writer = await open_stream(daemon.settings.port, await bearer(api))
     writer.write(frame(SUBSCRIBE_BLOB))
@@ -87,7 +85,9 @@ async def test_a_client_that_sends_but_does_not_read_is_cut_off(daemon, api, mon
     await wait_for(forgotten)  # and the daemon has let go of it
 
 
-async def test_a_client_the_heartbeat_gives_up_on_is_reset_not_kept(daemon, api, monkeypatch):
+async def test_a_client_the_heartbeat_gives_up_on_is_reset_not_kept(rockd, monkeypatch):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     monkeypatch.setattr(stream, "HEARTBEAT", 1.0)
     monkeypatch.setattr(stream, "STALL_SECONDS", 60.0, raising=False)
     monkeypatch.setattr(stream, "WATCH_INTERVAL", 0.25, raising=False)
@@ -98,7 +98,9 @@ async def test_a_client_the_heartbeat_gives_up_on_is_reset_not_kept(daemon, api,
     assert result.cut_after is not None and result.cut_after < 10, result
 
 
-async def test_a_slow_reader_that_keeps_reading_is_not_cut_off(daemon, api, monkeypatch):
+async def test_a_slow_reader_that_keeps_reading_is_not_cut_off(rockd, monkeypatch):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     shrink_timeouts(monkeypatch)
     reader, writer = await open_stream(daemon.settings.port, await bearer(api))
     writer.write(frame(SUBSCRIBE_BLOB))
@@ -118,7 +120,8 @@ async def test_a_slow_reader_that_keeps_reading_is_not_cut_off(daemon, api, monk
 
 
 @pytest.mark.parametrize("sub", [[1], {"a": 1}, "1", True, 1.5, None])
-async def test_an_unsubscribe_whose_sub_is_no_number_is_answered_with_an_error(api, sub):
+async def test_an_unsubscribe_whose_sub_is_no_number_is_answered_with_an_error(rockd, sub):
+    api = (await rockd()).api
     ws = await api.stream()
     await ws.send_str('{"id": 4, "type": "subscribe", "path": "/quiet"}')
     assert (await receive(ws))["type"] == "subscribed"
@@ -143,7 +146,8 @@ async def test_an_unsubscribe_whose_sub_is_no_number_is_answered_with_an_error(a
     ({"type": "Ping"}, "unknown_type"),
 ])
 async def test_a_message_of_a_known_type_with_a_wrong_field_is_answered_with_an_error(
-        api, message, code):
+        rockd, message, code):
+    api = (await rockd()).api
     ws = await api.stream()
     await ws.send_str(orjson.dumps({"id": [9], **message}).decode())
     error = await receive(ws)
@@ -152,7 +156,8 @@ async def test_a_message_of_a_known_type_with_a_wrong_field_is_answered_with_an_
 
 
 @pytest.mark.parametrize("message", ['{"type": 5}', '{"type": null}', '"ping"', "null"])
-async def test_a_message_with_no_type_string_closes_with_4400(api, message):
+async def test_a_message_with_no_type_string_closes_with_4400(rockd, message):
+    api = (await rockd()).api
     ws = await api.stream()
     await ws.send_str(message)
     msg = await ws.receive(timeout=5)
@@ -162,7 +167,8 @@ async def test_a_message_with_no_type_string_closes_with_4400(api, message):
 @pytest.mark.parametrize("origin", ["ftp://{host}", "https://{host}", "ws://{host}", "null",
                                     "http://{host}.evil.example", "http://127.0.0.1:1",
                                     "http://localhost:{port}", "http://evil.example#{host}"])
-async def test_a_cookie_stream_is_refused_to_any_origin_but_the_request_s_own(api, origin):
+async def test_a_cookie_stream_is_refused_to_any_origin_but_the_request_s_own(rockd, origin):
+    api = (await rockd()).api
     host = api.base.removeprefix("http://")
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
         await api.stream(origin=origin.format(host=host, port=host.rsplit(":", 1)[1]))
@@ -171,12 +177,11 @@ async def test_a_cookie_stream_is_refused_to_any_origin_but_the_request_s_own(ap
     await ws.close()
 
 
-async def test_a_token_stream_may_come_from_any_origin(daemon, api):
-    reader = Api(daemon.url, token=await api.make_token(["read"]))
-    try:
-        ws = await reader.stream(origin="https://integrator.example")
-        await ws.send_str('{"id": 1, "type": "ping"}')
-        assert await receive(ws) == {"type": "pong", "id": 1}
-        await ws.close()
-    finally:
-        await reader.close()
+async def test_a_token_stream_may_come_from_any_origin(rockd):
+    box = await rockd()
+    api = box.api
+    reader = box.client(token=await api.make_token(["read"]))
+    ws = await reader.stream(origin="https://integrator.example")
+    await ws.send_str('{"id": 1, "type": "ping"}')
+    assert await receive(ws) == {"type": "pong", "id": 1}
+    await ws.close()

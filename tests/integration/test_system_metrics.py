@@ -15,8 +15,8 @@ import pytest
 from rockd.core import pointer
 from rockd.core.tree import apply
 from rockd.system_metrics import FIELDS, whole_disks
-from tests.conftest import wait_for
 from tests.support.client import Api, receive
+from tests.support.rig import wait_for
 
 RATES = ("net_rx", "net_tx", "disk_read", "disk_write")
 
@@ -67,20 +67,14 @@ async def history(api: Api, seconds: int | None = None) -> dict:
     return body
 
 
-async def until(condition, timeout: float = 10.0) -> None:
-    """Wait for a plain (not awaitable) condition to hold."""
-    async def check() -> bool:
-        return condition()
-    await wait_for(check, timeout)
-
-
 async def samples_in_history(api: Api, count: int) -> None:
     async def enough() -> bool:
         return len((await history(api))["time"]) >= count
     await wait_for(enough, timeout=10)
 
 
-async def test_the_stream_carries_a_sample_about_once_a_second(api):
+async def test_the_stream_carries_a_sample_about_once_a_second(rockd):
+    api = (await rockd()).api
     async with following(api) as seen:
         await asyncio.sleep(3.6)
         samples = list(seen)
@@ -99,7 +93,8 @@ async def test_the_stream_carries_a_sample_about_once_a_second(api):
     assert abs(system["uptime"] - time.clock_gettime(time.CLOCK_BOOTTIME)) < 3
 
 
-async def test_writing_to_a_disk_shows_in_disk_write(api):
+async def test_writing_to_a_disk_shows_in_disk_write(rockd):
+    api = (await rockd()).api
     folder = "/var/tmp"
     if counted_disk(folder) is None:
         pytest.skip(f"{folder} is not on a whole disk that the metrics count")
@@ -113,17 +108,19 @@ async def test_writing_to_a_disk_shows_in_disk_write(api):
 
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         async with following(api) as seen:
-            await until(lambda: seen)
+            await wait_for(lambda: seen, timeout=10)
             started = time.time()
             await asyncio.to_thread(write, Path(scratch) / "data")
             ended = time.time()
-            await until(lambda: seen[-1]["time"] > ended + 1)
+            await wait_for(lambda: seen[-1]["time"] > ended + 1, timeout=10)
     during = [s for s in seen if s["time"] > started]
     # each rate covers the second before its sample: together they hold the whole write
     assert sum(s["disk_write"] for s in during) > 0.9 * size, during
 
 
-async def test_history_is_columns_ascending_and_bounded(api, daemon):
+async def test_history_is_columns_ascending_and_bounded(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
     await samples_in_history(api, 4)
     body = await history(api)
     assert tuple(body) == FIELDS
@@ -142,22 +139,15 @@ async def test_history_is_columns_ascending_and_bounded(api, daemon):
             assert at > body["time"][-1]
 
 
-async def test_history_survives_a_restart(processes, tmp_path):
-    state = tmp_path / "state"
-    first = processes("serve", state_dir=state)
-    client = Api(first.url)
-    await client.login()
-    await samples_in_history(client, 3)
-    before = await history(client)
-    await client.close()
-    first.signal(15)
-    assert first.wait(timeout=5) == 0
+async def test_history_survives_a_restart(rockd):
+    box = await rockd(process=True)
+    await samples_in_history(box.api, 3)
+    before = await history(box.api)
+    box.proc.signal(15)
+    assert box.proc.wait(timeout=5) == 0
 
-    second = processes("serve", state_dir=state)
-    client = Api(second.url)
-    await client.login()
-    after = await history(client)
-    await client.close()
+    await box.start()  # the same state, and the same session
+    after = await history(box.api)
     # everything the first process answered (and what it sampled until it stopped)
     assert after["time"][:len(before["time"])] == before["time"]
     assert after["cpu"][:len(before["cpu"])] == before["cpu"]
@@ -166,22 +156,22 @@ async def test_history_survives_a_restart(processes, tmp_path):
 
 
 @pytest.mark.parametrize("seconds", ["0", "abc", "3601", "-5", "1.5"])
-async def test_bad_seconds_are_400(api, seconds):
+async def test_bad_seconds_are_400(rockd, seconds):
+    api = (await rockd()).api
     status, body = await api.call("GET", f"/api/v1/system/metrics/history?seconds={seconds}")
     assert status == 400 and body["error"]["code"] == "invalid_field", body
 
 
-async def test_system_endpoints_need_authentication(daemon):
-    anonymous = Api(daemon.url)
-    try:
-        for path in ("/api/v1/system", "/api/v1/system/metrics/history"):
-            status, body = await anonymous.call("GET", path)
-            assert status == 401 and body["error"]["code"] == "unauthorized", path
-    finally:
-        await anonymous.close()
+async def test_system_endpoints_need_authentication(rockd):
+    box = await rockd(login=False)
+    anonymous = box.client()
+    for path in ("/api/v1/system", "/api/v1/system/metrics/history"):
+        status, body = await anonymous.call("GET", path)
+        assert status == 401 and body["error"]["code"] == "unauthorized", path
 
 
-async def test_system_is_the_subtree(api, daemon):
+async def test_system_is_the_subtree(rockd):
+    api = (await rockd()).api
     status, body = await api.call("GET", "/api/v1/system")
     assert status == 200
     assert body.keys() >= {"hostname", "kernel", "versions", "uptime", "metrics"}

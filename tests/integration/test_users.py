@@ -23,15 +23,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from rockd.accounts.homes import authorized_keys_path
-from rockd.app import Daemon
-from rockd.config import Settings
-from tests.conftest import wait_for
-from tests.support.client import PASSWORD, Api
-from tests.support.samba import (
-    remove_scratch,
-    scratch,
-    sharing_settings,
-)
+from tests.support.rig import wait_for
 
 HOMES = Path("/home")
 
@@ -42,34 +34,6 @@ def ed25519_key(comment: str = "someone@laptop") -> str:
     blob = b"".join(len(p).to_bytes(4, "big") + p
                     for p in (b"ssh-ed25519", secrets.token_bytes(32)))
     return f"ssh-ed25519 {base64.b64encode(blob).decode()} {comment}"
-
-
-@contextlib.asynccontextmanager
-async def running(settings: Settings):
-    """A rockd on these settings, started and signed in to: (daemon, api)."""
-    daemon = Daemon(settings)
-    client = None
-    try:
-        await daemon.start()
-        client = Api(f"http://{daemon.settings.listen}")
-        await client.login()
-        yield daemon, client
-    finally:
-        if client is not None:
-            await client.close()
-        await daemon.stop()
-
-
-@pytest.fixture
-async def rockd(tmp_path, monkeypatch, accounts):
-    """An in-process rockd with users wired in, and a private Samba folder: (daemon, api)."""
-    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
-    base = scratch()
-    try:
-        async with running(sharing_settings(base, tmp_path / "state")) as made:
-            yield made
-    finally:
-        remove_scratch(base)
 
 
 @pytest.fixture
@@ -107,7 +71,8 @@ def shadow_hash(name: str) -> str:
 
 
 async def test_user_create_change_delete(rockd, accounts, caplog):
-    daemon, api = rockd
+    box = await rockd(sharing=True)  # Samba of its own for the users' passwords
+    daemon, api = box.daemon, box.api
     caplog.set_level(logging.DEBUG)
     secret = f"pw-{secrets.token_hex(8)}"
     group, name = accounts.group(), accounts.user()
@@ -154,7 +119,8 @@ async def test_user_create_change_delete(rockd, accounts, caplog):
 
 
 async def test_system_accounts_are_read_only(rockd):
-    daemon, api = rockd
+    box = await rockd(sharing=True)  # Samba of its own for the users' passwords
+    daemon, api = box.daemon, box.api
     _, listed = await api.call("GET", "/api/v1/users")
     root = next(u for u in listed if u["name"] == "root")
     assert root["system"] and root["uid"] == 0
@@ -173,7 +139,7 @@ async def test_system_accounts_are_read_only(rockd):
 
 
 async def test_bad_input_changes_nothing(rockd, accounts):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     name, taken = accounts.user(), accounts.user()
     assert (await api.call("POST", "/api/v1/users", {"name": taken}))[0] == 201
     before = pwd.getpwnam(taken)
@@ -222,7 +188,7 @@ async def test_bad_input_changes_nothing(rockd, accounts):
 
 
 async def test_users_made_by_hand_appear_and_go(rockd, accounts):
-    daemon, _ = rockd
+    daemon = (await rockd(sharing=True)).daemon
     name, group = accounts.user(), accounts.group()
     started = time.monotonic()
     subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
@@ -257,7 +223,7 @@ async def test_users_made_by_hand_appear_and_go(rockd, accounts):
 
 
 async def test_openapi_documents_users_and_smb_exports(rockd):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     status, document = await api.call("GET", "/api/v1/openapi.json")
     assert status == 200
     validate(document)
@@ -319,7 +285,7 @@ async def refused(api, method: str, path: str, body: dict, group: str) -> None:
 
 
 async def test_system_groups_are_refused_to_a_new_user(rockd, accounts):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     group, other = accounts.group(), accounts.group()
     for made in (group, other):
         assert (await api.call("POST", "/api/v1/groups", {"name": made}))[0] == 201
@@ -363,7 +329,7 @@ async def test_system_groups_are_refused_to_a_new_user(rockd, accounts):
 
 
 async def test_system_groups_are_refused_to_a_changed_user(rockd, accounts):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     group, other = accounts.group(), accounts.group()
     for made in (group, other):
         assert (await api.call("POST", "/api/v1/groups", {"name": made}))[0] == 201
@@ -405,7 +371,7 @@ async def test_system_groups_are_refused_to_a_changed_user(rockd, accounts):
 
 
 async def test_groups_that_grant_privilege_above_1000_are_refused(rockd, accounts):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     name = accounts.user()
     # a name that grants root on common systems, made by hand with a gid rockd could give
     wheel = made_by_hand(accounts, ("wheel", "incus-admin", "kmem"), "--gid", str(free_gid()))
@@ -446,7 +412,7 @@ async def test_groups_that_grant_privilege_above_1000_are_refused(rockd, account
 async def test_a_group_named_as_a_number_is_read_as_useradd_reads_it(rockd, accounts):
     """useradd and usermod take a number for a gid before a name: a group named "27" by hand
     is no way into gid 27."""
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     number = made_by_hand(accounts, (as_number("sudo"),), "--gid", str(free_gid()))
     name = accounts.user()
     await refused(api, "POST", "/api/v1/users", {"name": name, "groups": [number]}, "sudo")
@@ -457,7 +423,7 @@ async def test_a_group_named_as_a_number_is_read_as_useradd_reads_it(rockd, acco
 # -- a deleted user: its home goes, its uid is not given again ----------------------------------
 
 async def test_deleting_a_user_removes_the_home_rockd_made(rockd, accounts, homes, tmp_path):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     name = accounts.user()
     home = HOMES / name
     homes.append(home)
@@ -478,7 +444,7 @@ async def test_deleting_a_user_removes_the_home_rockd_made(rockd, accounts, home
 
 async def test_homes_rockd_did_not_make_or_that_are_not_the_users_own_are_kept(
         rockd, accounts, homes, tmp_path):
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     names = [accounts.user() for _ in range(5)]
     homes.extend(HOMES / name for name in names)
     by_hand, shared, moved, linked, given = names
@@ -509,7 +475,7 @@ async def test_homes_rockd_did_not_make_or_that_are_not_the_users_own_are_kept(
 
 async def test_a_home_with_a_mount_in_it_is_kept(rockd, accounts, homes, tmp_path):
     """A folder mounted into a home by hand (a share, say) is not the home's to delete."""
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     name = accounts.user()
     homes.append(HOMES / name)
     share = tmp_path / "share"
@@ -528,39 +494,34 @@ async def test_a_home_with_a_mount_in_it_is_kept(rockd, accounts, homes, tmp_pat
     assert (share / "data").read_text() == "a share's"
 
 
-async def test_a_deleted_users_uid_is_not_given_again(tmp_path, monkeypatch, accounts):
-    monkeypatch.setenv("ROCKD_ADMIN_PASSWORD", PASSWORD)
-    base = scratch()
-    settings = sharing_settings(base, tmp_path / "state")
+async def test_a_deleted_users_uid_is_not_given_again(rockd, accounts, tmp_path):
+    box = await rockd(sharing=True)
+    api = box.api
     orphan = tmp_path / "orphan"
     first, second, third, fourth = (accounts.user() for _ in range(4))
-    try:
-        async with running(settings) as (_, api):
-            status, user = await api.call("POST", "/api/v1/users", {"name": first})
-            assert status == 201, user
-            old = user["uid"]
-            orphan.write_text("the first user's")
-            os.chown(orphan, old, -1)  # a file that outlives its account
-            assert (await api.call("DELETE", f"/api/v1/users/{first}"))[0] == 204
-            status, user = await api.call("POST", "/api/v1/users", {"name": second})
-            assert status == 201 and user["uid"] > old, (old, user)
-            assert orphan.stat().st_uid != pwd.getpwnam(second).pw_uid
-            newer = user["uid"]
-            assert (await api.call("DELETE", f"/api/v1/users/{second}"))[0] == 204
-        async with running(settings) as (_, api):  # rockd remembers across a restart
-            status, user = await api.call("POST", "/api/v1/users", {"name": third})
-            assert status == 201 and user["uid"] > newer, (newer, user)
-            # a uid asked for is the admin's choice, a retired one too
-            status, user = await api.call("POST", "/api/v1/users", {"name": fourth, "uid": old})
-            assert status == 201 and user["uid"] == old, user
-    finally:
-        remove_scratch(base)
+    status, user = await api.call("POST", "/api/v1/users", {"name": first})
+    assert status == 201, user
+    old = user["uid"]
+    orphan.write_text("the first user's")
+    os.chown(orphan, old, -1)  # a file that outlives its account
+    assert (await api.call("DELETE", f"/api/v1/users/{first}"))[0] == 204
+    status, user = await api.call("POST", "/api/v1/users", {"name": second})
+    assert status == 201 and user["uid"] > old, (old, user)
+    assert orphan.stat().st_uid != pwd.getpwnam(second).pw_uid
+    newer = user["uid"]
+    assert (await api.call("DELETE", f"/api/v1/users/{second}"))[0] == 204
+    await box.restart()  # rockd remembers across a restart
+    status, user = await api.call("POST", "/api/v1/users", {"name": third})
+    assert status == 201 and user["uid"] > newer, (newer, user)
+    # a uid asked for is the admin's choice, a retired one too
+    status, user = await api.call("POST", "/api/v1/users", {"name": fourth, "uid": old})
+    assert status == 201 and user["uid"] == old, user
 
 
 async def test_passwords_longer_than_the_tools_take_are_refused(rockd, accounts):
     """chpasswd (PAM) takes at most 511 bytes and smbpasswd 254: a longer password, counted in
     UTF-8 bytes, is 400 and changes nothing, where it was a 500 after the account was made."""
-    _, api = rockd
+    api = (await rockd(sharing=True)).api
     name = accounts.user()
     for password in ("a" * 255, "é" * 128, "a" * 600):
         got, answer = await api.call("POST", "/api/v1/users", {"name": name,

@@ -12,15 +12,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from rockd.core import mountinfo
 from tests.support.host import unmount_under
 
 
 def mounts_below(root: Path) -> list[str]:
-    """Mount points at or below `root` in /proc/self/mountinfo."""
-    prefix = str(root)
-    with open("/proc/self/mountinfo") as f:
-        targets = [line.split(" ")[4].encode().decode("unicode_escape") for line in f]
-    return [t for t in targets if t == prefix or t.startswith(prefix + "/")]
+    """Mount points at or below `root`, deepest first."""
+    return mountinfo.targets_under(root)
 
 
 def make_user(password: str | None = None) -> str:

@@ -1,4 +1,5 @@
-"""Real rockd processes and loop devices for the benchmarks (the tests' fixtures use these too)."""
+"""Loop devices, mounts and processes of the host, for the tests' rig and the benchmarks (which
+start `rockd serve` with `serve`)."""
 
 from __future__ import annotations
 
@@ -8,29 +9,21 @@ import sys
 import time
 from pathlib import Path
 
+from rockd.config import Settings
 from rockd.core import mountinfo
-from tests.support.client import PASSWORD
+from tests.support.process import Process, serve_argv
 
 ROCKD = Path(sys.executable).parent / "rockd"
 
 
 def serve(state: Path, port: int, devices: list[str]) -> tuple[subprocess.Popen, Path]:
-    """Start `rockd serve` managing `devices`; return once it has reconciled and serves."""
-    state.mkdir(parents=True, exist_ok=True)
-    log = state / f"rockd-{port}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(ROCKD), "serve", "--listen", f"127.0.0.1:{port}", "--state-dir", str(state),
-             "--mount-root", str(state / "mnt"), "--devices", ",".join(devices)],
-            stdout=subprocess.DEVNULL, stderr=out,
-            env={**os.environ, "ROCKD_ADMIN_PASSWORD": PASSWORD})
-    deadline = time.monotonic() + 120
-    while "rockd serving on" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(log.read_text())
-        time.sleep(0.05)
-    return proc, log
+    """Start `rockd serve` managing `devices` (for the benchmarks; tests use the rig); return
+    once it has reconciled and serves."""
+    settings = Settings(listen=f"127.0.0.1:{port}", state_dir=state, mount_root=state / "mnt",
+                        devices=devices)
+    proc = Process(serve_argv(settings), state / f"rockd-{port}.log", f"http://{settings.listen}")
+    proc.start(timeout=120)
+    return proc.proc, proc.log
 
 
 def stop(proc: subprocess.Popen | None) -> None:
@@ -60,17 +53,16 @@ def unmount_under(root: Path) -> None:
         subprocess.run(["umount", "-l", target], check=False)
 
 
-def disk_ids(daemon, devices: list[str]) -> list[str]:
-    """The ids an in-process daemon's tree gives these device paths, in their order."""
-    by_path = {d["path"]: d["id"] for d in daemon.tree.get("/disks").values()}
-    return [by_path[device] for device in devices]
+def disk_ids(disks: dict, devices: list[str]) -> list[str]:
+    """The ids that /disks (`disks`, as the tree holds it) gives those of these device paths
+    it has, in their order."""
+    by_path = {d["path"]: d["id"] for d in disks.values()}
+    return [by_path[device] for device in devices if device in by_path]
 
 
 async def disk_ids_of(api, devices: list[str]) -> list[str]:
-    """The same, asked of a daemon process through its API."""
-    disks = (await api.state("/disks"))["value"]
-    by_path = {d["path"]: d["id"] for d in disks.values()}
-    return [by_path[device] for device in devices]
+    """The same, asked of a rockd through its API."""
+    return disk_ids((await api.state("/disks"))["value"] or {}, devices)
 
 
 def umount_by_hand(point: str | Path, tries: int = 20) -> None:

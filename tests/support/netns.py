@@ -15,7 +15,8 @@ The topology (n: a /24 `10.231.n.0` that this host does not use, cut into /30s):
   default route), so A never reaches B through the host: with `wire` down, not at all.
 - `lo` is up in each. Every port is the namespace's own: both boxes use rockd's defaults.
 
-A rockd is started with `ip netns exec NS nsenter --mount=/proc/<this pid>/ns/mnt -- rockd ...`.
+A rockd is started with `ip netns exec NS nsenter --mount=/proc/<this pid>/ns/mnt -- rockd ...`
+(`command()`, the rig's `prefix`).
 `ip netns exec` puts it in the namespace, and also in a mount namespace of its own (to remount
 /sys there), where the pools it mounts would be hidden from the test: the test could neither
 write into a share nor list its subvolumes. `nsenter --mount` takes it back into the test's
@@ -37,8 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, VENV_BIN, Process, private_service_args
-from tests.support.client import Api
+from tests.support.process import ROOT
 
 HTTP_PORT, ZMQ_PORT = 8470, 8471
 PREFIX = "rockd-nx"
@@ -159,47 +159,3 @@ class Namespaces:
         listed = ip("netns", "list").stdout + ip("-o", "link").stdout
         return [name for name in [*self.names.values(), *self.host_links.values()]
                 if name in listed]
-
-
-class Box:
-    """One `rockd serve` in namespace `side`, managing its own loop device, waiting at most
-    `idle` for a silent peer in the middle of a transfer (`--replication-idle`)."""
-
-    def __init__(self, nets: Namespaces, side: str, root: Path, device: str, idle: float):
-        self.nets, self.side, self.name, self.device = nets, side, side, device
-        self.state = root / side / "state"
-        self.idle = idle
-        self.zmq = f"{nets.link[side]}:{ZMQ_PORT}"
-        self.listen = f"{nets.control[side]}:{HTTP_PORT}"
-        self.proc: Process | None = None
-        self.api: Api | None = None
-        self.pool: dict = {}
-
-    def argv(self) -> list[str]:
-        return self.nets.command(self.side, [
-            str(VENV_BIN / "rockd"), "serve", "--listen", self.listen,
-            "--state-dir", str(self.state), "--mount-root", str(self.state / "mnt"),
-            "--devices", self.device, "--zmq-listen", self.zmq,
-            "--replication-idle", str(self.idle), *private_service_args(self.state)])
-
-    async def start(self) -> Box:
-        self.proc = Process(self.argv(), self.state, HTTP_PORT)
-        self.proc.url = f"http://{self.listen}"
-        self.proc.start()
-        self.api = Api(self.proc.url)
-        await self.api.login()
-        return self
-
-    async def get(self, path: str):
-        status, body = await self.api.call("GET", path)
-        assert status == 200, body
-        return body
-
-    async def stop(self) -> None:
-        try:
-            if self.api is not None:
-                await self.api.close()
-                self.api = None
-        finally:
-            if self.proc is not None:
-                self.proc.stop()

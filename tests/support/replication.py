@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
-from tests.conftest import private_service_args
+from tests.support.process import serve_argv, settings_for
 
 
 def checksums(root: Path) -> dict[str, str]:
@@ -42,8 +41,8 @@ def write_files(root: Path, count: int, size: int, seed: str = "") -> None:
 
 
 def command(state: Path, port: int, zmq_port: int, devices: list[str]) -> list[str]:
-    """`rockd serve` replicating from `zmq_port`, with its own Samba, NFS and SFTP settings."""
-    return [str(Path(sys.executable).parent / "rockd"), "serve",
-            "--listen", f"127.0.0.1:{port}", "--state-dir", str(state),
-            "--mount-root", str(state / "mnt"), "--devices", ",".join(devices),
-            "--zmq-listen", f"127.0.0.1:{zmq_port}", *private_service_args(state)]
+    """`rockd serve` replicating from `zmq_port`, with its own Samba, NFS and SFTP settings (as
+    bench/replication.py starts it)."""
+    return serve_argv(settings_for(state, devices, listen=f"127.0.0.1:{port}",
+                                   state_dir=state, mount_root=state / "mnt",
+                                   zmq_listen=f"127.0.0.1:{zmq_port}"))

@@ -1,19 +1,17 @@
-"""Settings for a rockd with its own Samba instance (its own folder, never /etc/samba, a test
-port on loopback), the test's accounts, and smbclient. Accounts a test makes on this machine
-(its /etc/passwd is the system's own) are named `rt-<hex>` and removed at the end, failed or
-not."""
+"""For the Samba tests: a folder SMB users can reach (the rig's `sharing=True` puts a rockd
+there), the test's accounts, and smbclient against rockd's own smbd (a test port on loopback).
+Accounts a test makes on this machine (its /etc/passwd is the system's own) are named
+`rt-<hex>` and removed at the end, failed or not."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from rockd.config import Settings
-from tests.support.client import free_port
 
 
 def scratch() -> Path:
@@ -22,16 +20,6 @@ def scratch() -> Path:
     base = Path(tempfile.mkdtemp(prefix="rockd-smb-", dir="/tmp"))
     os.chmod(base, 0o755)
     return base
-
-
-def sharing_settings(base: Path, state_dir: Path, devices: list[str] | None = None) -> Settings:
-    return Settings(listen=f"127.0.0.1:{free_port()}", state_dir=state_dir,
-                    mount_root=base / "mnt", devices=devices or [], samba_dir=base / "samba",
-                    smb_port=free_port(), sftp_dir=base / "sftp", services="rockd")
-
-
-def remove_scratch(base: Path) -> None:
-    shutil.rmtree(base, ignore_errors=True)
 
 
 class Accounts:

@@ -1,5 +1,6 @@
 """The rules for users and groups: names, shells, passwords, SSH keys, system accounts, groups
-that grant privilege, the uid of a new user and the home that goes with a deleted one."""
+that grant privilege, the uid of a new user and the home that goes with a deleted one; and the
+actions on a real Tree, refused before any tool changes the machine (without root)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,17 @@ from rockd.accounts.rules import (
     refuse_privileged,
     resolve_group,
 )
+from rockd.accounts.users import Users
 from rockd.config import Settings
-from rockd.core.errors import BadRequest, Forbidden, InvalidName, Unprocessable
+from rockd.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidName,
+    NotFound,
+    Unprocessable,
+)
+from rockd.core.tree import Tree
 
 
 def key(kind: str = "ssh-ed25519", size: int = 32, comment: str = "") -> str:
@@ -257,3 +267,72 @@ def test_remove_home_follows_no_symlink(tmp_path):
     with pytest.raises(OSError):
         remove_home(tmp_path / "home" / "bob")
     assert (outside / "keep").exists()
+
+
+# -- the actions, on a real Tree: refused before any tool runs -------------------------------
+
+@pytest.fixture
+async def users(reader, tmp_path: Path):
+    """rockd's Users on a Tree of its own, having read this machine's accounts into it."""
+    tree = Tree()
+    made = Users(tree.own(["/users", "/groups"], "accounts"), store=None,
+                 settings=Settings(state_dir=tmp_path / "state", samba_dir=tmp_path / "samba"),
+                 inotify=reader)
+    await made.start()
+    yield made
+    await made.stop()
+
+
+def nobody_named(prefix: str = "rt-rule") -> str:
+    """A name no account of this machine has."""
+    name = f"{prefix}-{secrets.token_hex(4)}"
+    assert not any(name == p.pw_name for p in pwd.getpwall())
+    return name
+
+
+async def test_the_tree_holds_the_machine_s_accounts(users):
+    root = users.get("root")
+    assert (root["uid"], root["system"], root["group"]) == (0, True, "root")
+    assert users.get_group("root")["system"] is True
+    for ask in (lambda: users.get(nobody_named()), lambda: users.get_group(nobody_named())):
+        with pytest.raises(NotFound):
+            ask()
+
+
+async def test_a_new_user_is_refused_before_useradd_runs(users):
+    name = nobody_named()
+    refusals = [
+        ({"name": "Upper"}, InvalidName, "invalid_name"),
+        ({"name": name, "shell": "/tmp/evil"}, BadRequest, "invalid_field"),
+        ({"name": name, "password": "a\nroot:x"}, BadRequest, "invalid_field"),
+        ({"name": name, "uid": 0}, BadRequest, "invalid_field"),
+        ({"name": name, "ssh_keys": ["ssh-ed25519 not-base64!"]}, BadRequest, "invalid_field"),
+        ({"name": "root"}, Conflict, "exists"),
+        ({"name": name, "groups": [nobody_named()]}, Unprocessable, "unknown_group"),
+        ({"name": name, "group": "root"}, Forbidden, "system_group"),
+        ({"name": name, "groups": ["0"]}, Forbidden, "system_group"),  # a gid, as useradd reads
+    ]
+    for body, error, code in refusals:
+        with pytest.raises(error) as raised:
+            await users.create(**body)
+        assert raised.value.code == code, (body, raised.value)
+        assert not any(p.pw_name == name for p in pwd.getpwall()), body
+
+
+async def test_system_accounts_and_missing_ones_are_refused_before_any_tool_runs(users):
+    entry = pwd.getpwnam("root")
+    refusals = [
+        (lambda: users.delete("root"), Forbidden, "system_account"),
+        (lambda: users.update("root", {"shell": "/bin/sh"}), Forbidden, "system_account"),
+        (lambda: users.delete_group("root"), Forbidden, "system_account"),
+        (lambda: users.delete(nobody_named()), NotFound, "not_found"),
+        (lambda: users.update(nobody_named(), {"shell": "/bin/sh"}), NotFound, "not_found"),
+        (lambda: users.delete_group(nobody_named()), NotFound, "not_found"),
+        (lambda: users.create_group("root"), Forbidden, "system_group"),
+        (lambda: users.create_group(nobody_named(), gid=10), BadRequest, "invalid_field"),
+    ]
+    for ask, error, code in refusals:
+        with pytest.raises(error) as raised:
+            await ask()
+        assert raised.value.code == code, (code, raised.value)
+    assert pwd.getpwnam("root") == entry

@@ -27,7 +27,7 @@ from rockd.services.nfs import (
     render_exports,
     unescape_path,
 )
-from tests.conftest import wait_for
+from tests.support.rig import wait_for
 
 SHARE = "0b8e2a4c-1f0e-4a3b-9c1d-2e3f4a5b6c7d"
 
