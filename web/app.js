@@ -4,7 +4,7 @@
 import { LitElement, html } from 'lit';
 import { call, forget } from './lib/api.js';
 import { metrics } from './lib/metrics.js';
-import { current, href } from './lib/router.js';
+import { SCREENS, current, href } from './lib/router.js';
 import { Store } from './lib/store.js';
 import './views/signin.js';
 import './views/dashboard.js';
@@ -20,21 +20,6 @@ import './views/replication.js';
 import './views/apps.js';
 import './views/tokens.js';
 
-const SCREENS = [
-  ['dashboard', 'Dashboard'],
-  ['disks', 'Disks'],
-  ['pools', 'Pools'],
-  ['shares', 'Shares'],
-  ['jobs', 'Jobs'],
-  ['schedules', 'Schedules'],
-  ['users', 'Users'],
-  ['exports', 'Exports'],
-  ['services', 'Services'],
-  ['replication', 'Replication'],
-  ['apps', 'Apps'],
-  ['tokens', 'API tokens'],
-];
-
 function meta(name) {
   return document.querySelector(`meta[name="${name}"]`)?.content ?? '';
 }
@@ -44,16 +29,22 @@ class RockdApp extends LitElement {
     phase: { state: true },
     user: { state: true },
     route: { state: true },
+    menuOpen: { state: true },
   };
 
   constructor() {
     super();
     this.route = current();
+    this.menuOpen = false;
     this.store = null;
     if (meta('rockd-setup') === 'needed') this.phase = 'setup';
     else if (meta('rockd-user')) this.enter(meta('rockd-user'));
     else this.phase = 'login';
-    window.addEventListener('hashchange', () => { this.route = current(); window.scrollTo(0, 0); });
+    window.addEventListener('hashchange', () => {
+      this.route = current();
+      this.menuOpen = false;
+      window.scrollTo(0, 0);
+    });
     window.addEventListener('rockd-signed-out', () => this.signedOut());
   }
 
@@ -108,8 +99,33 @@ class RockdApp extends LitElement {
         return html`<rockd-replication .tree=${tree} .rev=${rev}></rockd-replication>`;
       case 'apps': return html`<rockd-apps .tree=${tree} .rev=${rev} .id=${id}></rockd-apps>`;
       case 'tokens': return html`<rockd-tokens .tree=${tree} .rev=${rev}></rockd-tokens>`;
-      default: return html`<rockd-dashboard .tree=${tree} .rev=${rev}></rockd-dashboard>`;
+      case 'dashboard': return html`<rockd-dashboard .tree=${tree} .rev=${rev}></rockd-dashboard>`;
+      default: return html`<section class="card not-found"><h1>Page not found</h1>
+        <p>rockd has no page at <code>${location.hash}</code>.</p>
+        <p><a href=${href('dashboard')}>Go to the dashboard</a></p></section>`;
     }
+  }
+
+  // On a narrow screen the sections are a menu the button opens; Escape closes it and gives
+  // the focus back to the button.
+  menuKey(event) {
+    if (event.key !== 'Escape' || !this.menuOpen) return;
+    this.menuOpen = false;
+    this.querySelector('button.menu')?.focus();
+  }
+
+  navigation(here) {
+    const title = SCREENS.find(([name]) => name === here)?.[1] ?? 'Menu';
+    return html`
+      <div class="navigation" @keydown=${(e) => this.menuKey(e)}>
+        <button class="menu" aria-expanded=${this.menuOpen ? 'true' : 'false'} aria-controls="screens"
+          @click=${() => { this.menuOpen = !this.menuOpen; }}>
+          <span aria-hidden="true">☰</span> Menu <span class="here">· ${title}</span></button>
+        <nav id="screens" aria-label="Screens" class=${this.menuOpen ? 'open' : ''}>
+          ${SCREENS.map(([name, text]) => html`
+            <a href=${href(name)} aria-current=${here === name ? 'page' : 'false'}>${text}</a>`)}
+        </nav>
+      </div>`;
   }
 
   render() {
@@ -129,10 +145,7 @@ class RockdApp extends LitElement {
         <span class="user">${this.user}</span>
         <button class="quiet" @click=${() => this.logout()}>Log out</button>
       </header>
-      <nav aria-label="Screens">
-        ${SCREENS.map(([name, title]) => html`
-          <a href=${href(name)} aria-current=${here === name ? 'page' : 'false'}>${title}</a>`)}
-      </nav>
+      ${this.navigation(here)}
       <main id="main" tabindex="-1" data-rev=${this.store.rev}>
         ${this.store.ready ? this.screen() : html`<p>Loading…</p>`}
       </main>`;

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import Field
 
 from rockd.core.auth import Principal
-from rockd.core.models import Model, Name
+from rockd.core.models import Model, Name, SizeRange
 from rockd.core.resources import Share, Snapshot
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
@@ -16,11 +16,11 @@ from rockd.storage.shares import Shares
 
 routes = Routes()
 
-Quota = Field(default=None, ge=1 << 20, le=1 << 60)
+QuotaSize = Annotated[int, SizeRange(1 << 20, 1 << 60)]
 
 
 class ShareUpdate(Model):
-    quota: int | None = Quota
+    quota: QuotaSize | None = None
     compression: str | None = Field(default=None, max_length=16)
     owner: Name | None = None
     group: Name | None = None

@@ -1,10 +1,17 @@
-// <rockd-chart>: one live uPlot time-series chart of the metrics history (lib/metrics.js).
-// It redraws when `version` changes, which the dashboard passes on from the history.
+// <rockd-chart>: one live uPlot time-series chart of the metrics history (lib/metrics.js),
+// with its legend below it (each line's colour, name and latest value, wrapping on a narrow
+// screen). It redraws when `version` changes, which the dashboard passes on from the history.
 import { LitElement, html } from 'lit';
 import uPlot from 'uplot';
 import { metrics } from '../lib/metrics.js';
 
-const COLOURS = ['#1d5fa8', '#c2571a', '#1f7a3a'];
+// the lines' colours are style.css's --series-N, so the legend's swatches are the same
+const SERIES_COLOURS = 3;
+
+function colour(index) {
+  const style = getComputedStyle(document.documentElement);
+  return style.getPropertyValue(`--series-${index % SERIES_COLOURS}`).trim() || '#1d5fa8';
+}
 const HEIGHT = 150;
 
 class Chart extends LitElement {
@@ -25,18 +32,25 @@ class Chart extends LitElement {
     return [c.time, ...this.series.map((s) => (s.scale ? c[s.key].map(s.scale) : c[s.key]))];
   }
 
+  // each series' latest value, as text
   latest() {
     const data = this.columns();
     return this.series.map((s, i) => {
       const value = data[i + 1].at(-1);
-      return `${s.label} ${value == null ? '—' : this.format(value)}`;
-    }).join(' · ');
+      return value == null ? '—' : this.format(value);
+    });
   }
 
   render() {
+    const latest = this.latest();
     return html`
-      <h3>${this.heading} <span class="figure">${this.latest()}</span></h3>
-      <div class="plot" role="img" aria-label="${this.heading}, the last hour"></div>`;
+      <h3>${this.heading}</h3>
+      <div class="plot" role="img" aria-label="${this.heading}, the last hour"></div>
+      <ul class="legend" aria-label="${this.heading} legend">
+        ${this.series.map((s, i) => html`<li>
+          <span class="swatch series-${i % SERIES_COLOURS}" aria-hidden="true"></span>
+          <span class="name">${s.label}</span> <span class="figure">${latest[i]}</span></li>`)}
+      </ul>`;
   }
 
   build() {
@@ -50,7 +64,7 @@ class Chart extends LitElement {
       scales: { y: { range: (u, min, max) => [0, Math.max(max, this.ceiling || 1)] } },
       axes: [{}, { size: 84, values: (u, ticks) => ticks.map(format) }],
       series: [{}, ...this.series.map((s, i) => ({
-        label: s.label, stroke: COLOURS[i], width: 1.5, value: (u, v) => format(v),
+        label: s.label, stroke: colour(i), width: 1.5, value: (u, v) => format(v),
       }))],
     }, this.columns(), box);
     this.resizer = new ResizeObserver(() => {

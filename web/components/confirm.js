@@ -1,8 +1,10 @@
 // Destructive actions ask first: a modal <dialog> (focus kept inside, Escape cancels). With
 // `typed`, the action is enabled only once that exact text (the object's name) is typed.
+// `tone` is the action button's look: 'danger' (the default), or 'primary' for an action
+// that costs something but destroys nothing.
 import { html, render } from 'lit';
 
-export function confirmAction({ title, message, action = 'Confirm', typed = null }) {
+export function confirmAction({ title, message, action = 'Confirm', typed = null, tone = 'danger' }) {
   return new Promise((resolve) => {
     const dialog = document.createElement('dialog');
     dialog.className = 'confirm';
@@ -18,7 +20,7 @@ export function confirmAction({ title, message, action = 'Confirm', typed = null
             <input name="typed" autocomplete="off" @input=${check}></label>`}
         <div class="actions">
           <button value="no" autofocus>Cancel</button>
-          <button value="yes" class="danger" ?disabled=${typed !== null}>${action}</button>
+          <button value="yes" class=${tone} ?disabled=${typed !== null}>${action}</button>
         </div>
       </form>`, dialog);
     dialog.addEventListener('close', () => {

@@ -1,5 +1,5 @@
 // Calls to rockd's REST API with the session cookie and the CSRF header; errors carry the
-// API's own message, which the views show as it is.
+// API's own message, which the views show as it is, and the field it names (detail.field).
 
 let csrf = document.querySelector('meta[name="rockd-csrf"]')?.content ?? '';
 
@@ -8,6 +8,8 @@ export class ApiError extends Error {
     super(body?.error?.message ?? `the request failed (HTTP ${status})`);
     this.status = status;
     this.code = body?.error?.code;
+    this.detail = body?.error?.detail ?? {};
+    this.field = this.detail.field ?? '';
   }
 }
 

@@ -1,6 +1,22 @@
 // Screens are addressed by the location's hash (#/pools/{id}), so moving between them never
 // asks the server for anything: the stream has already brought every screen's data.
 
+// Every screen, in the menu's order: [its address, its title]
+export const SCREENS = [
+  ['dashboard', 'Dashboard'],
+  ['disks', 'Disks'],
+  ['pools', 'Pools'],
+  ['shares', 'Shares'],
+  ['jobs', 'Jobs'],
+  ['schedules', 'Schedules'],
+  ['users', 'Users'],
+  ['exports', 'Exports'],
+  ['services', 'Services'],
+  ['replication', 'Replication'],
+  ['apps', 'Apps'],
+  ['tokens', 'API tokens'],
+];
+
 export function current() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean)
     .map(decodeURIComponent);

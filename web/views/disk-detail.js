@@ -21,7 +21,8 @@ class DiskDetail extends View {
     this.asked = 0;
   }
 
-  willUpdate() {
+  willUpdate(changed) {
+    super.willUpdate(changed);
     // once per disk opened, as soon as the disk is in the tree
     if (this.id && this.smartFor !== this.id && this.tree?.disks?.[this.id]) {
       this.smartFor = this.id;

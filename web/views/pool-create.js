@@ -1,11 +1,11 @@
 // Create pool (#/pools/new): empty disks, data and metadata profiles with their minimums,
 // compression and a name; what the pool would hold is asked of POST /pools/capacity.
-import { NAME_PATTERN } from '../lib/names.js';
+import { NAME_PATTERN, NAME_RULE } from '../lib/names.js';
 import { html } from 'lit';
 import { call } from '../lib/api.js';
 import { bytes } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
-import { View, fields } from '../lib/view.js';
+import { View, fields, ruledField } from '../lib/view.js';
 import {
   DATA_PROFILES, METADATA_PROFILES, compressionOptions, defaultMetadata, diskLabel, explain,
   freeDisks, profileOptions, shortOf,
@@ -29,7 +29,8 @@ class PoolCreate extends View {
     this.asked = 0;
   }
 
-  willUpdate() {
+  willUpdate(changed) {
+    super.willUpdate(changed);
     if (this.data === null) this.data = freeDisks(this.tree).length > 1 ? 'raid1' : 'single';
   }
 
@@ -96,8 +97,9 @@ class PoolCreate extends View {
           ? html` <small class="warn">(unequal disks: no chunk of this profile fits it)</small>`
           : ''}</dd>
       </dl>
-      <p><small>Metadata takes a little of the usable space (about 1-2 %, more with many small
-        files).</small></p>`;
+      <p><small>Metadata takes some of the usable space from the start: its first chunks are
+        up to a tenth of a pool of small disks (about 110 MiB of one 1 GiB disk) and about 0.2 %
+        of one of large disks; it grows with the files, faster with many small ones.</small></p>`;
   }
 
   render() {
@@ -116,8 +118,11 @@ class PoolCreate extends View {
         <p><a href=${href('pools')}>← Pools</a></p>
         <h1>Create pool</h1>
         <form class="pool-create" @submit=${(e) => this.submit(e)}>
-          <label>Name <input name="name" required pattern=${NAME_PATTERN} maxlength="64"
-            autocomplete="off" placeholder="tank"></label>
+          ${ruledField('pool-name', 'Name', NAME_RULE, html`
+            <input id="pool-name" name="name" required pattern=${NAME_PATTERN} maxlength="64"
+              title=${`A pool's name is ${NAME_RULE}.`} aria-describedby="pool-name-rule"
+              aria-invalid=${this.invalid('name')} autocomplete="off" placeholder="tank">`,
+            this.fieldError('name'))}
           <fieldset>
             <legend>Disks</legend>
             ${free.length ? free.map((disk) => html`
@@ -151,9 +156,11 @@ class PoolCreate extends View {
               at least as many copies of it as the data has.${metaShort
               ? html` <strong class="error">${metaShort}.</strong>` : ''}</p>
           </div>
-          <label>Compression <select name="compression">${compressionOptions('no')}</select></label>
-          <label>Mount options <input name="mount_options" autocomplete="off"
-            placeholder="noatime"></label>
+          <label>Compression <select name="compression">${compressionOptions('no')}</select>
+            ${this.fieldError('compression')}</label>
+          <label>Mount options <small>optional, separated by commas</small>
+            <input name="mount_options" autocomplete="off" placeholder="noatime"
+            aria-invalid=${this.invalid('mount_options')}>${this.fieldError('mount_options')}</label>
           <section class="pool-capacity-preview" aria-live="polite">
             <h2>What it would hold</h2>
             ${this.held()}

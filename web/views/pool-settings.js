@@ -6,6 +6,7 @@ import { call } from '../lib/api.js';
 import { go } from '../lib/router.js';
 import { View } from '../lib/view.js';
 import { confirmAction } from '../components/confirm.js';
+import { quotasAllowed } from './share-create.js';
 import {
   DATA_PROFILES, METADATA_PROFILES, compressionOptions, explain, profileOptions, shortOf,
 } from './pool-facts.js';
@@ -55,6 +56,7 @@ class PoolSettings extends View {
       this.error = 'Nothing was changed.';
       return;
     }
+    if (changes.quotas && !await quotasAllowed(pool, 'Turn on quotas')) return;
     const done = await this.act(() => call('PATCH', `/pools/${pool.id}`, changes));
     if (done) this.optionsTyped = false;
   }

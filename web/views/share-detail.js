@@ -6,8 +6,10 @@ import { call } from '../lib/api.js';
 import { bytes, percent, when } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { confirmAction } from '../components/confirm.js';
-import { NAME_PATTERN } from '../lib/names.js';
-import { COMPRESSIONS, MODE_PATTERN, quotaBytes } from './share-create.js';
+import { NAME_PATTERN, NAME_RULE } from '../lib/names.js';
+import {
+  COMPRESSIONS, MODE_PATTERN, MODE_RULE, quotaBytes, quotaField, quotasAllowed,
+} from './share-create.js';
 import { rollback, snapshotsOf } from './snapshot-list.js';
 
 // the compression select's value for what the share has now ("none" is btrfs's word for "no")
@@ -16,17 +18,6 @@ function compressionChoice(share) {
 }
 
 customElements.define('rockd-share-detail', class extends View {
-  static properties = { ...View.properties, note: { state: true } };
-
-  constructor() {
-    super();
-    this.note = '';
-  }
-
-  willUpdate(changed) {
-    if (changed.has('id')) { this.note = ''; this.error = ''; }
-  }
-
   get share() {
     return this.tree?.shares?.[this.id];
   }
@@ -37,8 +28,7 @@ customElements.define('rockd-share-detail', class extends View {
     const body = {};
     const quotaText = data.quota.trim();
     if (quotaText !== (share.quota ? bytes(share.quota) : '')) {
-      const quota = quotaBytes(quotaText);
-      if (Number.isNaN(quota)) throw new Error(`The quota "${quotaText}" is not a size: write e.g. 500M, 10G or 2T.`);
+      const quota = quotaBytes(quotaText); // throws the rule in words
       if (quota !== (share.quota ?? null)) body.quota = quota;
     }
     if (data.compression && data.compression !== compressionChoice(share)) {
@@ -58,14 +48,15 @@ customElements.define('rockd-share-detail', class extends View {
     try {
       body = this.changes(form, share);
     } catch (err) {
-      this.error = err.message;
+      this.refuse(err.message, 'quota');
       return;
     }
     if (!Object.keys(body).length) {
+      this.clearMessages();
       this.note = 'Nothing to change.';
       return;
     }
-    this.note = '';
+    if (body.quota && !await quotasAllowed(this.tree?.pools?.[share.pool])) return;
     if (await this.act(() => call('PATCH', `/shares/${share.id}`, body))) {
       form.reset();
       this.note = 'Saved.';
@@ -73,7 +64,6 @@ customElements.define('rockd-share-detail', class extends View {
   }
 
   async removeQuota(share) {
-    this.note = '';
     if (await this.act(() => call('PATCH', `/shares/${share.id}`, { quota: null }))) {
       this.querySelector('form.share-settings')?.reset();
       this.note = 'The quota is removed.';
@@ -99,8 +89,8 @@ customElements.define('rockd-share-detail', class extends View {
   async deleteShare(share, count) {
     const force = count > 0 && this.querySelector('input[name="force"]')?.checked;
     if (count > 0 && !force) {
-      this.error = `Share ${share.name} has ${count} snapshot${count === 1 ? '' : 's'}: delete `
-        + 'them first, or tick "Also delete its snapshots".';
+      this.refuse(`Share ${share.name} has ${count} snapshot${count === 1 ? '' : 's'}: delete `
+        + 'them first, or tick "Also delete its snapshots".');
       return;
     }
     const ok = await confirmAction({
@@ -125,18 +115,21 @@ customElements.define('rockd-share-detail', class extends View {
         mounted.</p><p><a href=${href('shares')}>All shares</a></p></section>`;
     }
     const snapshots = snapshotsOf(this.tree, share.id);
+    // the forms first: an error about one of their fields is shown there, not at the top
+    const settings = this.settings(share);
+    const actions = this.actions(share, snapshots);
+    const problem = this.problem();
     return html`
       <p class="crumbs"><a href=${href('shares')}>Shares</a> ›</p>
       <div class="title-row card">
         <h1>${share.name}</h1>
         <span class="muted">share of pool <a href=${href('pools', share.pool)}>${this.poolName(share.pool)}</a></span>
       </div>
-      ${this.error || this.note ? html`<div class="card">${this.problem()}
-        ${this.note ? html`<p class="ok" role="status">${this.note}</p>` : ''}</div>` : ''}
+      ${problem || this.note ? html`<div class="card">${problem}${this.notice()}</div>` : ''}
       <div class="grid">
         ${this.facts(share, snapshots.length)}
-        ${this.settings(share)}
-        ${this.actions(share, snapshots)}
+        ${settings}
+        ${actions}
       </div>
       <rockd-snapshots .tree=${this.tree} .rev=${this.rev} .id=${share.id}></rockd-snapshots>`;
   }
@@ -175,18 +168,20 @@ customElements.define('rockd-share-detail', class extends View {
       <section class="card">
         <h2>Settings</h2>
         <form class="share-settings" @submit=${(e) => this.save(e, share)}>
-          <label>Quota <small>e.g. 10G; empty for none</small>
-            <input name="quota" autocomplete="off" placeholder="no quota"
-              value=${share.quota ? bytes(share.quota) : ''}></label>
+          ${quotaField(this, share.quota ? bytes(share.quota) : '')}
           <label>Compression
             <select name="compression">
               ${current ? '' : html`<option value="" selected>as the pool</option>`}
               ${COMPRESSIONS.map((c) => html`<option value=${c} ?selected=${c === current}>${c}</option>`)}
             </select></label>
-          <label>Owner <input name="owner" autocomplete="off" value=${share.owner ?? ''}></label>
-          <label>Group <input name="group" autocomplete="off" value=${share.group ?? ''}></label>
-          <label>Mode <input name="mode" pattern=${MODE_PATTERN} maxlength="5" autocomplete="off"
-            value=${share.mode ?? ''}></label>
+          <label>Owner <input name="owner" autocomplete="off" value=${share.owner ?? ''}
+            aria-invalid=${this.invalid('owner')}>${this.fieldError('owner')}</label>
+          <label>Group <input name="group" autocomplete="off" value=${share.group ?? ''}
+            aria-invalid=${this.invalid('group')}>${this.fieldError('group')}</label>
+          <label>Mode <small>${MODE_RULE}</small>
+            <input name="mode" pattern=${MODE_PATTERN} maxlength="5" autocomplete="off"
+            title=${`The mode is ${MODE_RULE}.`} aria-invalid=${this.invalid('mode')}
+            value=${share.mode ?? ''}>${this.fieldError('mode')}</label>
           <div class="actions">
             <button class="primary" ?disabled=${this.busy}>Save changes</button>
             ${share.quota ? html`<button type="button" ?disabled=${this.busy}
@@ -203,8 +198,10 @@ customElements.define('rockd-share-detail', class extends View {
         <p class="muted">A writable copy of the share as it is now, as a new share of the same
           pool (copy-on-write: it takes no space until the two differ).</p>
         <form class="inline" @submit=${(e) => this.clone(e, share)}>
-          <label class="grow">Name of the new share
-            <input name="name" required pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"></label>
+          <label class="grow">Name of the new share <small>${NAME_RULE}</small>
+            <input name="name" required pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"
+              title=${`A share's name is ${NAME_RULE}.`} aria-invalid=${this.invalid('name')}>
+            ${this.fieldError('name')}</label>
           <button ?disabled=${this.busy}>Clone</button>
         </form>
         <h2 class="spaced">Rollback</h2>

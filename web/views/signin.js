@@ -27,8 +27,10 @@ class Signin extends View {
           <label>User name <input name="username" autocomplete="username" required
             .value=${setup ? 'admin' : ''}></label>
           <label>Password <input name="password" type="password" required
-            minlength=${setup ? 8 : 1}
-            autocomplete=${setup ? 'new-password' : 'current-password'}></label>
+            minlength=${setup ? 8 : 1} title=${setup ? 'A password is at least 8 characters.' : ''}
+            aria-invalid=${this.invalid('password')}
+            autocomplete=${setup ? 'new-password' : 'current-password'}>${this.fieldError('password')}
+          </label>
           <button type="submit" ?disabled=${this.busy}>${setup ? 'Set up' : 'Log in'}</button>
           ${this.problem()}
         </form>

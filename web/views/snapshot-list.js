@@ -6,7 +6,7 @@ import { call } from '../lib/api.js';
 import { bytes, when } from '../lib/format.js';
 import { go } from '../lib/router.js';
 import { confirmAction } from '../components/confirm.js';
-import { NAME_PATTERN } from '../lib/names.js';
+import { NAME_PATTERN, NAME_RULE } from '../lib/names.js';
 
 // the share's snapshots, newest first
 export function snapshotsOf(tree, shareId) {
@@ -38,12 +38,11 @@ export async function rollback(view, share, snapshot) {
 }
 
 customElements.define('rockd-snapshots', class extends View {
-  static properties = { ...View.properties, cloning: { state: true }, note: { state: true } };
+  static properties = { ...View.properties, cloning: { state: true } };
 
   constructor() {
     super();
     this.cloning = null; // the id of the snapshot whose clone form is open
-    this.note = '';
   }
 
   get share() {
@@ -64,7 +63,6 @@ customElements.define('rockd-snapshots', class extends View {
       writable: !data.get('read_only'),
       visible: Boolean(data.get('visible')),
     };
-    this.note = '';
     const made = await this.act(() => call('POST', `/shares/${this.id}/snapshots`, body));
     if (made) {
       form.reset();
@@ -73,7 +71,6 @@ customElements.define('rockd-snapshots', class extends View {
   }
 
   async setVisible(snapshot, visible) {
-    this.note = '';
     await this.act(() => call('PATCH', `/snapshots/${snapshot.id}`, { visible }));
   }
 
@@ -85,7 +82,6 @@ customElements.define('rockd-snapshots', class extends View {
       action: 'Delete snapshot',
     });
     if (!ok) return;
-    this.note = '';
     if (await this.act(async () => { await call('DELETE', `/snapshots/${snapshot.id}`); return true; })) {
       this.note = `Snapshot ${snapshot.name} is deleted.`;
     }
@@ -110,11 +106,13 @@ customElements.define('rockd-snapshots', class extends View {
     if (!share) return '';
     const snapshots = snapshotsOf(this.tree, share.id);
     const cloning = snapshots.find((s) => s.id === this.cloning);
+    const cloneForm = cloning ? this.cloneForm(cloning) : '';
+    const createForm = this.createForm();
     return html`
       <section class="card">
         <h2>Snapshots of ${share.name}</h2>
         ${this.problem()}
-        ${this.note ? html`<p class="ok" role="status">${this.note}</p>` : ''}
+        ${this.notice()}
         ${snapshots.length ? html`
           <table class="wide labelled snapshots">
             <thead><tr><th>Name</th><th>Created</th><th>Read-only</th><th>Visible</th>
@@ -122,17 +120,24 @@ customElements.define('rockd-snapshots', class extends View {
             <tbody>${snapshots.map((s) => this.row(s))}</tbody>
           </table>`
         : html`<p class="muted">No snapshots yet.</p>`}
-        ${cloning ? this.cloneForm(cloning) : ''}
+        ${cloneForm}
         <h3>Create snapshot</h3>
-        <form class="inline snapshot-create" @submit=${(e) => this.create(e)}>
-          <label>Snapshot name <small>optional</small>
-            <input name="name" pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"
-              placeholder="manual-{time}"></label>
-          <label class="check"><input type="checkbox" name="read_only" checked> Read-only</label>
-          <label class="check"><input type="checkbox" name="visible"> Visible</label>
-          <button class="primary" ?disabled=${this.busy}>Create snapshot</button>
-        </form>
+        ${createForm}
       </section>`;
+  }
+
+  createForm() {
+    return html`
+      <form class="inline snapshot-create" @submit=${(e) => this.create(e)}>
+        <label>Snapshot name <small>optional; ${NAME_RULE}</small>
+          <input name="name" pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"
+            title=${`A snapshot's name is ${NAME_RULE}.`} placeholder="manual-{time}"
+            aria-invalid=${this.invalid('name', 'snapshot-create')}>
+          ${this.fieldError('name', 'snapshot-create')}</label>
+        <label class="check"><input type="checkbox" name="read_only" checked> Read-only</label>
+        <label class="check"><input type="checkbox" name="visible"> Visible</label>
+        <button class="primary" ?disabled=${this.busy}>Create snapshot</button>
+      </form>`;
   }
 
   row(snapshot) {
@@ -158,8 +163,11 @@ customElements.define('rockd-snapshots', class extends View {
   cloneForm(snapshot) {
     return html`
       <form class="inline clone-form" @submit=${(e) => this.clone(e, snapshot)}>
-        <label>Name of the new share (from ${snapshot.name})
-          <input name="name" required pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"></label>
+        <label>Name of the new share (from ${snapshot.name}) <small>${NAME_RULE}</small>
+          <input name="name" required pattern=${NAME_PATTERN} maxlength="64" autocomplete="off"
+            title=${`A share's name is ${NAME_RULE}.`}
+            aria-invalid=${this.invalid('name', 'clone-form')}>
+          ${this.fieldError('name', 'clone-form')}</label>
         <button class="primary" ?disabled=${this.busy}>Clone</button>
         <button type="button" @click=${() => { this.cloning = null; }}>Cancel</button>
       </form>`;

@@ -3,8 +3,8 @@ import { html } from 'lit';
 import { confirmAction } from '../components/confirm.js';
 import { call } from '../lib/api.js';
 import { when } from '../lib/format.js';
-import { NAME_PATTERN } from '../lib/names.js';
-import { View, fields } from '../lib/view.js';
+import { NAME_PATTERN, NAME_RULE } from '../lib/names.js';
+import { View, fields, ruledField } from '../lib/view.js';
 
 class Tokens extends View {
   static properties = {
@@ -74,8 +74,10 @@ class Tokens extends View {
       <section class="card">
         <h2>New token</h2>
         <form class="inline" @submit=${(e) => this.create(e)}>
-          <label>Name <input name="name" required pattern=${NAME_PATTERN}
-            maxlength="64" autocomplete="off"></label>
+          ${ruledField('token-name', 'Name', NAME_RULE, html`
+            <input id="token-name" name="name" required pattern=${NAME_PATTERN} maxlength="64"
+              title=${`A token's name is ${NAME_RULE}.`} aria-describedby="token-name-rule"
+              aria-invalid=${this.invalid('name')} autocomplete="off">`, this.fieldError('name'))}
           <label>Access <select name="access">
             <option value="read">read only</option>
             <option value="write">read and write</option>

@@ -8,8 +8,6 @@ import { View, fields } from '../lib/view.js';
 import { SHELLS, keyLines, words } from './users.js';
 
 customElements.define('rockd-user-detail', class extends View {
-  static properties = { ...View.properties, note: { state: true } };
-
   get user() {
     return this.tree?.users?.[this.id];
   }
@@ -26,10 +24,10 @@ customElements.define('rockd-user-detail', class extends View {
     if (data.shell && data.shell !== user.shell) body.shell = data.shell;
     if (form.elements.replace_keys.checked) body.ssh_keys = keyLines(data.ssh_keys);
     if (!Object.keys(body).length) {
+      this.clearMessages();
       this.note = 'Nothing to change.';
       return;
     }
-    this.note = '';
     if (await this.act(() => call('PATCH', `/users/${encodeURIComponent(user.name)}`, body))) {
       form.elements.password.value = '';
       this.note = 'Saved.';
@@ -82,21 +80,27 @@ customElements.define('rockd-user-detail', class extends View {
       <section class="card">
         <h2>Change</h2>
         <form class="form-grid" @submit=${(e) => this.save(e, user)}>
-          <label>New password <small>login and Samba</small>
-            <input name="password" type="password" minlength="8" autocomplete="new-password"></label>
-          <label>Primary group <input name="group" .value=${user.group ?? ''} autocomplete="off"></label>
-          <label>Other groups <input name="groups" .value=${(user.groups ?? []).join(' ')}
-            autocomplete="off"></label>
+          <label>New password <small>login and Samba; at least 8 characters</small>
+            <input name="password" type="password" minlength="8" autocomplete="new-password"
+              title="A password is at least 8 characters." aria-invalid=${this.invalid('password')}>
+            ${this.fieldError('password')}</label>
+          <label>Primary group <input name="group" .value=${user.group ?? ''} autocomplete="off"
+            aria-invalid=${this.invalid('group')}>${this.fieldError('group')}</label>
+          <label>Other groups <small>separated by spaces or commas</small>
+            <input name="groups" .value=${(user.groups ?? []).join(' ')} autocomplete="off"
+            aria-invalid=${this.invalid('groups')}>${this.fieldError('groups')}</label>
           <label>Shell <select name="shell">${[...new Set([user.shell, ...SHELLS])].map((s) => html`
-            <option ?selected=${s === user.shell}>${s}</option>`)}</select></label>
+            <option ?selected=${s === user.shell}>${s}</option>`)}</select>
+            ${this.fieldError('shell')}</label>
           <label class="wide-field">SSH public keys <small>one a line</small>
-            <textarea name="ssh_keys" rows="3"></textarea></label>
+            <textarea name="ssh_keys" rows="3" aria-invalid=${this.invalid('ssh_keys')}></textarea>
+            ${this.fieldError('ssh_keys')}</label>
           <label class="check"><input type="checkbox" name="replace_keys"> Replace the SSH keys
             with these</label>
+          ${this.problem()}
           <div class="actions"><button class="primary" ?disabled=${this.busy}>Save changes</button>
-            ${this.note ? html`<span role="status">${this.note}</span>` : ''}</div>
+            ${this.note ? html`<span class="ok" role="status">${this.note}</span>` : ''}</div>
         </form>
-        ${this.problem()}
       </section>
       <section class="card">
         <h2>Delete</h2>

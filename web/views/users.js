@@ -11,6 +11,9 @@ import { View, fields } from '../lib/view.js';
 import './user-detail.js';
 
 export const SHELLS = ['/usr/sbin/nologin', '/bin/bash', '/bin/sh'];
+// user and group names: rockd's name rule, at most 32 long (the system's own limit)
+const ACCOUNT_RULE = "1 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit";
+const ID_RULE = 'a number from 1000 to 60000';
 
 // "a, b c" → ["a", "b", "c"]
 export function words(text) {
@@ -61,6 +64,14 @@ customElements.define('rockd-users', class extends View {
     if (sure) await this.act(() => call('DELETE', `/groups/${encodeURIComponent(group.name)}`));
   }
 
+  // the name field of the form of class `form` ("User name" or "Group name"), with its rule
+  accountName(title, form) {
+    return html`<label>${title} <small>${ACCOUNT_RULE}</small>
+      <input name="name" required pattern=${NAME_PATTERN} maxlength="32" autocomplete="off"
+        title=${`A ${title.toLowerCase()} is ${ACCOUNT_RULE}.`}
+        aria-invalid=${this.invalid('name', form)}>${this.fieldError('name', form)}</label>`;
+  }
+
   render() {
     if (this.id) {
       return html`<rockd-user-detail .tree=${this.tree} .rev=${this.rev} .id=${this.id}>
@@ -94,24 +105,29 @@ customElements.define('rockd-users', class extends View {
       </section>
       <section class="card">
         <h2>New user</h2>
-        <form class="form-grid" @submit=${(e) => this.createUser(e)}>
-          <label>User name <input name="name" required pattern=${NAME_PATTERN} maxlength="32"
-            autocomplete="off"></label>
-          <label>Password <small>login and Samba; optional</small>
-            <input name="password" type="password" minlength="8" autocomplete="new-password"></label>
+        <form class="form-grid user-create" @submit=${(e) => this.createUser(e)}>
+          ${this.accountName('User name', 'user-create')}
+          <label>Password <small>login and Samba; optional; at least 8 characters</small>
+            <input name="password" type="password" minlength="8" autocomplete="new-password"
+              title="A password is at least 8 characters." aria-invalid=${this.invalid('password')}>
+            ${this.fieldError('password')}</label>
           <label>Primary group <small>optional: a group of the same name</small>
-            <input name="group" autocomplete="off"></label>
+            <input name="group" autocomplete="off" aria-invalid=${this.invalid('group')}>
+            ${this.fieldError('group')}</label>
           <label>Other groups <small>separated by spaces or commas</small>
-            <input name="groups" autocomplete="off"></label>
+            <input name="groups" autocomplete="off" aria-invalid=${this.invalid('groups')}>
+            ${this.fieldError('groups')}</label>
           <label>Shell <select name="shell">${SHELLS.map((s) => html`<option>${s}</option>`)}
-            </select></label>
-          <label>UID <small>optional</small>
-            <input name="uid" type="number" min="1000" max="60000"></label>
+            </select>${this.fieldError('shell')}</label>
+          <label>UID <small>optional; ${ID_RULE}</small>
+            <input name="uid" type="number" min="1000" max="60000" title=${`A UID is ${ID_RULE}.`}
+              aria-invalid=${this.invalid('uid')}>${this.fieldError('uid')}</label>
           <label class="wide-field">SSH public keys <small>one a line, for SFTP</small>
-            <textarea name="ssh_keys" rows="2"></textarea></label>
+            <textarea name="ssh_keys" rows="2" aria-invalid=${this.invalid('ssh_keys')}></textarea>
+            ${this.fieldError('ssh_keys')}</label>
+          ${this.lastForm?.classList.contains('user-create') ? this.problem() : ''}
           <div class="actions"><button class="primary" ?disabled=${this.busy}>Create user</button></div>
         </form>
-        ${this.problem()}
       </section>
       <section class="card">
         <h2>Groups</h2>
@@ -126,13 +142,14 @@ customElements.define('rockd-users', class extends View {
                 <td>${g.system ? '' : html`<button @click=${() => this.deleteGroup(g)}>Delete</button>`}</td>
               </tr>`)}</tbody>
           </table>` : html`<p class="muted">No groups yet besides the system's own.</p>`}
-        <form class="inline" @submit=${(e) => this.createGroup(e)}>
-          <label>Group name <input name="name" required pattern=${NAME_PATTERN} maxlength="32"
-            autocomplete="off"></label>
-          <label>GID <small>optional</small> <input name="gid" type="number" min="1000"
-            max="60000"></label>
+        <form class="inline group-create" @submit=${(e) => this.createGroup(e)}>
+          ${this.accountName('Group name', 'group-create')}
+          <label>GID <small>optional; ${ID_RULE}</small> <input name="gid" type="number" min="1000"
+            max="60000" title=${`A GID is ${ID_RULE}.`} aria-invalid=${this.invalid('gid')}>
+            ${this.fieldError('gid')}</label>
           <button ?disabled=${this.busy}>Create group</button>
         </form>
+        ${this.lastForm?.classList.contains('user-create') ? '' : this.problem()}
       </section>`;
   }
 });
