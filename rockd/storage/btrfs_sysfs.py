@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rockd.core import mountinfo
+from rockd.storage import profiles as profile_table
 from rockd.storage.btrfs_ioctl import device_info
 from rockd.storage.btrfs_parsers import parse_mountinfo
 
@@ -29,6 +30,8 @@ PROFILES = ("single", "dup", "raid0", "raid1", "raid10", "raid1c3", "raid1c4", "
 COPIES = {"single": 1, "dup": 2, "raid0": 1, "raid1": 2, "raid10": 2, "raid1c3": 3,
           "raid1c4": 4}
 BLOCK_GROUP_TYPES = ("data", "metadata", "system")
+RAID56 = ("raid5", "raid6")
+METADATA_THRESHOLD = 4 << 20  # statfs' margin of free metadata space over the global reserve
 
 
 def _read_int(path: Path) -> int | None:
@@ -150,6 +153,7 @@ def read_allocation(uuid: str, *, root: Path = SYS_FS_BTRFS) -> dict[str, dict[s
     if (base / "mixed").is_dir():
         mixed = _space_info(base / "mixed")
         allocation |= {"data": mixed, "metadata": mixed, "mixed": True}
+    allocation["global_reserve"] = _read_int(base / "global_rsv_size") or 0
     return allocation
 
 
@@ -160,41 +164,86 @@ def profiles(uuid: str, *, root: Path = SYS_FS_BTRFS) -> dict[str, str | None]:
 
 
 def _ratio(space: dict[str, Any], devices: int) -> float:
-    """Raw bytes per logical byte of one block group type (what btrfs-progs calls the ratio)."""
-    if space["total"]:
-        return space["disk_total"] / space["total"]
+    """Raw bytes per logical byte of one block group type (what btrfs-progs calls the ratio).
+    sysfs counts no parity for raid5/raid6 (its disk_total equals total): theirs comes from
+    the number of devices a stripe spans (summarize_usage corrects it from what the devices
+    really have allocated, when that is known)."""
     profile = space["profile"] or "single"
-    if profile in ("raid5", "raid6"):
+    if profile in RAID56:
         parity = 1 if profile == "raid5" else 2
         return devices / (devices - parity) if devices > parity else 1.0
+    if space["total"]:
+        return space["disk_total"] / space["total"]
     return float(COPIES.get(profile, 1))
 
 
-def summarize_usage(allocation: dict[str, Any], device_sizes: Iterable[int]
-                    ) -> dict[str, Any]:
-    """Size, use and free estimate from an allocation (read_allocation) and device sizes.
+def _raw(space: dict[str, Any], ratio: float) -> tuple[int, int]:
+    """(disk_total, disk_used) of one block group type: sysfs' own, but with the parity of
+    raid5/raid6 counted."""
+    if space["profile"] in RAID56:
+        return int(space["total"] * ratio), int(space["used"] * ratio)
+    return space["disk_total"], space["disk_used"]
 
-    size, used, allocated and unallocated are raw bytes (all copies), as `btrfs filesystem
-    usage` prints Device size / Used / Device allocated / Device unallocated; free_estimate is
-    logical bytes, its "Free (estimated)": free space in data chunks plus unallocated space
-    divided by the data ratio (the same integer arithmetic as btrfs-progs 6.2).
+
+def _metadata_exhausted(metadata: dict[str, Any], reserve: int, left: list[int],
+                        size: int) -> bool:
+    """Whether the kernel counts a filesystem as full for data whatever the data chunks hold
+    (as statfs does): no new metadata chunk fits and the free metadata space, less 4 MiB,
+    cannot hold the global reserve."""
+    if metadata["total"] - metadata["used"] - METADATA_THRESHOLD >= reserve:
+        return False
+    return not profile_table.writable(left, metadata["profile"] or "single", size)
+
+
+def summarize_usage(allocation: dict[str, Any], device_sizes: Iterable[int],
+                    device_used: Iterable[int] | None = None) -> dict[str, Any]:
+    """Size, use and free space from an allocation (read_allocation), each device's size and
+    (when known, from BTRFS_IOC_DEV_INFO) the raw bytes allocated on it.
+
+    size, used, allocated and unallocated are raw bytes (all copies and parity), as `btrfs
+    filesystem usage` prints Device size / Used / Device allocated / Device unallocated.
+    free_estimate is the logical bytes that can still be written: the free space inside the
+    data chunks (mixed ones, on a filesystem made with mixed block groups, less the kernel's
+    global metadata reserve that lives in them) plus what new chunks of the data profile can
+    hold in each device's unallocated space, placed as the kernel's allocator places them
+    (profiles.writable); none when metadata has run out as statfs sees it. stored is the
+    logical bytes in use, capacity stored + free_estimate.
     """
     sizes = list(device_sizes)
     size = sum(sizes)
     mixed = bool(allocation.get("mixed"))
     kinds = ("data", "system") if mixed else BLOCK_GROUP_TYPES
-    allocated = sum(allocation[k]["disk_total"] for k in kinds)
-    used = sum(allocation[k]["disk_used"] for k in kinds)
-    unallocated = max(0, size - allocated)
     data = allocation["data"]
-    data_ratio = _ratio(data, len(sizes))
-    free = int((data["disk_total"] - data["disk_used"]) / data_ratio)
-    if not mixed:  # btrfs-progs counts unallocated space only for separate data chunks
-        free = int(free + unallocated / data_ratio)
-    return {"size": size, "used": used, "free_estimate": free, "allocated": allocated,
-            "unallocated": unallocated, "data_ratio": round(data_ratio, 4),
-            "metadata_ratio": round(_ratio(allocation["metadata"], len(sizes)), 4),
-            "allocation": {k: allocation[k] for k in BLOCK_GROUP_TYPES}}
+    ratios = {k: _ratio(allocation[k], len(sizes)) for k in BLOCK_GROUP_TYPES}
+    if device_used is not None:
+        device_used = list(device_used)
+        if data["profile"] in RAID56 and data["total"]:
+            rest = sum(_raw(allocation[k], ratios[k])[0] for k in kinds if k != "data")
+            ratios["data"] = max(1.0, (sum(device_used) - rest) / data["total"])
+    raw = {k: _raw(allocation[k], ratios[k]) for k in kinds}
+    allocated = sum(total for total, _ in raw.values())
+    if device_used is None:  # not known: each device taken as allocated in its proportion
+        device_used = [allocated * s // size if size else 0 for s in sizes]
+    left = [s - u for s, u in zip(sizes, device_used, strict=True)]
+    reserve = allocation.get("global_reserve", 0)
+    free = max(0, data["total"] - data["used"] - (reserve if mixed else 0))
+    free += profile_table.writable(left, data["profile"] or "single", size)
+    if not mixed and _metadata_exhausted(allocation["metadata"], reserve, left, size):
+        free = 0
+    stored = sum(allocation[k]["used"] for k in kinds)
+    return {"size": size, "used": sum(used for _, used in raw.values()),
+            "free_estimate": free, "allocated": allocated,
+            "unallocated": max(0, size - allocated), "data_ratio": round(ratios["data"], 4),
+            "metadata_ratio": round(ratios["metadata"], 4), "stored": stored,
+            "capacity": stored + free,
+            "allocation": {k: _with_parity(allocation[k], ratios[k])
+                           for k in BLOCK_GROUP_TYPES}}
+
+
+def _with_parity(space: dict[str, Any], ratio: float) -> dict[str, Any]:
+    """One block group type as the tree shows it: raw figures with raid5/raid6 parity."""
+    disk_total, disk_used = _raw(space, ratio)
+    return {**space, "disk_total": disk_total, "disk_used": disk_used}
 
 
 def _sysfs_device_sizes(uuid: str, root: Path) -> list[int]:
@@ -209,16 +258,17 @@ def _sysfs_device_sizes(uuid: str, root: Path) -> list[int]:
 
 
 def usage(uuid: str, *, mountpoint: str | os.PathLike[str] | None = None,
-          device_sizes: Iterable[int] | None = None, root: Path = SYS_FS_BTRFS
-          ) -> dict[str, Any]:
+          device_sizes: Iterable[int] | None = None, device_used: Iterable[int] | None = None,
+          root: Path = SYS_FS_BTRFS) -> dict[str, Any]:
     """How full a mounted filesystem is: {size, used, free_estimate, allocated, unallocated,
-    data_ratio, metadata_ratio, allocation: {data|metadata|system: {profile, profiles, total,
-    used, disk_total, disk_used}}} (see summarize_usage).
+    data_ratio, metadata_ratio, stored, capacity, allocation: {data|metadata|system: {profile,
+    profiles, total, used, disk_total, disk_used}}} (see summarize_usage).
 
-    Allocation comes from sysfs. Device sizes do not (sysfs has none per btrfs device): they
-    are `device_sizes` if given, else asked of the kernel with BTRFS_IOC_DEV_INFO on
-    `mountpoint` (found in /proc/self/mountinfo when not given), which counts a missing device
-    at its real size as btrfs-progs does; only if that fails, the sysfs block device sizes.
+    Allocation comes from sysfs. Device sizes and what is allocated on each do not (sysfs has
+    none per btrfs device): they are `device_sizes` and `device_used` if given, else asked of
+    the kernel with BTRFS_IOC_DEV_INFO on `mountpoint` (found in /proc/self/mountinfo when not
+    given), which counts a missing device at its real size as btrfs-progs does; only if that
+    fails, the sysfs block device sizes.
     """
     allocation = read_allocation(uuid, root=root)
     if device_sizes is None:
@@ -227,11 +277,13 @@ def usage(uuid: str, *, mountpoint: str | os.PathLike[str] | None = None,
         try:
             if target is None:
                 raise FileNotFoundError(f"{uuid} is not mounted")
-            device_sizes = [d["size"] for d in device_info(target)]
+            devices = device_info(target)
+            device_sizes = [d["size"] for d in devices]
+            device_used = [d["used"] for d in devices]
         except OSError as exc:
             log.warning("device sizes of %s from sysfs (ioctl failed: %s)", uuid, exc)
             device_sizes = _sysfs_device_sizes(uuid, root)
-    return summarize_usage(allocation, device_sizes)
+    return summarize_usage(allocation, device_sizes, device_used)
 
 
 # --- mounts --------------------------------------------------------------------------------

@@ -110,7 +110,9 @@ async def _read(tree: Subtree, uuid: str, intent: dict[str, Any], expected: str
 def current_usage(pool: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A mounted pool's usage and its devices with their allocation as they are now (sysfs and
     one ioctl, no process: writes raise no event); OSError when it is no longer mounted."""
-    usage = btrfs_sysfs.usage(pool["id"], mountpoint=pool["mount_point"])
-    allocated = {d["devid"]: d["used"] for d in btrfs_ioctl.device_info(pool["mount_point"])}
+    known = btrfs_ioctl.device_info(pool["mount_point"])
+    usage = btrfs_sysfs.usage(pool["id"], device_sizes=[d["size"] for d in known],
+                              device_used=[d["used"] for d in known])
+    allocated = {d["devid"]: d["used"] for d in known}
     devices = [{**d, "used": allocated.get(d["devid"], d["used"])} for d in pool["devices"]]
     return usage, devices

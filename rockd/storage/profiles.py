@@ -158,6 +158,13 @@ def capacity(sizes: list[int], data: str, metadata: str | None = None) -> dict[s
     return {"usable": result.usable, "raw": raw, "wasted": raw - result.allocated}
 
 
+def writable(unallocated: Iterable[int], profile: str, total: int) -> int:
+    """The data bytes that new chunks of `profile` can hold in a filesystem of `total` bytes
+    whose devices have `unallocated` bytes each not yet in a chunk (the reserved first MiB
+    counted in it): chunks placed as the kernel places them (allocate)."""
+    return allocate([u - RESERVED for u in unallocated], profile, total).usable
+
+
 def stripe_limit(profile: str, devices: int, total: int) -> int:
     """The largest stripe of a data chunk over `devices` devices in a filesystem of `total`."""
     max_chunk = min(MAX_DATA_CHUNK, total * 10 // 100)

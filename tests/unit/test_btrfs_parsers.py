@@ -9,6 +9,7 @@ import pytest
 
 from rockd.core.process import CommandError, Result
 from rockd.storage import btrfs, btrfs_parsers, btrfs_sysfs
+from rockd.storage.profiles import GiB, KiB, MiB
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "btrfs"
 MY_POOL = "d7258f6d-e96b-401c-a4e9-a58de85a65ab"
@@ -271,18 +272,63 @@ def filesystem_usage(name: str) -> dict[str, float]:
      {"data": "raid1", "metadata": "raid1c3", "system": "raid1c3"}),
 ])
 def test_usage_matches_btrfs_filesystem_usage(capture, sizes, expected_profiles):
-    """sysfs allocation + device sizes give exactly what `btrfs filesystem usage -b` said."""
+    """sysfs allocation + device sizes give exactly the raw figures `btrfs filesystem usage
+    -b` said (not its free estimate: rockd places chunks as the allocator does)."""
     root = DATA / f"sysfs-{capture}"
     (uuid,) = [p.name for p in root.iterdir()]
     got = btrfs_sysfs.usage(uuid, root=root, device_sizes=sizes)
     want = filesystem_usage(f"filesystem-usage-{capture}.txt")
-    for key in ("size", "allocated", "unallocated", "used", "free_estimate"):
+    for key in ("size", "allocated", "unallocated", "used"):
         assert got[key] == want[key], key
+    assert got["capacity"] == got["stored"] + got["free_estimate"]
     assert round(got["data_ratio"], 2) == want["data_ratio"]
     assert round(got["metadata_ratio"], 2) == want["metadata_ratio"]
     assert btrfs_sysfs.profiles(uuid, root=root) == expected_profiles
     assert {k: v["profile"] for k, v in got["allocation"].items()} == expected_profiles
     json.dumps(got)
+
+
+def blocks(profile: str, total: int, used: int, ratio: float) -> dict:
+    return {"profile": profile, "profiles": [profile], "total": total, "used": used,
+            "disk_total": int(total * ratio), "disk_used": int(used * ratio)}
+
+
+def test_raid5_free_space_counts_parity():
+    """raid5 of 3 disks of 1 GiB + the reserved MiB: sysfs says disk_total == total for data
+    (no parity); the devices' allocation says 1.5. Free: the data chunk's free 768 MiB plus
+    two thirds of the 3 GiB left unallocated."""
+    allocation = {"data": blocks("raid5", GiB, 256 * MiB, 1.0),
+                  "metadata": blocks("raid1c3", 256 * MiB, MiB, 3.0),
+                  "system": blocks("raid1c3", 8 * MiB, 16 * KiB, 3.0), "global_reserve": 0}
+    allocated = 3 * 256 * MiB + 3 * 8 * MiB + 3 * GiB // 2   # metadata, system, data + parity
+    sizes = [GiB + MiB + allocated // 3] * 3
+    got = btrfs_sysfs.summarize_usage(allocation, sizes, [allocated // 3] * 3)
+    assert got["data_ratio"] == 1.5 and got["allocated"] == allocated
+    assert got["allocation"]["data"]["disk_total"] == 3 * GiB // 2  # with its parity
+    assert got["free_estimate"] == 768 * MiB + 2 * GiB
+    assert got["used"] == 256 * MiB * 3 // 2 + 3 * MiB + 3 * 16 * KiB
+    assert got["stored"] == 256 * MiB + MiB + 16 * KiB
+    assert got["capacity"] == got["stored"] + got["free_estimate"]
+
+
+def test_raid1_free_space_on_unequal_disks():
+    """raid1 over 1 + 1 + 4 GiB (and the reserved MiB each) holds 2 GiB, not half of 6."""
+    empty = {k: blocks(p, 0, 0, 2.0) for k, p in
+             (("data", "raid1"), ("metadata", "raid1"), ("system", "raid1"))}
+    got = btrfs_sysfs.summarize_usage(empty, [GiB + MiB, GiB + MiB, 4 * GiB + MiB], [0, 0, 0])
+    assert got["free_estimate"] == 2 * GiB
+
+
+def test_no_free_space_once_metadata_is_exhausted():
+    """As statfs: no metadata chunk fits and the metadata left cannot hold the global reserve,
+    so nothing can be written, whatever the data chunks hold."""
+    allocation = {"data": blocks("single", GiB, 0, 1.0),
+                  "metadata": blocks("dup", 64 * MiB, 62 * MiB, 2.0),
+                  "system": blocks("dup", 8 * MiB, 16 * KiB, 2.0), "global_reserve": 4 * MiB}
+    used = GiB + 2 * 64 * MiB + 2 * 8 * MiB
+    assert btrfs_sysfs.summarize_usage(allocation, [used + MiB], [used])["free_estimate"] == 0
+    allocation["metadata"] = blocks("dup", 64 * MiB, 32 * MiB, 2.0)
+    assert btrfs_sysfs.summarize_usage(allocation, [used + MiB], [used])["free_estimate"] == GiB
 
 
 def test_usage_during_a_conversion_lists_both_profiles():

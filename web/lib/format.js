@@ -18,6 +18,20 @@ export function percent(fraction, digits = 0) {
   return typeof fraction === 'number' ? `${(fraction * 100).toFixed(digits)} %` : '—';
 }
 
+// A pool's capacity as every page shows it, from its usage in the tree: logical bytes, what
+// the pool holds (stored) of what it can hold (capacity), and what can still be written.
+export function capacity(usage) {
+  if (!usage) return null;
+  const used = usage.stored ?? 0;
+  const free = usage.free_estimate ?? 0;
+  const size = usage.capacity ?? used + free;
+  const fraction = size ? used / size : 0;
+  return {
+    used, size, free, fraction,
+    text: `${bytes(used)} used of ${bytes(size)} (${percent(fraction)}) · ${bytes(free)} free`,
+  };
+}
+
 // "1.5 GiB", "500M", "2T" or a plain number of bytes to bytes; null when it does not read
 export function parseSize(text) {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([kmgtpe]?)(?:i?b)?\s*$/i.exec(text ?? '');
@@ -45,4 +59,9 @@ export function duration(seconds) {
 
 export function byName(a, b) {
   return String(a.name ?? a.id).localeCompare(String(b.name ?? b.id));
+}
+
+// a count and its noun, singular for exactly one: counted(1, 'chunk') is '1 chunk'
+export function counted(count, noun, nouns = `${noun}s`) {
+  return `${count} ${count === 1 ? noun : nouns}`;
 }

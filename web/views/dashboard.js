@@ -3,10 +3,11 @@
 import { html } from 'lit';
 import '../components/chart.js';
 import { isActive, jobRow } from '../components/job-row.js';
-import { bytes, byName, duration, percent, rate } from '../lib/format.js';
+import { bytes, byName, duration, rate } from '../lib/format.js';
 import { metrics } from '../lib/metrics.js';
 import { href } from '../lib/router.js';
 import { View } from '../lib/view.js';
+import { usageBar } from './pool-facts.js';
 
 function deviceErrors(device) {
   return Object.values(device.errors ?? {}).reduce((sum, n) => sum + (n || 0), 0);
@@ -27,17 +28,12 @@ class Dashboard extends View {
   }
 
   pool(pool) {
-    const usage = pool.usage;
     const [health, tone] = poolHealth(pool);
     return html`
       <article class="pool-summary" data-pool=${pool.id}>
         <h3><a href=${href('pools', pool.id)}>${pool.name}</a>
           <span class="badge ${tone}">${health}</span></h3>
-        ${usage ? html`
-          <meter min="0" max=${usage.size} value=${usage.used} high=${usage.size * 0.85}
-            aria-label="${pool.name} used"></meter>
-          <p class="usage-figures">${bytes(usage.used)} used of ${bytes(usage.size)}
-            (${percent(usage.used / usage.size)}) · ${bytes(usage.free_estimate)} free</p>` : ''}
+        ${pool.usage ? usageBar(pool) : ''}
         <p class="muted">${pool.data ?? '—'} · ${pool.devices.length} disk${pool.devices.length === 1 ? '' : 's'}
           ${pool.exclusive_operation ? html` · ${pool.exclusive_operation}` : ''}</p>
       </article>`;
@@ -102,7 +98,7 @@ class Dashboard extends View {
           <rockd-chart class="chart" heading="Memory" .version=${v} .ceiling=${memoryTotal}
             .series=${[{ key: 'memory_used', label: 'used' }]} .format=${bytes}></rockd-chart>
           <rockd-chart class="chart" heading="Network" .version=${v}
-            .series=${[{ key: 'net_rx', label: 'in' }, { key: 'net_tx', label: 'out' }]}
+            .series=${[{ key: 'net_rx', label: 'received' }, { key: 'net_tx', label: 'sent' }]}
             .format=${rate}></rockd-chart>
           <rockd-chart class="chart" heading="Disk I/O" .version=${v}
             .series=${[{ key: 'disk_read', label: 'read' }, { key: 'disk_write', label: 'write' }]}

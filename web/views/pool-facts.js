@@ -1,7 +1,7 @@
 // What the pool and disk screens share: btrfs profiles and their minimums (as
 // rockd/storage/profiles.py has them), which disks are free, and a pool's health and usage.
 import { html } from 'lit';
-import { bytes } from '../lib/format.js';
+import { bytes, capacity } from '../lib/format.js';
 
 // min: disks a chunk needs (the pool's minimum); survives: failed disks the data outlives.
 export const PROFILES = {
@@ -122,16 +122,14 @@ export function healthBadges(pool) {
   return bad.map((text) => html`<span class="badge bad">${text}</span> `);
 }
 
-// Logical usage: what the data and metadata take, and btrfs's free estimate beside it.
+// A pool's capacity (format.js capacity: logical bytes) and its raw figures on the disks.
 export function usageOf(pool) {
   const u = pool?.usage;
   if (!u) return null;
-  const a = u.allocation ?? {};
-  const used = (a.data?.used ?? 0) + (a.metadata?.used ?? 0) + (a.system?.used ?? 0);
-  const free = u.free_estimate ?? 0;
-  return { used, free, size: used + free, raw: u.size, rawUsed: u.used };
+  return { ...capacity(u), raw: u.size, rawUsed: u.used };
 }
 
+// The meter and the one line every page shows of a pool's usage.
 export function usageBar(pool) {
   const u = usageOf(pool);
   if (!u) return html`<span class="muted">${pool.mounted ? '—' : 'not mounted'}</span>`;
@@ -139,6 +137,6 @@ export function usageBar(pool) {
     <div class="usage">
       <meter aria-label="${pool.name} used" min="0" max=${u.size || 1} value=${u.used}
         low=${u.size * 0.8} high=${u.size * 0.9} optimum="0"></meter>
-      <small>${bytes(u.used)} used of ${bytes(u.size)} · ${bytes(u.free)} free</small>
+      <small class="usage-figures">${u.text}</small>
     </div>`;
 }

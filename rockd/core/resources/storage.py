@@ -126,11 +126,16 @@ class Allocation(TypedDict):
 
 
 class PoolUsage(TypedDict):
-    """Raw bytes (all copies), as `btrfs filesystem usage`; free_estimate is logical."""
+    """size, used, allocated, unallocated: raw bytes (all copies and parity), as `btrfs
+    filesystem usage`. stored, free_estimate and capacity are logical: what the pages show."""
 
     size: int
     used: int
-    free_estimate: int
+    free_estimate: Annotated[int, Field(
+        description="logical bytes that can still be written: free space in data chunks plus "
+        "what new chunks of the data profile can hold, placed as the kernel places them")]
+    stored: Annotated[int, Field(description="logical bytes in use (data, metadata, system)")]
+    capacity: Annotated[int, Field(description="stored + free_estimate")]
     allocated: int
     unallocated: int
     data_ratio: float
