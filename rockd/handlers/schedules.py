@@ -22,6 +22,8 @@ class Retention(Model):
     daily: int = Field(default=0, ge=0, le=10_000)
     weekly: int = Field(default=0, ge=0, le=10_000)
     monthly: int = Field(default=0, ge=0, le=10_000)
+    last: int = Field(default=0, ge=0, le=10_000,
+                      description="keep the newest N scheduled snapshots, whatever their times")
     min_age: str = Field(default="0m", max_length=16)
 
 

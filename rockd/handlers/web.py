@@ -28,6 +28,7 @@ IMPORTS = {
     "@lit/reactive-element": "/web/node_modules/@lit/reactive-element/reactive-element.js",
     "@lit/reactive-element/": "/web/node_modules/@lit/reactive-element/",
     "uplot": "/web/node_modules/uplot/dist/uPlot.esm.js",
+    "cronstrue": "/web/node_modules/cronstrue/dist/cronstrue.min.js",
 }
 
 

@@ -1,6 +1,11 @@
 """Balance jobs (also profile conversion): progress from the kernel's chunk counters, and
 pause, resume and cancel as btrfs offers them. The filters a user may give are checked in
-rockd.storage.pool_input before a job starts."""
+rockd.storage.pool_input before a job starts.
+
+The kernel counts afresh after a resume (its counters start at 0 of the chunks still to move),
+so as a paused balance resumes, the chunks moved so far are kept with the job
+(`params["moved"]`) and added to what the kernel counts: the progress goes on from where it
+stood."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from collections.abc import Callable
 
 from rockd.core.errors import Conflict
 from rockd.core.jobs import Cancelled, Job, JobFailed, Kind, Vanished
+from rockd.core.plural import counted
 from rockd.core.process import CommandError, run
 from rockd.storage import btrfs_ioctl, btrfs_sysfs, kernel_log
 
@@ -18,10 +24,31 @@ RUNNING = 1
 """The balance state bit of a balance the kernel runs now (not paused)."""
 
 
-def _detail(progress: dict[str, int]) -> tuple[float | None, str]:
-    expected, done = progress["expected"], progress["completed"]
-    fraction = min(done / expected, 0.99) if expected else None
-    return fraction, f"relocated {done} of {expected} chunks"
+PAUSING = "pausing: the kernel ends the chunk it is moving first"
+
+
+def _totals(progress: dict[str, int], moved: dict[str, int] | None) -> tuple[int, int] | None:
+    """(chunks moved, chunks in all) over every run of the job, or None while unknown. Until
+    the kernel considers its first chunk it is still counting them (`expected` grows): the
+    totals before the last pause stand meanwhile."""
+    before = moved or {"completed": 0, "expected": 0}
+    if not progress["considered"] and not progress["completed"]:
+        return (before["completed"], before["expected"]) if before["expected"] else None
+    return (before["completed"] + progress["completed"],
+            before["completed"] + progress["expected"])
+
+
+def _detail(progress: dict[str, int], moved: dict[str, int] | None = None
+            ) -> tuple[float | None, str]:
+    totals = _totals(progress, moved)
+    if totals is None:
+        return None, "counting the chunks to move"
+    done, expected = totals
+    # a resumed balance may find more chunks to move than it had left (the ones it wrote
+    # meanwhile): the bar never goes back below where it stood at the pause
+    shown = moved["completed"] / moved["expected"] if moved and moved["expected"] else 0.0
+    fraction = min(max(done / expected, shown), 0.99) if expected else None
+    return fraction, f"relocated {done} of {counted(expected, 'chunk')}"
 
 
 class BalanceKind(Kind):
@@ -32,16 +59,31 @@ class BalanceKind(Kind):
     def _tick(self, job: Job) -> Callable[[], None]:
         def tick() -> None:
             progress = btrfs_ioctl.balance_progress(job.params["mount_point"])
-            if progress is not None:
-                job.progress(*_detail(progress))
+            if progress is not None and job.requested != "pause":
+                job.progress(*_detail(progress, job.params.get("moved")))
         return tick
 
     async def _follow(self, job: Job, argv: list[str]) -> str | None:
         result = await self.follow(job, argv, self._tick(job))
         if result is None:
+            self._moved_so_far(job)
             return None
         done = re.search(r"relocate (\d+) out of (\d+) chunks", result.stdout)
-        return f"relocated {done[1]} of {done[2]} chunks" if done else "done"
+        if done is None:
+            return "done"
+        moved = job.params.get("moved") or {"completed": 0}
+        return (f"relocated {moved['completed'] + int(done[1])} of "
+                f"{counted(moved['completed'] + int(done[2]), 'chunk')}")
+
+    def _moved_so_far(self, job: Job) -> dict[str, int] | None:
+        """The chunks moved over every run so far, read from the paused balance (the kernel
+        holds its counts until it resumes); the job's progress shows them."""
+        progress = btrfs_ioctl.balance_progress(job.params["mount_point"])
+        totals = None if progress is None else _totals(progress, job.params.get("moved"))
+        if progress is None or totals is None:
+            return None
+        job.update(progress=_detail(progress, job.params.get("moved"))[0])
+        return {"completed": totals[0], "expected": totals[1]}
 
     async def _mark(self, job: Job) -> None:
         """Note where the kernel's log stands as the balance begins: after a restart, the
@@ -58,6 +100,9 @@ class BalanceKind(Kind):
 
     async def resume_run(self, job: Job) -> str | None:
         await self._mark(job)
+        moved = self._moved_so_far(job)
+        if moved is not None:  # kept before the kernel starts counting afresh
+            await job.remember(moved=moved)
         return await self._follow(job, ["btrfs", "balance", "resume",
                                         job.params["mount_point"]])
 
@@ -69,7 +114,7 @@ class BalanceKind(Kind):
         while progress is not None:
             if not progress["state"] & RUNNING:
                 return None  # paused: resume goes on with it
-            job.progress(*_detail(progress))
+            job.progress(*_detail(progress, job.params.get("moved")))
             await asyncio.sleep(1.0)
             progress = await asyncio.to_thread(btrfs_ioctl.balance_progress, point)
         self.ended(job)
@@ -98,9 +143,14 @@ class BalanceKind(Kind):
         return "done (learnt from the kernel's log after a restart)"
 
     async def pause(self, job: Job) -> None:
+        """Ask the kernel to pause; it does once the chunk it moves is moved. Meanwhile the
+        job says it is pausing, and it shows paused as soon as `btrfs balance start` returns."""
+        job.update(detail=PAUSING)
         try:
             await run(["btrfs", "balance", "pause", job.params["mount_point"]])
         except CommandError as exc:
+            job.requested = None
+            job.update(detail="")
             raise Conflict(f"the balance could not be paused: {exc.stderr}",
                            code="not_running") from None
 

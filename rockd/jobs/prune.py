@@ -8,6 +8,7 @@ so it never happens inside a request: each batch is one `btrfs subvolume delete
 from __future__ import annotations
 
 from rockd.core.jobs import Cancelled, Job, JobFailed, Kind
+from rockd.core.plural import counted
 from rockd.core.process import run
 
 BATCH = 25
@@ -30,10 +31,11 @@ class PruneKind(Kind):
                     job.output(result.stderr)
                     raise JobFailed(result.stderr.strip() or "btrfs subvolume delete failed")
                 done = start + len(batch)
-                job.progress(done / len(paths), f"deleted {done} of {len(paths)} snapshots")
+                job.progress(done / len(paths),
+                             f"deleted {done} of {counted(len(paths), 'snapshot')}")
         finally:
             self.ended(job)
-        return f"deleted {len(paths)} snapshots"
+        return f"deleted {counted(len(paths), 'snapshot')}"
 
     async def cancel(self, job: Job) -> None:
         """Stops after the batch being deleted now."""

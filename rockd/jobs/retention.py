@@ -15,7 +15,11 @@ Unlike btrbk, whose test is `periods_ago <= N` (the current period plus N whole 
 "24h" keeps 25 hourly snapshots), N here counts the current period: `periods_ago < N`, so
 "hourly 24" keeps 24 hourly snapshots when one is made every hour.
 
-Besides the windows, these are always kept: snapshots made by hand (retention never touches
+Besides the windows, `last` N keeps the newest N scheduled snapshots whatever their times
+(btrbk's `preserve_min` "latest N"), so a schedule that runs every few minutes keeps its recent
+ones before the hourly window thins them out.
+
+These are always kept too: snapshots made by hand (retention never touches
 them, and they do not take a scheduled snapshot's place in a window), snapshots younger than
 `min_age`, snapshots dated after `now` (clock skew), and the newest scheduled snapshot, so a
 policy never deletes them all. Keeping the first of each period rather than the newest means
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-COUNT_KEYS = ("hourly", "daily", "weekly", "monthly")
+COUNT_KEYS = ("hourly", "daily", "weekly", "monthly", "last")
 DURATION_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1),
                   "m": timedelta(minutes=1)}
 _DURATION = re.compile(r"([0-9]+)([wdhm])")
@@ -40,6 +44,20 @@ BY_HAND = "made by hand: never deleted by retention"
 NEWEST = "newest scheduled snapshot: always kept"
 IN_FUTURE = "dated after now (clock skew?): kept"
 NO_WINDOW = "not in any window: delete"
+REPLICATION_NAME = re.compile(
+    r"repl-(?P<task>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{6}Z)(-[0-9]{1,4})?")
+"""A replication task's snapshot of a share (rockd.transfer makes them, and prunes them by the
+task's own retention)."""
+
+
+def made_by(name: str) -> str:
+    """Why retention leaves alone a snapshot it did not make, from its name: a replication
+    task's, or one made by hand."""
+    match = REPLICATION_NAME.fullmatch(name)
+    if match is not None:
+        return (f"made by replication task {match['task']}: only that task's retention "
+                "deletes it")
+    return BY_HAND
 
 
 class Snapshot(NamedTuple):
@@ -89,14 +107,15 @@ def format_duration(span: timedelta) -> str:
 
 @dataclass(frozen=True)
 class Policy:
-    """How many hourly, daily, weekly and monthly snapshots to keep, and the age below which
-    every snapshot is kept."""
+    """How many hourly, daily, weekly and monthly snapshots to keep, how many of the newest
+    (`last`), and the age below which every snapshot is kept."""
 
     hourly: int = 0
     daily: int = 0
     weekly: int = 0
     monthly: int = 0
     min_age: timedelta = timedelta(0)
+    last: int = 0
 
     def __post_init__(self) -> None:
         for key in COUNT_KEYS:
@@ -120,8 +139,10 @@ class Policy:
         return cls(**counts, min_age=min_age)
 
     def to_dict(self) -> dict[str, Any]:
-        """The policy as the API's `retention` object (what `parse()` reads)."""
-        counts: dict[str, Any] = {key: getattr(self, key) for key in COUNT_KEYS}
+        """The policy as the API's `retention` object (what `parse()` reads); `last` only
+        when it keeps any."""
+        counts: dict[str, Any] = {key: getattr(self, key) for key in COUNT_KEYS
+                                  if key != "last" or self.last}
         return {**counts, "min_age": format_duration(self.min_age)}
 
 
@@ -203,21 +224,25 @@ def _always_kept(snapshot: Snapshot, policy: Policy, now: datetime) -> list[str]
 
 
 def plan(snapshots: Iterable[tuple[Hashable, datetime, bool]], policy: Policy,
-         now: datetime) -> list[Decision]:
+         now: datetime, owners: Mapping[Hashable, str] | None = None) -> list[Decision]:
     """Keep or delete each snapshot, with the reasons, newest first (see the module docstring).
 
     `snapshots` holds (id, created, scheduled) tuples, `created` and `now` timezone-aware
-    (compared in UTC); a naive datetime or a repeated id raises ValueError.
+    (compared in UTC); a naive datetime or a repeated id raises ValueError. `owners` may say,
+    by id, why an unscheduled snapshot is left alone (`made_by`); by default: made by hand.
     """
     now = _utc(now, "now")
     every = _snapshots(snapshots)
     reasons: dict[Hashable, list[str]] = {s.id: [] for s in every}
     scheduled = sorted((s for s in every if s.scheduled), key=lambda s: s.created)
     for snapshot in every:
-        always = _always_kept(snapshot, policy, now) if snapshot.scheduled else [BY_HAND]
+        always = (_always_kept(snapshot, policy, now) if snapshot.scheduled
+                  else [(owners or {}).get(snapshot.id, BY_HAND)])
         reasons[snapshot.id].extend(always)
     if scheduled:
         reasons[scheduled[-1].id].append(NEWEST)
+    for snapshot in scheduled[-policy.last:] if policy.last else []:
+        reasons[snapshot.id].append(f"one of the last {policy.last} scheduled snapshots")
     _window_reasons(scheduled, policy, now, reasons)
     decisions = [Decision(s.id, s.created, bool(reasons[s.id]),
                           tuple(reasons[s.id]) or (NO_WINDOW,)) for s in every]

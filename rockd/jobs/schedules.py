@@ -94,12 +94,16 @@ class Scheduler:
             (self.shares if kind == "snapshot" else self.pools).get(target)
         try:
             expr = cron.validate(expr)
+        except ValueError as exc:
+            raise BadRequest(str(exc), code="invalid_field", detail={"field": "cron"}) from None
+        try:
             if policy is not None:
                 if kind != "snapshot":
                     raise ValueError("only snapshot schedules have a retention")
                 retention.Policy.parse(policy)
         except ValueError as exc:
-            raise BadRequest(str(exc), code="invalid_field") from None
+            raise BadRequest(str(exc), code="invalid_field",
+                             detail={"field": "retention"}) from None
         return expr
 
     async def create(self, kind: str, target: str, expr: str, policy: dict | None,
@@ -171,7 +175,9 @@ class Scheduler:
             when = (datetime.strptime(match["when"], STAMP).replace(tzinfo=UTC)
                     if mine and match is not None else parse_iso(snap["created"]) or now)
             items.append((snap["id"], when, mine))
-        return retention.plan(items, retention.Policy.parse(schedule["retention"]), now)
+        owners = {s["id"]: retention.made_by(s["name"]) for s in (self.tree.get("/snapshots")
+                                                                   or {}).values()}
+        return retention.plan(items, retention.Policy.parse(schedule["retention"]), now, owners)
 
     def prune(self, schedule: dict[str, Any], now: datetime) -> resources.Job | None:
         """Delete, in a job, the snapshots the schedule's retention lets go."""

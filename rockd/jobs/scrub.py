@@ -11,8 +11,10 @@ from pathlib import Path
 
 from rockd.core.errors import Conflict
 from rockd.core.jobs import Job, JobFailed, Kind, Vanished
+from rockd.core.plural import counted
 from rockd.core.process import CommandError, run
 from rockd.core.times import parse_iso
+from rockd.core.wording import size
 from rockd.storage import btrfs_ioctl
 
 STATUS_DIR = Path("/var/lib/btrfs")
@@ -24,10 +26,6 @@ ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors", "malloc
           "uncorrectable_errors", "corrected_errors", "unverified_errors")
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 def totals(counters: list[dict[str, int]]) -> dict[str, int]:
     return {key: sum(c.get(key, 0) for c in counters)
             for key in ("data_bytes_scrubbed", "tree_bytes_scrubbed", *ERRORS)}
@@ -37,7 +35,7 @@ def describe(total: dict[str, int], of: int) -> tuple[float | None, str]:
     scrubbed = total["data_bytes_scrubbed"] + total["tree_bytes_scrubbed"]
     errors = sum(total[k] for k in ERRORS if k != "corrected_errors")
     fraction = min(scrubbed / of, 0.99) if of else None
-    text = f"scrubbed {_gib(scrubbed)} of {_gib(of)}, {errors} errors"
+    text = f"scrubbed {size(scrubbed)} of {size(of)}, {counted(errors, 'error')}"
     if total["corrected_errors"]:
         text += f", {total['corrected_errors']} corrected"
     return fraction, text

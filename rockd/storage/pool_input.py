@@ -207,8 +207,11 @@ def _check_value(arg: str, name: str, value: str, role: str) -> None:
         raise _invalid(arg, f"{name}={value!r} is not a filter btrfs takes")
     numbers = [int(n) for n in value.split("..") if n]
     limit = 100 if name == "usage" else U64
-    if any(n > limit for n in numbers) or numbers != sorted(numbers):
-        raise _invalid(arg, f"{value!r} is out of range")
+    if any(n > limit for n in numbers):
+        raise _invalid(arg, f"{name} is at most {limit}"
+                       + (" (a percentage of each chunk)" if name == "usage" else ""))
+    if numbers != sorted(numbers):
+        raise _invalid(arg, f"{value!r} is not a range: its first number is larger")
 
 
 def _check_filter(arg: str) -> str:

@@ -1,4 +1,6 @@
-"""Schedules on a real pool, over simulated days: snapshots made, retention pruned exactly."""
+"""Schedules on a real pool, over simulated days: snapshots made, retention pruned exactly
+(by age, and the last N, the newest scheduled ones), a snapshot made by hand never touched, and
+each prune job saying in words how many it deleted."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -7,12 +9,18 @@ from rockd.jobs.schedules import snapshot_name
 from tests.support.rig import wait_for
 
 
+async def share_and_snapshot(api, pool: dict, share: str, snapshot: str) -> tuple[dict, dict]:
+    """A new share of `pool` and a snapshot of it made by hand (which no schedule prunes)."""
+    _, made = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": share})
+    _, manual = await api.call("POST", f"/api/v1/shares/{made['id']}/snapshots",
+                               {"name": snapshot})
+    return made, manual
+
+
 async def test_hourly_snapshots_with_retention_over_two_days(rockd):
     box = await rockd(devices=1, pool="single")
     daemon, api, pool = box.daemon, box.api, box.pool
-    _, share = await api.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "home"})
-    _, manual = await api.call("POST", f"/api/v1/shares/{share['id']}/snapshots",
-                               {"name": "manual"})
+    share, manual = await share_and_snapshot(api, pool, "home", "manual")
     for body, code in (({"kind": "snapshot", "target": share["id"], "cron": "61 * * * *"},
                         "invalid_field"),
                        ({"kind": "snapshot", "target": "nope", "cron": "0 * * * *"},
@@ -118,3 +126,51 @@ async def test_a_null_where_a_value_belongs_is_refused_and_changes_nothing(rockd
     status, changed = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
                                      {"retention": None})  # none: keeps every snapshot
     assert status == 200 and changed["retention"] is None, changed
+
+
+async def test_keep_the_last_three_of_a_schedule_every_five_minutes(rockd):
+    box = await rockd(devices=1, pool="single")
+    daemon, api, pool = box.daemon, box.api, box.pool
+    share, manual = await share_and_snapshot(api, pool, "work", "by-hand")
+    status, schedule = await api.call("POST", "/api/v1/schedules", {
+        "kind": "snapshot", "target": share["id"], "cron": "*/5 * * * *",
+        "retention": {"last": 3}})
+    assert status == 201, schedule
+    assert schedule["retention"]["last"] == 3
+
+    scheduler = daemon.context.scheduler
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    for slot in range(8):
+        await scheduler.run_due(start + timedelta(minutes=5 * slot))
+        await daemon.context.jobs.wait()
+    await daemon.context.shares.settled(pool["id"])
+
+    newest = [snapshot_name(schedule["id"], start + timedelta(minutes=5 * s)) for s in (5, 6, 7)]
+    names = sorted(s["name"] for s in daemon.tree.get("/snapshots").values())
+    assert names == sorted([*newest, "by-hand"])
+    on_disk = sorted(p.name for p in (Path(pool["mount_point"]) / ".snapshots" / "work")
+                     .iterdir())
+    assert on_disk == names
+
+    prunes = [j for j in daemon.tree.get("/jobs").values() if j["kind"] == "prune"]
+    assert len(prunes) == 5 and all(j["state"] == "succeeded" for j in prunes), prunes
+    assert {j["detail"] for j in prunes} == {"deleted 1 snapshot"}
+
+    status, preview = await api.call("GET", f"/api/v1/schedules/{schedule['id']}/retention")
+    assert status == 200
+    why = {p["snapshot"]: p for p in preview}
+    assert why[manual["id"]]["keep"] and "by hand" in why[manual["id"]]["reasons"][0]
+    scheduled = [p for p in preview if p["snapshot"] != manual["id"]]
+    assert all(p["keep"] and any("one of the last 3" in r for r in p["reasons"])
+               for p in scheduled), scheduled
+
+    # a count the API refuses names the field, and changes nothing
+    status, answer = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
+                                    {"retention": {"last": -1}})
+    assert status == 400, answer
+    assert "last" in str(answer["error"].get("detail")), answer
+    assert daemon.tree.get(("schedules", schedule["id"], "retention", "last")) == 3
+    status, answer = await api.call("PATCH", f"/api/v1/schedules/{schedule['id']}",
+                                    {"cron": "0 0 31 2 *"})
+    assert status == 400 and answer["error"]["detail"]["field"] == "cron", answer
+    assert "never fires" in answer["error"]["message"]

@@ -5,7 +5,7 @@ The records are lines /dev/kmsg gave on the development machine (kernel 6.18), a
 
 from __future__ import annotations
 
-from rockd.jobs.scrub import parse_status
+from rockd.jobs.scrub import ERRORS, describe, parse_status
 from rockd.storage.kernel_log import Record, about, balance_end, parse, reason
 
 MOUNT_REFUSED = [
@@ -104,3 +104,11 @@ def test_scrub_status_file():
     assert devices[1]["t_start"] == 1796323073 and devices[1]["finished"] == 1
     assert parse_status("") == {}
     assert parse_status("scrub status:1\nx:\u0661|finished:1\nx:3|finished:\u0661\n") == {3: {}}
+
+
+def test_a_scrubs_progress_says_its_sizes_in_fitting_units():
+    total = {"data_bytes_scrubbed": 3 << 20, "tree_bytes_scrubbed": 1 << 20,
+             **dict.fromkeys(ERRORS, 0)}
+    assert describe(total, 8 << 20) == (0.5, "scrubbed 4 MiB of 8 MiB, 0 errors")
+    total["csum_errors"], total["corrected_errors"] = 1, 2
+    assert describe(total, 3 << 30)[1] == "scrubbed 4 MiB of 3 GiB, 1 error, 2 corrected"

@@ -3,6 +3,8 @@ filters, each accepted whole or refused (400/422) before anything is changed."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -101,3 +103,13 @@ def test_refused_balance_filters(text):
     with pytest.raises(BadRequest) as raised:
         balance_filters(text)
     assert raised.value.detail == {"field": "filters"}
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("-dusage=500", "usage is at most 100 (a percentage of each chunk)"),
+    ("-musage=50..101", "usage is at most 100"),
+    ("-dlimit=9..2", "'9..2' is not a range: its first number is larger"),
+])
+def test_a_refused_filter_says_the_rule(text, said):
+    with pytest.raises(BadRequest, match=re.escape(said)):
+        balance_filters(text)

@@ -4,7 +4,7 @@ import { html } from 'lit';
 import { View } from '../lib/view.js';
 import { duration, when } from '../lib/format.js';
 import { href } from '../lib/router.js';
-import { jobRow, targetName } from '../components/job-row.js';
+import { jobRow, jobTitle, targetName } from '../components/job-row.js';
 
 function value(item) {
   if (Array.isArray(item)) {
@@ -36,7 +36,7 @@ customElements.define('rockd-job-detail', class extends View {
     return html`
       <p class="crumbs"><a href=${href('jobs')}>Jobs</a> ›</p>
       <section class="card">
-        <h1>${job.kind} · ${targetName(this.tree, job)}</h1>
+        <h1>${jobTitle(this.tree, job)}</h1>
         ${this.problem()}
         ${jobRow(job, this)}
       </section>
@@ -44,6 +44,7 @@ customElements.define('rockd-job-detail', class extends View {
         <section class="card">
           <h2>Facts</h2>
           <dl>
+            <dt>Kind</dt><dd><code>${job.kind}</code></dd>
             <dt>State</dt><dd class="state-${job.state}">${job.state}</dd>
             <dt>Target</dt><dd>${this.target(job)}</dd>
             <dt>Started</dt><dd>${when(job.started)}</dd>

@@ -3,7 +3,7 @@
 import { html } from 'lit';
 import { View } from '../lib/view.js';
 import { href } from '../lib/router.js';
-import { isActive, jobRow, targetName } from '../components/job-row.js';
+import { isActive, jobRow, jobTitle } from '../components/job-row.js';
 import './job-detail.js';
 
 const RANK = { running: 0, paused: 1, queued: 2 };
@@ -50,7 +50,7 @@ customElements.define('rockd-jobs', class extends View {
             <div class="job-entry">
               ${jobRow(job, this)}
               <a class="job-link" href=${href('jobs', job.id)}
-                aria-label="Details of ${job.kind} ${targetName(this.tree, job)}">Details</a>
+                aria-label="Details of ${jobTitle(this.tree, job)}">Details</a>
             </div>`)
           : html`<p class="muted">${this.filter === 'active' ? 'No job is running.' : 'No jobs.'}</p>`}
         </div>

@@ -6,6 +6,7 @@ import { bytes, byName, percent } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { View, fields } from '../lib/view.js';
 import { isActive, jobRow } from '../components/job-row.js';
+import { confirmAction } from '../components/confirm.js';
 import { healthBadges, usageBar, usageOf } from './pool-facts.js';
 import './pool-disks.js';
 import './pool-settings.js';
@@ -98,7 +99,26 @@ class PoolDetail extends View {
   async balance(event) {
     event.preventDefault();
     const { filters } = fields(event.target);
+    const full = !(filters ?? '').split(/\s+/).some((arg) => /^-[dms]/.test(arg));
+    if (full && !await this.confirmFullBalance(this.tree.pools[this.id])) return;
     await this.act(() => call('POST', `/pools/${this.id}/balance`, filters ? { filters } : {}));
+  }
+
+  // A balance without filters rewrites every allocated chunk: say how much, and ask.
+  confirmFullBalance(pool) {
+    const allocation = pool.usage?.allocation ?? {};
+    const kinds = ['data', 'metadata', 'system'].filter((k) => allocation[k]);
+    const total = kinds.reduce((sum, k) => sum + (allocation[k].total ?? 0), 0);
+    const onDisks = kinds.reduce((sum, k) => sum + (allocation[k].disk_total ?? 0), 0);
+    const parts = kinds.map((k) => `${k} ${bytes(allocation[k].total)}`).join(', ');
+    return confirmAction({
+      title: `Balance all of ${pool.name}?`,
+      message: `A balance without filters rewrites every chunk of the pool: ${bytes(total)}
+        allocated (${parts}), ${bytes(onDisks)} written on the disks with its copies. It can
+        take long and slows the pool meanwhile; it can be paused or cancelled. To give back
+        space held by half-empty chunks only, use a filter such as -dusage=50.`,
+      action: 'Balance everything',
+    });
   }
 
   maintenance(pool) {
@@ -107,7 +127,6 @@ class PoolDetail extends View {
       <section class="card">
         <h2>Scrub and balance</h2>
         ${pool.mounted ? '' : html`<p class="muted">Mount the pool to scrub or balance it.</p>`}
-        ${this.problem()}
         <div class="grid pool-forms">
           <form @submit=${(e) => this.scrub(e)}>
             <p class="pool-explain">A scrub reads every copy of every block and checks it
@@ -122,10 +141,14 @@ class PoolDetail extends View {
               disk, or to give back space held by half-empty chunks (filters such as
               <code>-dusage=50 -musage=30</code> take only chunks at most that full). Without
               filters every chunk is rewritten, which takes long on a big pool.</p>
-            <label>Filters <input name="filters" autocomplete="off" placeholder="-dusage=50"></label>
+            <label>Filters <input name="filters" autocomplete="off" placeholder="-dusage=50"
+              aria-invalid=${this.invalid('filters')}
+              aria-describedby=${this.errorId('filters')}></label>
+            ${this.fieldError('filters')}
             <div class="actions"><button type="submit" ?disabled=${off}>Balance</button></div>
           </form>
         </div>
+        ${this.problem()}
       </section>`;
   }
 

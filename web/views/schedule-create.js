@@ -58,11 +58,12 @@ customElements.define('rockd-schedule-create', class extends View {
                 ${targets.map((t) => html`<option value=${t.id}>${this.kind === 'snapshot'
                   ? `${this.poolName(t.pool)} / ${t.name}` : t.name}</option>`)}
               </select></label>
-            ${cronField()}
             <label class="check"><input type="checkbox" name="enabled" checked> Enabled</label>
           </div>
+          ${cronField()}
+          ${this.fieldError('cron')}
           ${this.kind === 'snapshot'
-            ? retentionFieldset(DEFAULT_POLICY, this.prune, (on) => { this.prune = on; }) : ''}
+            ? retentionFieldset(DEFAULT_POLICY, this.prune, (on) => { this.prune = on; }, this) : ''}
           ${targets.length ? '' : html`<p class="muted">There is no
             ${this.kind === 'snapshot' ? 'share' : 'mounted pool'} to schedule yet.</p>`}
           ${this.problem()}

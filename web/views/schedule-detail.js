@@ -7,8 +7,9 @@ import { call } from '../lib/api.js';
 import { when } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { confirmAction } from '../components/confirm.js';
-import { cronField, describeRetention, readRetention, retentionFieldset, targetLink,
-  targetName } from './schedule-form.js';
+import { cronText } from '../components/cron-words.js';
+import { cronField, describeRetention, readRetention, retentionFieldset,
+  scheduleTitle, targetLink, targetName } from './schedule-form.js';
 
 customElements.define('rockd-schedule-detail', class extends View {
   static properties = {
@@ -32,9 +33,8 @@ customElements.define('rockd-schedule-detail', class extends View {
   }
 
   willUpdate(changed) {
+    super.willUpdate(changed);
     if (changed.has('id')) {
-      this.note = '';
-      this.error = '';
       this.preview = null;
       this.opened = null;
     }
@@ -92,6 +92,11 @@ customElements.define('rockd-schedule-detail', class extends View {
     }
   }
 
+  // whether the error is shown at a field of the form (not in the card above it)
+  atField() {
+    return this.errorField === 'cron' || this.errorField.startsWith('retention');
+  }
+
   render() {
     const schedule = this.schedule;
     if (!schedule) {
@@ -104,14 +109,15 @@ customElements.define('rockd-schedule-detail', class extends View {
     return html`
       <p class="crumbs"><a href=${href('schedules')}>Schedules</a> ›</p>
       <section class="card title-row">
-        <h1>${schedule.kind} of ${targetName(this.tree, schedule)}</h1>
+        <h1>${scheduleTitle(this.tree, schedule)}</h1>
         <button ?disabled=${this.busy} @click=${() => this.setEnabled(schedule, !schedule.enabled)}>
           ${schedule.enabled ? 'Disable' : 'Enable'}</button>
         <button class="danger" ?disabled=${this.busy} @click=${() => this.deleteSchedule(schedule)}>Delete</button>
       </section>
       ${gone ? html`<p class="card warn" role="status">The ${gone} this schedule acts on is gone:
         it cannot run, and rockd refuses changes to it; delete it.</p>` : ''}
-      ${this.error || this.note ? html`<div class="card">${this.problem()}
+      ${(this.error && !this.atField()) || this.note ? html`<div class="card">
+        ${this.atField() ? '' : this.problem()}
         ${this.note ? html`<p class="ok" role="status">${this.note}</p>` : ''}</div>` : ''}
       <div class="grid">
         <section class="card">
@@ -119,7 +125,7 @@ customElements.define('rockd-schedule-detail', class extends View {
           <dl>
             <dt>Kind</dt><dd>${schedule.kind}</dd>
             <dt>${schedule.kind === 'snapshot' ? 'Share' : 'Pool'}</dt><dd>${targetLink(this.tree, schedule)}</dd>
-            <dt>Cron (UTC)</dt><dd><code>${schedule.cron}</code></dd>
+            <dt>When</dt><dd>${cronText(schedule.cron)}</dd>
             <dt>Enabled</dt><dd>${schedule.enabled ? 'yes' : 'no'}</dd>
             <dt>Next run</dt><dd>${schedule.enabled ? when(schedule.next_run) : '— (disabled)'}</dd>
             <dt>Last run</dt><dd>${when(schedule.last_run)}</dd>
@@ -131,9 +137,10 @@ customElements.define('rockd-schedule-detail', class extends View {
           <h2>Change</h2>
           <form class="schedule-edit" @submit=${(e) => this.save(e, schedule)}>
             ${cronField(schedule.cron)}
+            ${this.fieldError('cron')}
             <label class="check"><input type="checkbox" name="enabled" ?checked=${schedule.enabled}> Enabled</label>
             ${schedule.kind === 'snapshot' ? retentionFieldset(schedule.retention, this.prune,
-              (on) => { this.prune = on; }) : ''}
+              (on) => { this.prune = on; }, this) : ''}
             <div class="actions"><button class="primary" ?disabled=${this.busy}>Save changes</button></div>
           </form>
         </section>

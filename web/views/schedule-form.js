@@ -1,8 +1,9 @@
-// The parts of schedule forms: the cron field with common choices, the retention fieldset
-// (how many hourly/daily/weekly/monthly snapshots to keep), reading them back, and words for
-// a schedule's target and retention.
+// The parts of schedule forms: when it runs (the cron picker), the retention fieldset (how
+// many of the newest, and of hourly/daily/weekly/monthly snapshots to keep), reading them
+// back, and words for a schedule's target, times and retention.
 import { html } from 'lit';
 import { href } from '../lib/router.js';
+import '../components/cron-picker.js';
 
 export const KINDS = [
   ['snapshot', 'Snapshot'],
@@ -10,15 +11,6 @@ export const KINDS = [
   ['balance', 'Balance'],
 ];
 const COUNTS = [['hourly', 'Hourly'], ['daily', 'Daily'], ['weekly', 'Weekly'], ['monthly', 'Monthly']];
-const PRESETS = [
-  ['@hourly', 'every hour'],
-  ['@daily', 'every day at 00:00'],
-  ['0 3 * * *', 'every day at 03:00'],
-  ['*/15 * * * *', 'every 15 minutes'],
-  ['@weekly', 'Sundays at 00:00'],
-  ['0 2 * * 6', 'Saturdays at 02:00'],
-  ['@monthly', 'the 1st of each month'],
-];
 
 // the pool or share a schedule acts on, as a link (or its id when it is gone)
 export function targetLink(tree, schedule) {
@@ -33,46 +25,60 @@ export function targetName(tree, schedule) {
   return tree?.[kind]?.[schedule.target]?.name ?? schedule.target;
 }
 
-// "24 hourly, 7 daily; all younger than 1d" or what no policy means
+// "Snapshots of home", "Scrubs of tank"
+export function scheduleTitle(tree, schedule) {
+  const what = { snapshot: 'Snapshots', scrub: 'Scrubs', balance: 'Balances' }[schedule.kind]
+    ?? schedule.kind;
+  return `${what} of ${targetName(tree, schedule)}`;
+}
+
+// "the last 5, 24 hourly, 7 daily; all younger than 1d" or what no policy means
 export function describeRetention(schedule) {
   if (schedule.kind !== 'snapshot') return '—';
   const policy = schedule.retention;
   if (!policy) return 'none: nothing is deleted';
   const counts = COUNTS.filter(([key]) => policy[key]).map(([key]) => `${policy[key]} ${key}`);
+  if (policy.last) counts.unshift(`the last ${policy.last}`);
   const age = policy.min_age && !/^0[wdhm]$/.test(policy.min_age)
     ? `all younger than ${policy.min_age}` : '';
   return [counts.join(', ') || 'only the newest', age].filter(Boolean).join('; ');
 }
 
+// the picker of when it runs; its expression is the form's `cron` field
 export function cronField(value = '') {
-  return html`
-    <label>Cron <small>minute hour day month weekday, in UTC</small>
-      <input name="cron" required maxlength="128" autocomplete="off" list="cron-presets"
-        placeholder="0 3 * * *" value=${value}></label>
-    <datalist id="cron-presets">${PRESETS.map(([expr, text]) => html`
-      <option value=${expr}>${text}</option>`)}</datalist>`;
+  return html`<rockd-cron-picker .value=${value}></rockd-cron-picker>`;
 }
 
-// `prune`: whether the policy's fields show; `toggle(checked)` is called when it changes
-export function retentionFieldset(policy, prune, toggle) {
+// `prune`: whether the policy's fields show; `toggle(checked)` is called when it changes;
+// `view` shows an error at the field it names (retention.daily...)
+export function retentionFieldset(policy, prune, toggle, view = null) {
+  const error = (key) => view?.fieldError(`retention.${key}`) ?? '';
   return html`
     <fieldset class="retention">
       <legend>Retention</legend>
       <label class="check"><input type="checkbox" name="prune" ?checked=${prune}
         @change=${(e) => toggle(e.target.checked)}> Delete old scheduled snapshots</label>
       ${prune ? html`
-        <p class="muted">Keeps the first snapshot of each of the last N hours, days, weeks
-          (from Monday) and months, in UTC; the newest, those younger than the minimum age and
-          those made by hand are always kept.</p>
-        <div class="counts">${COUNTS.map(([key, text]) => html`
+        <p class="muted">Keeps the newest N scheduled snapshots (Last), and the first snapshot
+          of each of the last N hours, days, weeks (from Monday) and months, in UTC; the newest,
+          those younger than the minimum age and those made by hand are always kept.</p>
+        <div class="counts">
+          <label>Last <small>the newest N</small>
+            <input name="last" type="number" min="0" max="10000" inputmode="numeric"
+              title="How many of the newest scheduled snapshots to keep, 0 to 10000"
+              value=${policy?.last ?? 0}></label>${error('last')}
+          ${COUNTS.map(([key, text]) => html`
           <label>${text} <input name=${key} type="number" min="0" max="10000" inputmode="numeric"
-            value=${policy?.[key] ?? 0}></label>`)}
+            title="A whole number from 0 to 10000" value=${policy?.[key] ?? 0}></label>
+          ${error(key)}`)}
           <label>Minimum age <small>e.g. 30m, 12h, 1d, 2w</small>
             <input name="min_age" pattern="\\d+[mhdw]" maxlength="16" autocomplete="off"
-              value=${policy?.min_age ?? '0m'}></label>
+              title="A whole number and a unit: m (minutes), h (hours), d (days) or w (weeks)"
+              value=${policy?.min_age ?? '0m'}></label>${error('min_age')}
         </div>`
       : html`<p class="muted">Without retention, every scheduled snapshot stays until deleted by
           hand.</p>`}
+      ${view?.fieldError('retention') ?? ''}
     </fieldset>`;
 }
 
@@ -81,7 +87,7 @@ export function readRetention(form) {
   const data = new FormData(form);
   if (!data.get('prune')) return null;
   const policy = {};
-  for (const [key] of COUNTS) policy[key] = Number(data.get(key) || 0);
+  for (const [key] of [['last'], ...COUNTS]) policy[key] = Number(data.get(key) || 0);
   policy.min_age = String(data.get('min_age') || '0m').trim();
   return policy;
 }

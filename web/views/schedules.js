@@ -4,6 +4,7 @@ import { html } from 'lit';
 import { View } from '../lib/view.js';
 import { when } from '../lib/format.js';
 import { href } from '../lib/router.js';
+import { cronText } from '../components/cron-words.js';
 import { describeRetention, targetLink, targetName } from './schedule-form.js';
 import './schedule-create.js';
 import './schedule-detail.js';
@@ -22,13 +23,13 @@ customElements.define('rockd-schedules', class extends View {
         <h1>Schedules</h1>
         ${schedules.length ? html`
           <table class="wide labelled schedules">
-            <thead><tr><th>Kind</th><th>Target</th><th>Cron (UTC)</th><th>Next run</th>
+            <thead><tr><th>Kind</th><th>Target</th><th>When</th><th>Next run</th>
               <th>Enabled</th><th>Retention</th><th><span class="visually-hidden">Open</span></th></tr></thead>
             <tbody>${schedules.map((s) => html`
               <tr data-schedule=${s.id}>
                 <td>${s.kind}</td>
                 <td data-label="Target">${targetLink(this.tree, s)}</td>
-                <td data-label="Cron"><code>${s.cron}</code></td>
+                <td data-label="When">${cronText(s.cron)}</td>
                 <td data-label="Next run">${s.enabled ? when(s.next_run) : '—'}</td>
                 <td data-label="Enabled">${s.enabled ? html`<span class="badge good">enabled</span>`
                   : html`<span class="badge">disabled</span>`}</td>
