@@ -156,7 +156,7 @@ class Daemon:
                             service_backend(settings, self.store))
         exports = Exports(tree.own("/exports", "exports"), self.store, settings.mount_root, [
             kind(settings, tree.own(("configs", kind.kind), f"services.{kind.kind}"),
-                 self.inotify, services) for kind in EXPORT_KINDS])
+                 self.inotify, services) for kind in EXPORT_KINDS], self.inotify)
         await exports.load()
         shares.refer(exports)
         shares.tell(exports)  # shares and snapshots come and go: exports serve what is there

@@ -1,19 +1,20 @@
 """/users and /groups in the tree: every account in the account databases, whoever made it, read
 again on every change of /etc/passwd, group, shadow or gshadow (inotify), with who has a Samba
-password (the passdb of rockd's smb.conf) and how many SFTP keys each user has."""
+password (the passdb of rockd's smb.conf) and how many SFTP keys each user has. A Samba entry
+whose account is gone (deleted by hand) is removed on that read."""
 
 from __future__ import annotations
 
 import grp
 import logging
 import pwd
-import shutil
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rockd.accounts.homes import authorized_keys_path, count_keys
 from rockd.accounts.rules import is_system
+from rockd.accounts.samba_records import forget_samba_user, samba_there
 from rockd.config import Settings
 from rockd.core.process import run
 from rockd.core.rescan import Rescanner
@@ -29,11 +30,6 @@ ALL = "all"  # the one rescan key: users and groups are read together
 def samba_conf(settings: Settings) -> Path:
     """rockd's smb.conf, whose passdb holds the Samba passwords."""
     return settings.samba_dir / "smb.conf"
-
-
-def samba_there(conf: Path, tool: str) -> bool:
-    """Whether Samba's `tool` can work on the passdb of `conf`."""
-    return conf.exists() and shutil.which(tool) is not None
 
 
 async def samba_users(conf: Path) -> set[str]:
@@ -101,13 +97,21 @@ def gid_taken(gid: int) -> bool:
     return _found(grp.getgrgid, gid)
 
 
+class AccountsFollower(Protocol):
+    """What depends on the accounts (who can write to an export), told after each read."""
+
+    def accounts_changed(self) -> None:
+        """/users or /groups may have changed."""
+
+
 class AccountsView:
     """/users and /groups (`tree`: their owner's handle), kept as the databases say; `inotify`
-    is the daemon's reader, through which /etc is watched."""
+    is the daemon's reader, through which /etc is watched; `followers` hear of each read."""
 
     def __init__(self, tree: Subtree, settings: Settings, inotify: Inotify,
-                 etc: Path = Path("/etc")):
+                 etc: Path = Path("/etc"), followers: Sequence[AccountsFollower] = ()):
         self.tree = tree
+        self.followers = tuple(followers)
         self.settings = settings
         self.rescans = Rescanner("accounts", self._scan)
         self.watcher = AccountsWatcher(inotify, lambda: self.rescans.request(ALL), etc)
@@ -128,11 +132,20 @@ class AccountsView:
         await self.rescans.settle()
 
     async def _scan(self, _key: Hashable) -> None:
-        samba = await samba_users(samba_conf(self.settings))
+        conf = samba_conf(self.settings)
+        samba = await samba_users(conf)
+        for name in sorted(n for n in samba if not user_exists(n)):
+            # an account deleted by hand (or while rockd was down): Samba forgets it as it
+            # does one deleted through rockd, so a user made again by that name can sign in
+            log.info("user %s is gone; removing its Samba entry and cached ids", name)
+            await forget_samba_user(conf, name)
+            samba.discard(name)
         users, groups = read_accounts(self.settings, samba)
         with self.tree.transaction():
             self.tree.set("/users", users)
             self.tree.set("/groups", groups)
+        for follower in self.followers:
+            follower.accounts_changed()
 
     def users(self) -> list[dict[str, Any]]:
         return list((self.tree.get("/users") or {}).values())

@@ -30,11 +30,11 @@ from rockd.accounts.homes import (
     write_keys,
 )
 from rockd.accounts.observe import (
+    AccountsFollower,
     AccountsView,
     gid_taken,
     group_exists,
     samba_conf,
-    samba_there,
     uid_taken,
     user_exists,
 )
@@ -52,6 +52,7 @@ from rockd.accounts.rules import (
     refuse_privileged,
     resolve_group,
 )
+from rockd.accounts.samba_records import forget_samba_user, samba_there
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from rockd.core.process import CommandError, run
@@ -65,8 +66,9 @@ NO_HOME = "/nonexistent"  # Debian's home of accounts that have none
 UIDS = "uid"  # intent kind, by uid: every uid rockd gave or deleted, {"user", "home"}
 
 
-class UserFollower(Protocol):
-    """What else names users (exports), told when rockd deletes one."""
+class UserFollower(AccountsFollower, Protocol):
+    """What else names users (exports), told when rockd deletes one (and, as an
+    AccountsFollower, after every read of the accounts)."""
 
     async def user_deleted(self, name: str) -> None:
         """Stop naming the user `name`."""
@@ -79,7 +81,7 @@ class Users:
 
     def __init__(self, tree: Subtree, store: Store, settings: Settings, inotify: Inotify, *,
                  followers: Sequence[UserFollower] = (), etc: Path = Path("/etc")):
-        self.view = AccountsView(tree, settings, inotify, etc)
+        self.view = AccountsView(tree, settings, inotify, etc, followers)
         self.store = store
         self.settings = settings
         self.etc = etc
@@ -168,6 +170,8 @@ class Users:
             try:
                 await self.store.set_intent(UIDS, str(entry.pw_uid),
                                             {"user": name, "home": made})
+                # a new account inherits no Samba entry (SID) left by an earlier one
+                await forget_samba_user(self.smb_conf, name)
                 if password is not None:
                     await self._set_password(name, password)
                 write_keys(self.settings, name, keys)
@@ -303,9 +307,7 @@ class Users:
             log.warning("the home %s of deleted user %s stays: %s", home, entry.pw_name, exc)
 
     async def _forget(self, name: str) -> None:
-        if self._samba_ready():
-            await run(["smbpasswd", "-c", str(self.smb_conf), "-x", name], check=False,
-                      timeout=30)
+        await forget_samba_user(self.smb_conf, name)
         with contextlib.suppress(OSError):
             authorized_keys_path(self.settings, name).unlink()
 

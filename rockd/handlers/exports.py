@@ -1,4 +1,5 @@
-"""Exports of shares over Samba, NFS and SFTP: /api/v1/exports/{kind}[/{id}].
+"""Exports of shares over Samba, NFS and SFTP: /api/v1/exports/{kind}[/{id}], and the fix an
+export that its users cannot write to offers: POST /api/v1/shares/{id}/writers.
 
 Each kind brings its own request models and its resource type (rockd.core.resources), so its
 routes are declared from them: the same declaration validates, authenticates and documents
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from types import GenericAlias
+from typing import Any, Literal
 
 from aiohttp import web
 
 from rockd.core.auth import Principal
-from rockd.core.models import Model
+from rockd.core.models import Model, Name
+from rockd.core.resources import Share
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
 from rockd.services.exports import ExportKind, Exports, Record
@@ -58,8 +61,23 @@ def _declare(routes: Routes, kind: type[ExportKind]) -> None:
                   status=204)(delete_export)
 
 
+class LetWrite(Model):
+    user: Name
+    how: Literal["owner", "group", "acl"]
+
+
+async def let_write(request: web.Request, principal: Principal,
+                    body: LetWrite) -> dict[str, Any]:
+    return await request.app[CONTEXT].shares.let_write(request.match_info["id"], body.user,
+                                                       body.how)
+
+
 def routes_for(kinds: Iterable[type[ExportKind]]) -> Routes:
     routes = Routes()
+    routes.post("/api/v1/shares/{id}/writers",
+                summary="Let a user write to a share's root folder: as its owner, through "
+                        "their group, or by an ACL entry", body=LetWrite,
+                response=Share)(let_write)
     for kind in kinds:
         _declare(routes, kind)
     return routes

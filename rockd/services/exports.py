@@ -8,6 +8,11 @@ configuration and the intent as they were.
 
 Shares come and go with their pools, and snapshots with them: `shares_changed` is the news of
 it (app.py wires it), on which each kind serves again what is there.
+
+Each SMB and SFTP export shows who of its users can really write to its share
+(`writable_by`, rockd.services.writers), read again when the accounts change
+(`accounts_changed`), when the shares do, and when the share's root folder changes owner,
+mode or ACL (inotify IN_ATTRIB on that folder).
 """
 
 from __future__ import annotations
@@ -19,11 +24,16 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from inotify_simple import Event
+from inotify_simple import flags as f
+
 from rockd.core.errors import NotFound, Unprocessable
 from rockd.core.models import Model
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store
 from rockd.core.tree import Subtree
+from rockd.services.writers import writable_by
+from rockd.watchers.inotify import Inotify, Watch
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +82,7 @@ class Exports:
     """Every export, by kind; creating, changing and deleting them."""
 
     def __init__(self, tree: Subtree, store: Store, mount_root: Path,
-                 kinds: Sequence[ExportKind]):
+                 kinds: Sequence[ExportKind], inotify: Inotify | None = None):
         self.tree = tree
         self.store = store
         self.mount_root = mount_root.resolve()
@@ -83,6 +93,9 @@ class Exports:
         # shares come and go with their pools: each kind then serves what is there
         self.served: frozenset[str] = frozenset()
         self.reapply = Rescanner("exports", self._reapply)
+        self.inotify = inotify
+        self.roots: dict[str, Watch] = {}  # the exported shares' root folders, watched
+        self.writers = Rescanner("export-writers", self._review)
 
     async def load(self) -> None:
         self.records = await self.store.intents(INTENT)
@@ -97,9 +110,11 @@ class Exports:
         await self._reapply(None)
         self.running = True
         self.reapply.start()
+        self.writers.start()
 
     def shares_changed(self) -> None:
         """News that /shares or /snapshots changed: serve what is there now."""
+        self.accounts_changed()
         if self.running and self._present() != self.served:  # (`start` serves what is there)
             self.reapply.request(None)
         for kind in self.kinds.values():
@@ -124,6 +139,10 @@ class Exports:
     async def stop(self) -> None:
         self.running = False
         await self.reapply.stop()
+        await self.writers.stop()
+        for watch in self.roots.values():
+            watch.remove()
+        self.roots.clear()
         for kind in self.kinds.values():
             try:
                 await kind.stop()
@@ -177,10 +196,47 @@ class Exports:
 
     def _view(self, record: Record) -> Record:
         resolved = self._resolve(record)
-        return {**record, "share_name": resolved["share_name"] if resolved else None,
+        view = {**record, "share_name": resolved["share_name"] if resolved else None,
                 "path": resolved["path"] if resolved else None, "active": resolved is not None}
+        writers = writable_by(record, self.tree.get(("shares", record["share"])),
+                              self.tree.get("/users") or {}, self.tree.get("/groups") or {})
+        if writers is not None:
+            view["writable_by"] = writers
+        return view
+
+    # -- who can write -------------------------------------------------------------------------
+
+    def accounts_changed(self) -> None:
+        """Users or groups changed (an AccountsFollower): who can write is read again."""
+        if self.running:
+            self.writers.request(None)
+
+    async def _review(self, _key: Hashable) -> None:
+        self._publish_all()
+
+    def _root_changed(self, events: list[Event]) -> None:
+        if any(not e.name for e in events):  # the folder itself, not what is in it
+            self.writers.request(None)
+
+    def _watch_roots(self) -> None:
+        """Watch the root folder of every exported share that is there (and no other)."""
+        if self.inotify is None:
+            return
+        wanted = {r["path"] for r in self._resolved_all()}
+        for path in set(self.roots) - wanted:
+            self.roots.pop(path).remove()
+        for path in wanted - set(self.roots):
+            try:
+                self.roots[path] = self.inotify.watch(path, f.ATTRIB | f.ONLYDIR,
+                                                      self._root_changed)
+            except OSError as exc:
+                log.warning("cannot follow the permissions of %s: %s", path, exc)
+
+    def _resolved_all(self) -> list[Record]:
+        return [r for r in map(self._resolve, self.records.values()) if r is not None]
 
     def _publish_all(self) -> None:
+        self._watch_roots()
         with self.tree.transaction():
             for kind in self.kinds:
                 if not isinstance(self.tree.get(("exports", kind)), dict):

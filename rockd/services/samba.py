@@ -238,15 +238,15 @@ class SambaKind:
         taken = {(o.get("name") or o.get("share_name") or "").casefold() for o in others}
         if e["name"].casefold() in taken:
             raise Conflict(f"an SMB share {e['name']} exists", code="exists",
-                           detail={"name": e["name"]})
+                           detail={"name": e["name"], "field": "name"})
         for what, lookup, names in (("user", pwd.getpwnam, e["valid_users"]),
                                     ("group", grp.getgrnam, e["valid_groups"])):
             for name in names:
                 try:
                     lookup(name)
                 except KeyError:
-                    raise Unprocessable(f"no {what} {name}", code=f"unknown_{what}",
-                                        detail={what: name}) from None
+                    raise Unprocessable(f"There is no {what} {name}", code=f"unknown_{what}",
+                                        detail={what: name, "field": f"valid_{what}s"}) from None
 
     @staticmethod
     def without_user(record: Record, user: str) -> Record | None:

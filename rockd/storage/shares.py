@@ -28,8 +28,9 @@ from rockd.core.store import Store
 from rockd.core.tree import Subtree
 from rockd.storage import share_probe
 from rockd.storage.pools import Pools
-from rockd.storage.share_input import attributes
+from rockd.storage.share_input import attributes, check_quota
 from rockd.storage.share_probe import SNAPSHOTS
+from rockd.storage.share_writers import How, let_write
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ class Shares:
                      group: str | None = None, mode: str | None = None) -> dict[str, Any]:
         pool = self.pools.writable(pool_id)
         attrs = attributes(owner, group, mode, compression)
+        check_quota(quota, pool)
         path = Path(pool["mount_point"]) / name
         self._free(path)
         await run(["btrfs", "subvolume", "create", str(path)])
@@ -239,7 +241,16 @@ class Shares:
         attrs = attributes(changes.get("owner"), changes.get("group"), changes.get("mode"),
                                  changes.get("compression"))
         quota = changes.get("quota", False)
+        check_quota(quota or None, pool)
         await self._apply(Path(share["path"]), attrs, quota, pool)
+        await self.settled(share["pool"])
+        return self.get(share_id)
+
+    async def let_write(self, share_id: str, user: str, how: How) -> dict[str, Any]:
+        """Let `user` write to the share's root folder (rockd.storage.share_writers)."""
+        share = self.get(share_id)
+        self.pools.mounted(share["pool"])
+        let_write(share, user, how)
         await self.settled(share["pool"])
         return self.get(share_id)
 

@@ -39,6 +39,7 @@ from rockd.core.resources.sharing import (
     Configs,
     Export,
     Exports,
+    ExportWriters,
     Group,
     NfsConfig,
     NfsExport,
@@ -107,11 +108,11 @@ TREE: TypeAdapter[State] = TypeAdapter(State)
 
 __all__ = [
     "TREE", "Allocation", "App", "AppContainer", "AppPort", "AppUi", "AppVolume", "AppsEngine",
-    "BlockGroups", "Configs", "Disk", "DiskFilesystem", "Export", "Exports", "Group", "Id", "Job",
-    "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport", "NfsExportClient", "Partition",
-    "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention", "ReplicaSource", "Replication",
-    "ReplicationIdentity", "ReplicationTask", "Schedule", "Service", "SftpConfig", "SftpExport",
-    "Share", "SmartAttribute", "SmartReport", "SmartSelfTest", "SmartSummary", "SmbConfig",
-    "SmbExport", "Snapshot", "SnapshotRetention", "State", "SubvolumeUsage", "System", "TargetRun",
-    "TaskTarget", "Time", "User", "Versions",
+    "BlockGroups", "Configs", "Disk", "DiskFilesystem", "Export", "ExportWriters", "Exports",
+    "Group", "Id", "Job", "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport",
+    "NfsExportClient", "Partition", "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention",
+    "ReplicaSource", "Replication", "ReplicationIdentity", "ReplicationTask", "Schedule",
+    "Service", "SftpConfig", "SftpExport", "Share", "SmartAttribute", "SmartReport",
+    "SmartSelfTest", "SmartSummary", "SmbConfig", "SmbExport", "Snapshot", "SnapshotRetention",
+    "State", "SubvolumeUsage", "System", "TargetRun", "TaskTarget", "Time", "User", "Versions",
 ]

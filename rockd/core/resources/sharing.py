@@ -32,6 +32,15 @@ class Export(TypedDict):
     active: bool
 
 
+class ExportWriters(TypedDict):
+    """Who of an export's users can really make files in its share's root folder, by the
+    folder's owner, group, mode and POSIX ACL (and the export's own read-only)."""
+
+    users: Annotated[list[str], Field(description="can write")]
+    denied: Annotated[list[str], Field(
+        description="may sign in to the export but cannot write to the share")]
+
+
 class SmbExport(Export):
     kind: Literal["smb"]
     name: str
@@ -42,6 +51,7 @@ class SmbExport(Export):
     valid_users: list[str]
     valid_groups: list[str]
     previous_versions: bool
+    writable_by: ExportWriters
 
 
 class NfsExportClient(TypedDict):
@@ -59,6 +69,7 @@ class NfsExport(Export):
 class SftpExport(Export):
     kind: Literal["sftp"]
     users: list[str]
+    writable_by: ExportWriters
 
 
 class Exports(TypedDict):
