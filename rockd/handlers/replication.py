@@ -11,12 +11,16 @@ from pydantic import Field
 from rockd.core.auth import Principal
 from rockd.core.models import Model, Name
 from rockd.core.resources import JobStarted, Peer, ReplicationTask, Share
+from rockd.core.times import iso
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
-from rockd.handlers.schedules import Retention
+from rockd.handlers.schedules import Retention, RetentionDecision
+from rockd.transfer.keep import KEEP_LAST
 from rockd.transfer.service import Replication
 
 routes = Routes()
+KEEP_LAST_WORDS = ("how many of the task's newest snapshots that reached a target the source "
+                   "keeps (besides what a source policy keeps)")
 
 
 class PeerCreate(Model):
@@ -43,6 +47,7 @@ class TaskCreate(Model):
     targets: list[Target] = Field(min_length=1, max_length=16)
     cron: str | None = Field(default=None, max_length=128)
     retention: TaskRetention | None = None
+    keep_last: int = Field(default=KEEP_LAST, ge=1, le=1000, description=KEEP_LAST_WORDS)
     enabled: bool = True
 
 
@@ -50,6 +55,7 @@ class TaskUpdate(Model):
     targets: list[Target] | None = Field(default=None, min_length=1, max_length=16)
     cron: str | None = Field(default=None, max_length=128)
     retention: TaskRetention | None = None
+    keep_last: int | None = Field(default=None, ge=1, le=1000, description=KEEP_LAST_WORDS)
     enabled: bool | None = None
 
 
@@ -57,7 +63,9 @@ class Identity(Model):
     """What a peer needs to pair with this box."""
 
     public_key: str
-    address: str = Field(description="host:port to connect to")
+    address: str = Field(description="host:port to connect to, by the name this box was "
+                         "reached by")
+    addresses: list[str] = Field(description="every host:port a peer can reach this box at")
 
 
 def _replication(request: web.Request) -> Replication:
@@ -113,7 +121,8 @@ async def create_task(request: web.Request, principal: Principal,
                       body: TaskCreate) -> dict[str, Any]:
     targets = [t.model_dump(exclude_none=True) for t in body.targets]
     return await _replication(request).tasks.create(body.share, targets, body.cron,
-                                                    _retention(body), body.enabled)
+                                                    _retention(body), body.enabled,
+                                                    body.keep_last)
 
 
 @routes.patch("/api/v1/replication/tasks/{id}", summary="Change a replication task",
@@ -132,6 +141,16 @@ async def update_task(request: web.Request, principal: Principal,
                summary="Delete a replication task (snapshots and replicas stay)", status=204)
 async def delete_task(request: web.Request, principal: Principal) -> None:
     await _replication(request).tasks.delete(request.match_info["id"])
+
+
+@routes.get("/api/v1/replication/tasks/{id}/retention",
+            summary="What the task's retention would keep and delete of its share's snapshots "
+            "now, and why", response=list[RetentionDecision])
+async def task_retention(request: web.Request, principal: Principal) -> list[Any]:
+    replication = _replication(request)
+    return [{"snapshot": d.id, "created": iso(d.created), "keep": d.keep,
+             "reasons": list(d.reasons)}
+            for d in replication.tasks.retention(request.match_info["id"], replication.clock())]
 
 
 @routes.post("/api/v1/replication/tasks/{id}/run", summary="Run a replication task now",

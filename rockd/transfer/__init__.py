@@ -2,9 +2,10 @@
 AES-256-GCM for the data).
 
 service.py   `Replication`: the identity, the parts put together, promotion of a replica
-peers.py     paired peers (/replication/peers)
+peers.py     paired peers (/replication/peers); presence.py: whether each answers, and the
+             test connection of pairing
 tasks.py     replication tasks and their cron schedule (/replication/tasks)
-runs.py      a task's run, the "replicate" job, and the source's retention
+runs.py      a task's run and the "replicate" job; keep.py: the source's retention
 sender.py    a link to one peer, and the sending of a stream under its credit
 receiver.py  the receiving ports and the requests on them; gate.py: who gets in
 incoming.py  one transfer being received, piped into `btrfs receive` and checked

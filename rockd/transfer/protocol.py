@@ -35,6 +35,8 @@ import xxhash
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from rockd.jobs.retention import REPLICATION_NAME
+
 DOMAIN = b"rockd"
 """The ZAP domain of the metadata socket (CURVE, paired keys)."""
 DATA_DOMAIN = b"rockd-data"
@@ -49,7 +51,7 @@ GRANT_EVERY = 4
 OPEN, DATA, END = b"open", b"data", b"end"
 CREDIT, ERROR = b"credit", b"error"
 
-SNAPSHOT_NAME = re.compile(r"repl-(?P<task>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{6}Z)(-[0-9]{1,4})?")
+SNAPSHOT_NAME = REPLICATION_NAME
 STAMP = "%Y%m%dT%H%M%SZ"
 TRANSFER_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -95,12 +97,13 @@ def checksum():
 
 def snapshot_name(task_id: str, when: datetime, taken: set[str] | frozenset = frozenset()
                   ) -> str:
-    """`repl-{task}-{UTC time}`, with `-2`, `-3`... when runs share a second."""
+    """`repl-{task}-{UTC time}`, with `-2`, `-3`... when runs share a second: past the last
+    one taken, so a name that retention freed is not given again (a target may hold it)."""
     name = f"repl-{task_id}-{when.astimezone(UTC).strftime(STAMP)}"
-    n = 1
-    while (candidate := name if n == 1 else f"{name}-{n}") in taken:
-        n += 1
-    return candidate
+    numbers = [1 if t == name else int(t[len(name) + 1:]) for t in taken
+               if t == name or (t.startswith(f"{name}-") and t[len(name) + 1:].isdigit())]
+    n = max(numbers, default=0) + 1
+    return name if n == 1 else f"{name}-{n}"
 
 
 def snapshot_time(name: str) -> datetime | None:

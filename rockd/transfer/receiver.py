@@ -62,6 +62,7 @@ class Receiver:
         self.listen = listen
         self.replicas = replicas
         self.peer_name = peer_name
+        self.admitted: Callable[[str], None] | None = None  # told of each peer let in
         self.prune = prune
         self.idle = idle
         self.clock = clock
@@ -75,7 +76,7 @@ class Receiver:
         self.received = 0  # transfers completed since start (for tests and metrics)
 
     def start(self) -> None:
-        self.gate = Gate(self.context, lambda k: self.peer_name(k) is not None)
+        self.gate = Gate(self.context, self._admit)
         self.gate.start()
         self.gate.configure_curve_callback(protocol.DOMAIN.decode(), self.gate)
         metadata = self._bind(self.listen, protocol.DOMAIN, curve=True)
@@ -207,6 +208,13 @@ class Receiver:
                         self._fail(incoming, "the sender's connection closed")
         finally:
             monitor.close(0)
+
+    def _admit(self, key: str) -> bool:
+        """The gate's test of a key: a paired peer's, whose connection is told of."""
+        name = self.peer_name(key)
+        if name is not None and self.admitted is not None:
+            self.admitted(name)
+        return name is not None
 
     async def _request(self, route: bytes, peer_key: str, raw: bytes) -> None:
         try:

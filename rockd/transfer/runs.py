@@ -3,8 +3,9 @@
 A run takes a read-only snapshot `repl-{task}-{UTC time}` of the share; for each target at
 once, asks which of the share's snapshots it holds (by received UUID), sends incrementally from
 the newest one held (`btrfs send -p`), or in full the first time, and has the target prune its
-older replicas; then prunes the source's own. Retention never deletes, on either side, the last
-snapshot common to the two. How each target's last run went is shown on the task (tasks.py).
+older replicas; then prunes the source's own (keep.py). Retention never deletes, on either side,
+the last snapshot common to the two. A run whose snapshot reached no target deletes it. How each
+target's last run went is shown on the task (tasks.py).
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import zmq
 
 from rockd.core.jobs import Cancelled, Job, JobFailed, Jobs, Kind
-from rockd.core.times import iso, parse_iso
+from rockd.core.plural import counted
+from rockd.core.times import iso
 from rockd.core.tree import Subtree
-from rockd.jobs import retention
 from rockd.storage.shares import Shares
-from rockd.transfer import protocol
+from rockd.transfer import keep, protocol
 from rockd.transfer.peers import Peers
 from rockd.transfer.pipes import btrfs_send
 from rockd.transfer.protocol import PeerError
@@ -38,36 +39,6 @@ REPORT_INTERVAL = 1.0
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
-
-
-def source_plan(snapshots: list[dict[str, Any]], task_id: str, policy: dict | None,
-                protected: dict[str, str], now: datetime) -> list[retention.Decision]:
-    """What the source's retention does with each snapshot of the share, and why.
-
-    Only this task's snapshots (`repl-{task}-...`) are ever deleted; `protected` maps the
-    snapshot ids that a target holds as its newest common one to that target's name: those
-    are kept whatever the policy says, so the next run can still send incrementally.
-    """
-    items: list[tuple[Hashable, datetime, bool]] = []
-    for snap in snapshots:
-        when = protocol.snapshot_time(snap["name"])
-        if when is not None and snap["name"].startswith(f"repl-{task_id}-"):
-            items.append((snap["id"], when, True))
-        else:
-            items.append((snap["id"], parse_iso(snap["created"]) or now, False))
-    if not policy:
-        decisions = [retention.Decision(i, w, True, ("no retention policy: nothing is deleted",))
-                     for i, w, _ in items]
-    else:
-        decisions = retention.plan(items, retention.Policy.parse(policy), now)
-    out = []
-    for d in decisions:
-        if d.id in protected:
-            reason = f"last snapshot common with {protected[d.id]}: kept for the next increment"
-            d = retention.Decision(d.id, d.created, True,
-                                   (*[r for r in d.reasons if d.keep], reason))
-        out.append(d)
-    return out
 
 
 class Progress:
@@ -137,6 +108,8 @@ class ReplicateKind(Kind):
               for t in task["targets"]), return_exceptions=True)
         progress.report(force=True)
         held_by, failures, lines = self._record(job, task, name, outcomes)
+        if not held_by:
+            lines.append(await self._drop(snapshot))
         if any(isinstance(o, Cancelled | asyncio.CancelledError) for o in outcomes):
             raise Cancelled
         lines.append(self._prune_source(task, share, held_by, now))
@@ -252,29 +225,27 @@ class ReplicateKind(Kind):
         return [s for s in (self.tree.get("/snapshots") or {}).values()
                 if s["share"] == share_id]
 
-    def protected(self, share_id: str, held_by: dict[str, set[str]]) -> dict[str, str]:
-        """Per target, the newest snapshot of the share it holds: {snapshot id: target}."""
-        snaps = sorted(self._source_snapshots(share_id), key=lambda s: s["subvolume_id"],
-                       reverse=True)
-        out: dict[str, str] = {}
-        for target, held in held_by.items():
-            newest = next((s for s in snaps if s["id"] in held), None)
-            if newest is not None:
-                out.setdefault(newest["id"], target)
-        return out
+    async def _drop(self, snapshot: dict[str, Any]) -> str:
+        """Delete the run's snapshot, which reached no target (it is no one's base)."""
+        try:
+            await self.shares.delete_snapshot(snapshot["id"])
+        except Exception as exc:
+            log.warning("replication: could not delete %s: %s", snapshot["name"], exc)
+            return f"snapshot {snapshot['name']} reached no target and was not deleted: {exc}"
+        return f"snapshot {snapshot['name']} reached no target: deleted"
 
     def _prune_source(self, task: dict[str, Any], share: dict[str, Any],
                       held_by: dict[str, set[str]], now: datetime) -> str:
-        policy = (task.get("retention") or {}).get("source")
-        if not policy:
-            return ""
+        """Delete, in a job, the task's snapshots that its source retention lets go."""
         if set(held_by) != {where(t) for t in task["targets"]}:
             return "source retention skipped: not every target answered"
-        decisions = source_plan(self._source_snapshots(share["id"]), task["id"], policy,
-                                self.protected(share["id"], held_by), now)
-        doomed = [str(d.id) for d in decisions if not d.keep]
+        snapshots = self._source_snapshots(share["id"])
+        protected = keep.newest_held(snapshots, held_by)
+        reached = set().union(*held_by.values())
+        doomed = [str(d.id) for d in keep.plan(snapshots, task, protected, now, reached)
+                  if not d.keep]
         if not doomed:
             return ""
         paths = [self.tree.get(("snapshots", i, "path")) for i in doomed]
         self.jobs.start("prune", share["pool"], {"paths": paths, "task": task["id"]})
-        return f"pruning {len(paths)} source snapshots"
+        return f"pruning {counted(len(paths), 'source snapshot')}"

@@ -18,6 +18,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from rockd.transfer import protocol
 from rockd.transfer.pipes import Chunks
+from rockd.transfer.presence import curve_socket, link_socket
 from rockd.transfer.protocol import CREDIT, DATA, END, ERROR, OPEN, PeerError, checksum
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 CALL_SECONDS = 15.0
 COMMIT_SECONDS = 900.0
 CREDIT_SECONDS = 60.0
+HEARTBEAT_TIMEOUT_MS = 10000
+ASKED = {"held": "which snapshots it holds", "begin": "to take a transfer",
+         "commit": "to keep what it received", "abort": "to drop a transfer",
+         "prune": "to apply its retention"}
+"""What each request asks a peer, in words for an error."""
 
 
 class Link:
@@ -52,22 +58,16 @@ class Link:
     def _socket(self, kind: int, tid: str = "", ticket: str = "") -> zmq.asyncio.Socket:
         """The REQ of the metadata channel (CURVE), or the DEALER of transfer `tid`'s data
         channel (PLAIN, with its ticket)."""
-        sock = self.context.socket(kind)
         if kind == zmq.DEALER:
+            sock = link_socket(self.context, kind, self.peer, HEARTBEAT_TIMEOUT_MS)
             sock.plain_username = tid.encode()
             sock.plain_password = ticket.encode()
             sock.setsockopt(zmq.SNDHWM, protocol.WINDOW + 4)
             endpoint = protocol.endpoint(protocol.data_address(self.peer["address"]))
         else:
-            sock.curve_serverkey = self.peer["public_key"].encode()
-            sock.curve_publickey = self.public
-            sock.curve_secretkey = self.secret
+            sock = curve_socket(self.context, kind, self.peer, self.public, self.secret,
+                                HEARTBEAT_TIMEOUT_MS)
             endpoint = self.endpoint
-        sock.linger = 0
-        sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
-        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 10000)
-        if protocol.is_ipv6(self.peer["address"]):
-            sock.ipv6 = True
         monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH
                                           | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                                           | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -129,8 +129,8 @@ class Link:
             return work.result()
         work.cancel()
         self._raise_if_broken()
-        raise PeerError(f"peer {self.peer['name']} ({self.peer['address']}) {what} within "
-                        f"{timeout:.0f} s", "timeout")
+        raise PeerError(f"peer {self.peer['name']} ({self.peer['address']}) {what} "
+                        f"(waited {timeout:.0f} s)", "timeout")
 
     async def call(self, op: str, timeout: float = CALL_SECONDS,  # noqa: ASYNC109
                    **fields: Any) -> dict:
@@ -139,7 +139,8 @@ class Link:
             self.req = self._socket(zmq.REQ)
         try:
             await self.req.send(protocol.encode({"op": op, **fields}))
-            raw = await self._first(self.req.recv(), timeout, f"did not answer {op}")
+            raw = await self._first(self.req.recv(), timeout,
+                                    f"did not answer when asked {ASKED.get(op, op)}")
         except BaseException:
             self.req.close(0)  # a REQ that lost its reply cannot be used again
             self.req = None
@@ -178,7 +179,7 @@ class Link:
                 check()
                 credit += self._credit(channel, tid, await self._first(
                     dealer.recv_multipart(), self.idle,
-                    "did not answer with credit for more data"))
+                    "stopped asking for more data"))
             digest.update(chunk)
             sealed = outbox.take()
             frames = channel.seal(DATA, name, chunk, sealed)
@@ -220,13 +221,16 @@ class Link:
         return 0
 
     async def close(self) -> None:
+        # monitors stop before their readers close (see presence.Watch.close)
+        for sock in (self.req, self.dealer):
+            if sock is not None:
+                with contextlib.suppress(zmq.ZMQError):
+                    sock.disable_monitor()
         for task in self._monitors:
             task.cancel()
         await asyncio.gather(*self._monitors, return_exceptions=True)
         for sock in (self.req, self.dealer):
             if sock is not None:
-                with contextlib.suppress(zmq.ZMQError):
-                    sock.disable_monitor()
                 sock.close(0)
         self.req = self.dealer = None
 

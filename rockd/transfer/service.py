@@ -11,23 +11,27 @@ and tasks through `peers` and `tasks`. A replica is promoted to a writable share
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import psutil
 import zmq.asyncio
 
 from rockd.config import Settings
 from rockd.core import resources
-from rockd.core.errors import Conflict
+from rockd.core.errors import Conflict, Unprocessable
 from rockd.core.jobs import Jobs
 from rockd.core.store import Store
-from rockd.core.times import utcnow
+from rockd.core.times import iso, utcnow
 from rockd.core.tree import Subtree
 from rockd.storage.shares import Shares
-from rockd.transfer import keys
+from rockd.transfer import keys, presence
 from rockd.transfer.peers import Peers
+from rockd.transfer.protocol import PeerError
 from rockd.transfer.receiver import Receiver
 from rockd.transfer.replicas import Replicas
 from rockd.transfer.runs import ReplicateKind
@@ -58,6 +62,8 @@ class Replication:
         self.receiver = Receiver(self.context, self.public, self.secret, settings.zmq_listen,
                                  self.replicas, self.peers.name_of, self._prune_replica,
                                  idle=settings.replication_idle, clock=now)
+        self.presence = presence.Presence(self.context, self.public, self.secret, tree, now)
+        self.receiver.admitted = self.presence.admitted
         self.kind = ReplicateKind(tree, jobs, shares, self.peers, self.tasks, self._link, now)
 
     # -- life --------------------------------------------------------------------------------
@@ -68,11 +74,13 @@ class Replication:
         await self.tasks.load()
         await self.replicas.load()
         old = self.tree.get("/replication/tasks") or {}
+        seen = self.tree.get("/replication/peers") or {}
         with self.tree.transaction():
             self.tree.set("/replication", {
                 "identity": {"public_key": self.public.decode(),
-                             "listen": self.settings.zmq_listen},
-                "peers": self.peers.views(), "tasks": {}})
+                             "listen": self.settings.zmq_listen,
+                             "addresses": addresses(self.settings.zmq_listen)},
+                "peers": self.peers.views(seen), "tasks": {}})
             for task in self.tasks.records.values():
                 self.tasks.publish(task, (old.get(task["id"]) or {}).get("targets"))
 
@@ -81,10 +89,13 @@ class Replication:
         await self.receiver.clean()
         self.receiver.start()
         self.tree.set("/replication/identity/listening", self.receiver.listening)
+        for peer in self.peers.records.values():
+            await self.presence.watch(peer)
         self.tasks.start()
 
     async def stop(self) -> None:
         await self.tasks.stop()
+        await self.presence.stop()
         await self.receiver.stop()
         self.context.destroy(linger=0)
 
@@ -104,10 +115,24 @@ class Replication:
         bind_host, _, port = listen.rpartition(":")
         if bind_host in ("0.0.0.0", "*", "[::]", "::") and host:  # noqa: S104
             bind_host = f"[{host}]" if ":" in host else host
-        return {"public_key": self.public.decode(), "address": f"{bind_host}:{port}"}
+        return {"public_key": self.public.decode(), "address": f"{bind_host}:{port}",
+                "addresses": addresses(listen)}
 
     async def add_peer(self, name: str, address: str, public_key: str) -> dict[str, Any]:
-        peer = await self.peers.add(name, address, public_key)
+        """Pair with a peer once a test connection shows it answers with that key (422, and
+        nothing saved, when it does not); it may not know this box yet."""
+        self.peers.check(name, address, public_key)
+        peer = {"name": name, "address": address, "public_key": public_key}
+        try:
+            admits = await presence.probe(self.context, peer, self.public, self.secret)
+        except PeerError as exc:
+            raise Unprocessable(f"{exc}. Nothing was saved.", code=exc.code,
+                                detail={"field": "public_key" if exc.code == "wrong_key"
+                                        else "address"}) from None
+        state = {"online": admits, "last_seen": iso(self.clock()),
+                 "last_error": None if admits else presence.refused_key(name)}
+        peer = await self.peers.add(name, address, public_key, state)
+        await self.presence.watch(self.peers.get(name))
         self._refresh_replicas()
         return peer
 
@@ -118,6 +143,7 @@ class Replication:
             raise Conflict(f"tasks {', '.join(users)} replicate to peer {name}: change or "
                            "delete them first", code="in_use", detail={"tasks": users})
         await self.peers.remove(name)
+        await self.presence.forget(name)
         self._refresh_replicas()
 
     def _refresh_replicas(self) -> None:
@@ -137,3 +163,25 @@ class Replication:
         promoted = await self.replicas.promote(share)
         log.info("replication: promoted replica %s to a writable share", share["name"])
         return promoted
+
+
+def addresses(listen: str) -> list[str]:
+    """Where a peer can reach a box listening at `listen` (HOST:PORT): that address, or for a
+    wildcard one the host's name and its interfaces' addresses (loopback only when there is
+    nothing else; IPv6 link-local ones never, being of one link only)."""
+    host, _, port = listen.rpartition(":")
+    if host not in ("0.0.0.0", "*", "[::]", "::"):  # noqa: S104
+        return [listen]
+    found: list[str] = []
+    loopback: list[str] = []
+    for nics in psutil.net_if_addrs().values():
+        for nic in nics:
+            if nic.family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            ip = ipaddress.ip_address(nic.address.split("%")[0])
+            if ip.is_link_local or (ip.version == 6 and host in ("0.0.0.0", "*")):  # noqa: S104
+                continue
+            text = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+            (loopback if ip.is_loopback else found).append(text)
+    name = socket.gethostname()
+    return ([f"{name}:{port}"] if name else []) + (found or loopback)

@@ -26,6 +26,7 @@ from rockd.core.tree import Subtree
 from rockd.jobs import cron, retention
 from rockd.jobs.wakeup import run_on_cron
 from rockd.storage.shares import Shares
+from rockd.transfer import keep
 from rockd.transfer.peers import Peers
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,15 @@ class Tasks:
         next_run = (cron.next_run(task["cron"], self.clock())
                     if task["enabled"] and task["cron"] else None)
         self.tree.set(("replication", "tasks", task["id"]), {
-            **task, "next_run": iso(next_run), "running": self.running.get(task["id"]),
+            **task, "keep_last": keep.keep_last(task), "next_run": iso(next_run),
+            "running": self.running.get(task["id"]),
             "targets": {where(t): {**t, "last": (results.get(where(t)) or {}).get("last")}
                         for t in task["targets"]}})
 
     # -- changing ----------------------------------------------------------------------------
 
     def _check(self, targets: list[dict[str, Any]], expr: str | None,
-               policy: dict | None) -> str | None:
+               policy: dict | None, share: str, task_id: str | None = None) -> str | None:
         seen = set()
         for target in targets:
             self.peers.get(target["peer"])
@@ -119,6 +121,12 @@ class Tasks:
                     retention.Policy.parse(side)
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_field") from None
+        for other in self.records.values():
+            same = seen & {where(t) for t in other["targets"]}
+            if other["share"] == share and other["id"] != task_id and same:
+                raise Conflict(f"task {other['id']} already replicates "
+                               f"{other['share_name']} to {', '.join(sorted(same))}",
+                               code="exists", detail={"task": other["id"]})
         return expr
 
     async def _save(self, task: dict[str, Any]) -> dict[str, Any]:
@@ -129,18 +137,33 @@ class Tasks:
         return self.tree.get(("replication", "tasks", task["id"]))
 
     async def create(self, share_id: str, targets: list[dict[str, Any]], expr: str | None,
-                     policy: dict | None, enabled: bool) -> dict[str, Any]:
+                     policy: dict | None, enabled: bool, keep_last: int = keep.KEEP_LAST
+                     ) -> dict[str, Any]:
         share = self.shares.get(share_id)
-        expr = self._check(targets, expr, policy)
+        expr = self._check(targets, expr, policy, share_id)
         task = {"id": secrets.token_hex(4), "share": share_id, "share_name": share["name"],
-                "targets": targets, "cron": expr, "retention": policy, "enabled": enabled,
-                "created": iso(self.clock()), "last_run": None}
+                "targets": targets, "cron": expr, "retention": policy, "keep_last": keep_last,
+                "enabled": enabled, "created": iso(self.clock()), "last_run": None}
         return await self._save(task)
 
     async def update(self, task_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         task = {**self.get(task_id), **changes}
-        task["cron"] = self._check(task["targets"], task["cron"], task["retention"])
+        task["cron"] = self._check(task["targets"], task["cron"], task["retention"],
+                                   task["share"], task_id)
         return await self._save(task)
+
+    def retention(self, task_id: str, now: datetime) -> list[retention.Decision]:
+        """What the task's source retention would do now: each target's last snapshot sent
+        counts as its newest common one."""
+        task = self.get(task_id)
+        snapshots = [s for s in (self.tree.get("/snapshots") or {}).values()
+                     if s["share"] == task["share"]]
+        ids = {s["name"]: s["id"] for s in snapshots}
+        last = {name: (t.get("last") or {}) for name, t in
+                (self.tree.get(("replication", "tasks", task_id, "targets")) or {}).items()}
+        held_by = {name: {ids[run["snapshot"]]} for name, run in last.items()
+                   if run.get("state") == "succeeded" and run.get("snapshot") in ids}
+        return keep.plan(snapshots, task, keep.newest_held(snapshots, held_by), now)
 
     async def delete(self, task_id: str) -> None:
         self.get(task_id)

@@ -17,12 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import zmq
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Box, Traffic, screenshot
 from tests.support.client import PASSWORD
 from tests.support.host import throttle_scrub, write_pattern
+from tests.support.replication import fake_peer
 
 
 def http(box: Box, method: str, path: str, token: str | None = None) -> tuple[int, dict]:
@@ -152,7 +152,7 @@ def test_a_scrub_started_from_the_page_shows_progress_to_done(page: Page, box: B
     write_pattern(mount(box) / "data", 192)
     throttle_scrub(pool_id, 48 << 20)  # some seconds per device: the bar has time to move
     page.get_by_role("button", name="Scrub").click()
-    row = page.locator(".job", has=page.locator('progress[aria-label^="scrub"]')).first
+    row = page.locator(".job", has=page.locator('progress[aria-label^="Scrub"]')).first
     bar = row.locator("progress")
     seen = []
     deadline = time.monotonic() + 90
@@ -281,15 +281,15 @@ def test_a_user_and_a_samba_export_made_from_the_page(page: Page, box: Box):
 
 def test_pairing_a_replication_peer_from_the_page(page: Page, box: Box):
     page.get_by_role("navigation").get_by_role("link", name="Replication").click()
-    own = page.locator("dd.secret").inner_text().strip()
+    own = page.locator("dd code.secret").inner_text().strip()
     assert len(own) == 40  # this box's CurveZMQ public key, for the peer to pair with
-    public, _secret = zmq.curve_keypair()
-    page.get_by_label("Peer name").fill("offsite")
-    page.get_by_label("Address").fill("192.0.2.7:8471")
-    page.get_by_label("Public key").fill(public.decode())
-    page.get_by_role("button", name="Pair").click()
-    row = page.locator('tr[data-peer="offsite"]')
-    expect(row).to_contain_text(public.decode())
+    with fake_peer() as other:  # pairing makes a test connection: one that answers
+        page.get_by_label("Peer name").fill("offsite")
+        page.get_by_label("Address").fill(other["address"])
+        page.get_by_label("Public key").fill(other["public_key"])
+        page.get_by_role("button", name="Pair").click()
+        row = page.locator('tr[data-peer="offsite"]')
+        expect(row).to_contain_text(other["public_key"])
     row.get_by_role("button", name="Unpair").click()
     page.get_by_role("dialog").get_by_role("button", name="Unpair").click()
     expect(row).to_have_count(0)

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import zmq
+
+from tests.support.replication import fake_peer
 
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance")
@@ -119,9 +120,8 @@ async def _resources(api, disks: list[str], accounts) -> dict[str, list[str]]:
         "share": share["id"], "clients": [{"host": "10.0.0.0/24"}]})
     user = await made("POST", "/api/v1/users", {"name": accounts.user()})
     group = await made("POST", "/api/v1/groups", {"name": accounts.group()})
-    peer = await made("POST", "/api/v1/replication/peers", {
-        "name": "other", "address": "127.0.0.1:9",
-        "public_key": zmq.curve_keypair()[0].decode()})
+    with fake_peer() as other:  # pairing's test connection needs one that answers
+        peer = await made("POST", "/api/v1/replication/peers", {"name": "other", **other})
     return {"pools": [pool["id"]], "shares": [share["id"]], "snapshots": [snapshot["id"]],
             "disks": disks, "jobs": [job["id"]], "schedules": [schedule["id"]],
             "smb": [smb["id"]], "nfs": [nfs["id"]], "users": [user["name"]],

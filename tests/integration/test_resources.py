@@ -8,10 +8,10 @@ import re
 from typing import Any
 
 import jsonschema
-import zmq
 
 from rockd.core.resources import TREE
 from rockd.handlers.routes import ROUTE_TABLE
+from tests.support.replication import fake_peer
 
 SKIPPED = {
     "/api/v1/stream": "a websocket",
@@ -47,9 +47,8 @@ async def _one_of_each(api, disks: list[str], accounts) -> dict[str, str]:
     smb = await made("POST", "/api/v1/exports/smb", {"share": share["id"]})
     nfs = await made("POST", "/api/v1/exports/nfs", {
         "share": share["id"], "clients": [{"host": "10.0.0.0/24"}]})
-    peer = await made("POST", "/api/v1/replication/peers", {
-        "name": "other", "address": "127.0.0.1:9",
-        "public_key": zmq.curve_keypair()[0].decode()})
+    with fake_peer() as other:  # pairing's test connection needs one that answers
+        peer = await made("POST", "/api/v1/replication/peers", {"name": "other", **other})
     task = await made("POST", "/api/v1/replication/tasks", {
         "share": share["id"], "targets": [{"peer": peer["name"], "pool": "backup"}],
         "cron": "0 4 * * *"})

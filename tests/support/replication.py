@@ -1,11 +1,15 @@
 """Replication test support: file trees to send, their checksums, and the `rockd serve`
-command of a replicating box."""
+command of a replicating box, and a fake peer that pairing accepts."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+import zmq
 
 from tests.support.process import serve_argv, settings_for
 
@@ -46,3 +50,21 @@ def command(state: Path, port: int, zmq_port: int, devices: list[str]) -> list[s
     return serve_argv(settings_for(state, devices, listen=f"127.0.0.1:{port}",
                                    state_dir=state, mount_root=state / "mnt",
                                    zmq_listen=f"127.0.0.1:{zmq_port}"))
+
+
+@contextlib.contextmanager
+def fake_peer() -> Iterator[dict[str, str]]:
+    """A CurveZMQ endpoint that completes the handshake with anyone and answers nothing: a
+    peer that pairing's test connection accepts ({"address", "public_key"})."""
+    context = zmq.Context()
+    public, secret = zmq.curve_keypair()
+    router = context.socket(zmq.ROUTER)
+    router.curve_server = True
+    router.curve_secretkey = secret
+    router.linger = 0
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        yield {"address": f"127.0.0.1:{port}", "public_key": public.decode()}
+    finally:
+        router.close(0)
+        context.term()

@@ -12,10 +12,9 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from rockd.transfer import keys, protocol
+from rockd.transfer import keep, keys, protocol
 from rockd.transfer.gate import REFUSALS_REMEMBERED, Gate
 from rockd.transfer.protocol import PeerError
-from rockd.transfer.runs import source_plan
 from rockd.transfer.sender import Link
 from tests.support.client import free_port
 
@@ -172,14 +171,20 @@ def test_source_retention_keeps_the_last_common_snapshot_whatever_the_policy():
     snaps.append(_snap("other", protocol.snapshot_name("bbbbbbbb", now - timedelta(days=2)),
                        now - timedelta(days=2)))
     # a target that has been down for five hours still holds s5 as its newest
-    decisions = {d.id: d for d in source_plan(snaps, "aaaaaaaa", {"hourly": 2},
-                                              {"s5": "c/tank", "s0": "b/tank"}, now)}
+    task = {"id": "aaaaaaaa", "retention": {"source": {"hourly": 2}}, "keep_last": 1}
+    decisions = {d.id: d for d in keep.plan(snaps, task, {"s5": "c/tank", "s0": "b/tank"},
+                                            now)}
     kept = sorted(i for i, d in decisions.items() if d.keep)
     assert kept == ["hand", "other", "s0", "s1", "s5"]
     assert "last snapshot common with c/tank" in decisions["s5"].reason
+    assert "replication task bbbbbbbb" in decisions["other"].reason
     assert not decisions["s3"].keep
-    # no policy: nothing is deleted
-    assert all(d.keep for d in source_plan(snaps, "aaaaaaaa", None, {}, now))
+    # no policy: the last keep_last (3 unless named) that reached a target, and the bases
+    decisions = {d.id: d for d in keep.plan(snaps, {"id": "aaaaaaaa"}, {"s5": "c/tank"}, now,
+                                            reached={"s1", "s2", "s3", "s4", "s5"})}
+    kept = sorted(i for i, d in decisions.items() if d.keep)
+    assert kept == ["hand", "other", "s1", "s2", "s3", "s5"]
+    assert "reached no target" in decisions["s0"].reason
 
 
 async def test_a_flood_of_unpaired_keys_leaves_the_gate_bounded_and_the_log_quiet(caplog):

@@ -39,12 +39,14 @@ class JobStarted(TypedDict):
 
 
 class SnapshotRetention(TypedDict):
-    """What a snapshot schedule keeps: the newest per hour, day, week and month."""
+    """What a snapshot schedule keeps: the first per hour, day, week and month, and the
+    newest `last` (btrbk's preserve_min "latest N")."""
 
     hourly: int
     daily: int
     weekly: int
     monthly: int
+    last: NotRequired[Annotated[int, Field(description="the newest N scheduled snapshots")]]
     min_age: str
 
 
@@ -63,6 +65,8 @@ class Schedule(TypedDict):
 class ReplicationIdentity(TypedDict):
     public_key: str
     listen: str
+    addresses: Annotated[list[str], Field(description="host:port where a peer can reach "
+                                                      "this box (its name, its interfaces)")]
     listening: NotRequired[bool]
 
 
@@ -71,6 +75,9 @@ class Peer(TypedDict):
     address: str
     public_key: str
     created: Time
+    online: Annotated[bool, Field(description="whether its connection is up now")]
+    last_seen: Annotated[Time | None, Field(description="when it last answered, or was lost")]
+    last_error: Annotated[str | None, Field(description="why it is offline, in words")]
 
 
 class ReplicaRetention(TypedDict):
@@ -104,6 +111,8 @@ class ReplicationTask(TypedDict):
     targets: Annotated[dict[str, TaskTarget], Field(description="by peer/pool")]
     cron: str | None
     retention: ReplicaRetention | None
+    keep_last: Annotated[int, Field(description="the source keeps the task's newest N "
+                                                "snapshots that reached a target")]
     enabled: bool
     created: Time
     last_run: Time | None
