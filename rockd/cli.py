@@ -41,6 +41,16 @@ def seconds(text: str) -> float:
     return value
 
 
+def registry(text: str) -> str:
+    """--apps-registry: HOST[:PORT][/PATH], as an image reference starts."""
+    from rockd.apps.images import REGISTRY
+
+    if not re.fullmatch(REGISTRY, text):
+        raise argparse.ArgumentTypeError(f"expected a registry as HOST[:PORT][/PATH], got "
+                                         f"{text!r}")
+    return text
+
+
 def comma_list(text: str) -> list[str]:
     """'a, b,c' as ['a', 'b', 'c'] (--devices, --allowed-hosts)."""
     return [p.strip() for p in text.split(",") if p.strip()]
@@ -89,6 +99,9 @@ def parser() -> argparse.ArgumentParser:
                        help="the Docker engine's API socket (/var/run/docker.sock)")
     serve.add_argument("--apps-catalog", type=Path,
                        help="a folder of app definitions read beside the built-in catalog")
+    serve.add_argument("--apps-registry", type=registry, metavar="HOST[:PORT][/PATH]",
+                       help="a mirror of Docker Hub that app images naming no registry are "
+                       "pulled from (until set through the API)")
 
     demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
     demo.add_argument("--disks", type=int, default=4)
@@ -105,7 +118,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         values.update(Settings.from_file(args.config))
     for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public", "samba_dir",
                  "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services", "docker_socket",
-                 "apps_catalog", "zmq_listen", "replication_idle", "allowed_hosts"):
+                 "apps_catalog", "apps_registry", "zmq_listen", "replication_idle",
+                 "allowed_hosts"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
@@ -116,6 +130,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for name in ("devices", "allowed_hosts"):
         if isinstance(values.get(name), str):
             values[name] = comma_list(values[name])
+    if values.get("apps_registry") is not None:  # from the TOML file too
+        values["apps_registry"] = registry(str(values["apps_registry"]))
     return Settings(**values)
 
 
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from(args)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, argparse.ArgumentTypeError) as exc:
         print(f"rockd: {exc}", file=sys.stderr)
         return 2
     if args.command == "demo":

@@ -32,6 +32,9 @@ class Settings:
     # apps (Rock-ons): the Docker engine's API socket, and a folder of the user's own definitions
     docker_socket: Path = Path("/var/run/docker.sock")
     apps_catalog: Path | None = None
+    docker_args: list[str] = field(default_factory=list)  # dockerd's own, where rockd runs it
+    apps_registry: str | None = None  # where images naming no registry come from (a mirror)
+    apps_image_max: int = 8 << 30  # the largest image file (a `docker save` tar) taken
 
     @property
     def sftp_root(self) -> Path:

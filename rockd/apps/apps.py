@@ -24,7 +24,7 @@ import logging
 import secrets
 from typing import Any
 
-from rockd.apps import choices, containers, operations
+from rockd.apps import choices, containers, images, operations
 from rockd.apps.definitions import Catalog, ContainerSpec, Definition
 from rockd.apps.engine import LABEL_APP, Engine, EngineDown, EngineError
 from rockd.apps.view import app_view, ui_host
@@ -62,6 +62,7 @@ class Apps:
         # "job": id, "record": what is being installed (until it is intent)}
         self.busy: dict[str, dict[str, Any]] = {}
         self.instance = ""
+        self.registry = settings.apps_registry
         self.rescans = Rescanner("apps", self.rescan)
         self.watcher = DockerWatcher(inotify, self.engine, LABEL_APP, self.rescans.request,
                                      self.engine_changed, self._connected)
@@ -74,10 +75,13 @@ class Apps:
         self.intents = await self.store.intents(INTENT)
         meta = await self.store.intents(META)
         self.instance = (meta.get("instance") or {}).get("id") or ""
+        if "registry" in meta:  # set through the API: it outlives the command line's
+            self.registry = meta["registry"].get("registry")
         if not self.instance:
             self.instance = secrets.token_hex(8)
             await self.store.set_intent(META, "instance", {"id": self.instance})
         self.catalog.load()
+        images.clear_uploads(self.settings.state_dir / images.UPLOADS)
 
     async def start(self) -> None:
         """Once the shares are seen: publish what is known, then follow the engine."""
@@ -89,7 +93,7 @@ class Apps:
                     self.tree.delete(("apps", name))
             for name in self.intents:
                 self.tree.set(("apps", name), self._view(name, None))
-            self.tree.set(ENGINE_PATH, self.watcher.state)
+            self.tree.set(ENGINE_PATH, self._engine_view(self.watcher.state))
         self.rescans.start()
         self.watcher.start()
         self._started = True
@@ -109,10 +113,13 @@ class Apps:
     def engine_changed(self, state: dict[str, Any]) -> None:
         """The watcher's news of the engine: shown, and while it is away every app is
         rescanned (its containers then unknown)."""
-        self.tree.set(ENGINE_PATH, state)
+        self.tree.set(ENGINE_PATH, self._engine_view(state))
         if state["state"] != "up":
             for name in self._known():
                 self.rescans.request(name)
+
+    def _engine_view(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {**state, "registry": self.registry}
 
     def _known(self) -> set[str]:
         return set(self.intents) | set(self.busy) | set(self.tree.get("/apps") or {})
@@ -121,6 +128,9 @@ class Apps:
         """The engine (again) answers: remove what an interrupted install left, then look at
         every app afresh."""
         names = self._known()
+        if self.settings.demo:
+            await images.make_demo_images(self.engine, self.catalog.load().definitions.values(),
+                                          self.registry)
         if await operations.remove_leftovers(
                 self.engine, self.instance, lambda app: app in self.intents or app in self.busy):
             for name in names | self._known():
@@ -200,7 +210,10 @@ class Apps:
                                 code="invalid_definition", detail={"reason": problem})
         raise NotFound(f"no app {app} in the catalog", code="unknown_app")
 
-    def _require_engine(self) -> None:
+    def engine_state(self) -> dict[str, Any]:
+        return self.tree.get(ENGINE_PATH)
+
+    def require_engine(self) -> None:
         if not self.engine_up:
             raise Unprocessable("the Docker engine is not running "
                                 f"({self.watcher.state.get('error') or 'not connected yet'})",
@@ -234,7 +247,7 @@ class Apps:
         definition = self._definition(app)
         if app in self.intents or app in self.busy:
             raise Conflict(f"{app} is already installed", code="exists")
-        self._require_engine()
+        self.require_engine()
         chosen = self.check_choices(app, definition, volumes, ports, env)
         record = {"app": app, "definition": definition.model_dump(mode="json", by_alias=True,
                                                                   exclude_none=True),
@@ -245,7 +258,7 @@ class Apps:
         """Recreate the app's containers from the catalog's definition (a new tag there is
         what is pulled), keeping the user's choices."""
         old = self._installed_record(name)
-        self._require_engine()
+        self.require_engine()
         definition = self._definition(name)
         held = frozenset((host, key.split("/")[1]) for key, host in old["ports"].items())
         # what the new definition no longer has is dropped; what it adds takes its defaults
@@ -264,7 +277,7 @@ class Apps:
 
     def uninstall(self, name: str) -> resources.Job:
         self._installed_record(name)
-        self._require_engine()
+        self.require_engine()
         return self._start_job("app_uninstall", name, "uninstalling", None)
 
     def _start_job(self, kind: str, name: str, state: str,
@@ -296,7 +309,7 @@ class Apps:
     async def act(self, name: str, verb: str) -> dict[str, Any]:
         """start, stop or restart every container of the app, in order (stop: in reverse)."""
         record = self._installed_record(name)
-        self._require_engine()
+        self.require_engine()
         try:
             await operations.act(self.engine, name,
                                  Definition.model_validate(record["definition"]), verb)
@@ -316,8 +329,26 @@ class Apps:
     def create_body(self, name: str, spec: ContainerSpec, record: dict[str, Any],
                     definition: Definition) -> dict[str, Any]:
         """The engine's create-container body for one container of the app."""
-        return containers.create_body(name, spec, record, definition, self.instance,
+        body = containers.create_body(name, spec, record, definition, self.instance,
                                       lambda share_id: (self._share(share_id) or {}).get("path"))
+        return {**body, "Image": f"{self.image_ref(spec.image)}:{spec.tag}"}
+
+    def image_ref(self, image: str) -> str:
+        """Where a definition's image comes from, with the registry setting applied."""
+        return images.resolve(image, self.registry)
+
+    async def set_registry(self, registry: str | None) -> None:
+        """Pull images that name no registry from `registry` (None: Docker Hub), once its
+        /v2/ answers as a registry; 422 where it does not, nothing changed."""
+        if registry is not None:
+            problem = await images.registry_problem(registry)
+            if problem is not None:
+                raise Unprocessable(f"{registry} does not answer as an image registry: "
+                                    f"{problem}", code="registry_unreachable",
+                                    detail={"field": "registry"})
+        await self.store.set_intent(META, "registry", {"registry": registry})
+        self.registry = registry
+        self.tree.set(ENGINE_PATH, self._engine_view(self.watcher.state))
 
     async def remember(self, name: str, record: dict[str, Any]) -> None:
         await self.store.set_intent(INTENT, name, record)

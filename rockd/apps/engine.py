@@ -108,6 +108,36 @@ class Engine:
                 fraction = sum(c for c, _ in layers.values()) / total if total else None
                 progress(fraction, f"{image}:{tag}: {status}".strip())
 
+    async def import_root(self, root: bytes, image: str, tag: str, cmd: list[str]) -> None:
+        """Make image:tag from a tar of a root folder (`docker import`), running `cmd`."""
+        params = {"fromSrc": "-", "repo": image, "tag": tag, "changes": f"CMD {json.dumps(cmd)}"}
+        async with (translated(f"importing {image}:{tag}"), asyncio.timeout(CALL_TIMEOUT),
+                    self.docker._query("images/create", "POST", params=params, data=root,
+                                       headers={"Content-Type": "application/x-tar"}) as r):
+            await self._stream_errors(r, f"importing {image}:{tag}")
+
+    async def load(self, chunks: AsyncIterator[bytes]) -> list[str]:
+        """Load the images of a `docker save` tar, sent as `chunks`; answers what the engine
+        says it loaded ("Loaded image: name:tag")."""
+        async with translated("loading an image file"), self.docker._query(
+                "images/load", "POST", params={"quiet": "0"}, data=chunks,
+                headers={"Content-Type": "application/x-tar"},
+                timeout=aiohttp.ClientTimeout(total=None, connect=5)) as r:
+            lines = await self._stream_errors(r, "loading an image file")
+        return [line.strip() for line in lines if line.strip().startswith("Loaded image")]
+
+    @staticmethod
+    async def _stream_errors(response: aiohttp.ClientResponse, what: str) -> list[str]:
+        """The `stream` lines of the engine's JSON progress answer; EngineError on its error."""
+        said: list[str] = []
+        async for line in response.content:
+            with contextlib.suppress(json.JSONDecodeError):
+                item = json.loads(line)
+                if "error" in item:
+                    raise EngineError(400, f"{what}: {item['error']}")
+                said.append(item.get("stream") or item.get("status") or "")
+        return said
+
     async def has_image(self, ref: str) -> bool:
         async with translated(f"image {ref}"):
             try:

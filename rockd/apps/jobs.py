@@ -8,6 +8,8 @@
   removed, or, on failure, put back and started again.
 - uninstall: stop and remove the containers (and the app's network); its shares and their data
   are not touched.
+- image load: an uploaded `docker save` file sent to the engine (progress: the bytes sent), then
+  deleted; its target is the upload's name.
 
 The job's target is the app's name, so that one app has one job at a time (`exclusive`).
 app.py registers `kinds(apps)` with the supervisor; the kinds drive what `Apps` offers them.
@@ -18,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
+from rockd.apps import images
 from rockd.apps.apps import Apps
 from rockd.apps.containers import container_name, labels, needs_network, network_name
 from rockd.apps.definitions import Definition
@@ -73,13 +77,17 @@ class AppKind(Kind):
 
     async def pull(self, job: Job, definition: Definition, start: float, share: float) -> None:
         images = list(dict.fromkeys((c.image, c.tag) for c in definition.containers))
-        for index, (image, tag) in enumerate(images):
+        for index, (name, tag) in enumerate(images):
             base = start + share * index / len(images)
+            image = self.apps.image_ref(name)
 
             def progress(fraction: float | None, detail: str, base: float = base) -> None:
                 done = base + share / len(images) * (fraction or 0.0)
                 job.progress(round(done, 3), detail)
 
+            if await self.apps.engine.has_image(f"{image}:{tag}"):
+                job.output(f"{image}:{tag} is on this box already (not pulled)")
+                continue
             job.update(detail=f"pulling {image}:{tag}")
             await self.apps.engine.pull(image, tag, progress)
             job.output(f"pulled {image}:{tag}")
@@ -205,6 +213,36 @@ class UninstallKind(AppKind):
         return f"{name} uninstalled"
 
 
+class ImageLoadKind(Kind):
+    """An uploaded image file into the engine; the file is deleted however the job ends."""
+
+    name = "app_image_load"
+    exclusive = False
+
+    def __init__(self, apps: Apps):
+        super().__init__()
+        self.apps = apps
+
+    async def run(self, job: Job) -> str:
+        path = Path(job.params["file"])
+        try:
+            size = (await asyncio.to_thread(path.stat)).st_size
+            job.update(detail=f"loading an image file of {size} bytes into the engine")
+            loaded = await self.apps.engine.load(images.chunks_of(
+                path, lambda sent: job.progress(round(sent / size, 3), f"{sent} of {size} bytes "
+                                                "sent to the engine")))
+        except OSError as exc:
+            raise JobFailed(f"the uploaded file is gone: {exc}") from None
+        except EngineError as exc:
+            raise JobFailed(str(exc)) from None
+        finally:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        for line in loaded:
+            job.output(line)
+        names = ", ".join(line.split(":", 1)[1].strip() for line in loaded)
+        return f"loaded {names}" if names else "the engine loaded no image from the file"
+
+
 def kinds(apps: Apps) -> list[Kind]:
     """The app job kinds, working for `apps`."""
-    return [InstallKind(apps), UpdateKind(apps), UninstallKind(apps)]
+    return [InstallKind(apps), UpdateKind(apps), UninstallKind(apps), ImageLoadKind(apps)]

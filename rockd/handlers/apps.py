@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, StringConstraints
 
+from rockd.apps import images
 from rockd.apps.apps import Apps
 from rockd.apps.definitions import APP_NAME, Definition
 from rockd.core.auth import Principal
 from rockd.core.models import Model
-from rockd.core.resources import App, JobStarted
+from rockd.core.resources import App, AppsEngine, JobStarted
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes, json_response
 
@@ -32,6 +33,13 @@ class AppInstall(Model):
         "the definition's default host port where left out")
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=1000)]] = Field(
         default_factory=dict, description="values of the variables the definition asks for")
+
+
+class RegistrySetting(Model):
+    registry: Annotated[str, StringConstraints(pattern=images.REGISTRY, max_length=255)] | None = (
+        Field(description="a registry mirroring Docker Hub (HOST[:PORT][/PATH]): images that "
+              "name no registry are pulled from there, official ones under library/; null: "
+              "Docker Hub itself"))
 
 
 class CatalogProblem(Model):
@@ -116,3 +124,31 @@ async def update_app(request: web.Request, principal: Principal) -> web.Response
 async def uninstall_app(request: web.Request, principal: Principal) -> web.Response:
     return json_response({"job": _apps(request).uninstall(request.match_info["name"])},
                          status=202)
+
+
+@routes.route("PUT", "/api/v1/apps-engine/registry",
+              summary="Where images that name no registry are pulled from: a mirror of Docker "
+              "Hub, checked to answer as a registry (422 where not)",
+              body=RegistrySetting, response=AppsEngine)
+async def set_registry(request: web.Request, principal: Principal,
+                       body: RegistrySetting) -> dict[str, Any]:
+    apps = _apps(request)
+    await apps.set_registry(body.registry)
+    return apps.engine_state()
+
+
+@routes.post("/api/v1/apps-engine/images",
+             summary="Load the images of a `docker save` tar file into the Docker engine (a "
+             "job; the file is streamed, up to the size rockd is set to take)",
+             upload="application/octet-stream", status=202, response=JobStarted)
+async def load_image(request: web.Request, principal: Principal) -> web.Response:
+    apps = _apps(request)
+    apps.require_engine()
+    path = await images.receive(request.content, apps.settings.state_dir / images.UPLOADS,
+                                apps.settings.apps_image_max, request.content_length)
+    try:
+        job = apps.jobs.start("app_image_load", path.stem, {"file": str(path)})
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return json_response({"job": job}, status=202)

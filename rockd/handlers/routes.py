@@ -49,6 +49,9 @@ class Route:
     public: bool = False
     websocket: bool = False
     content_type: str = "application/json"  # of the success answer
+    upload: str | None = None
+    """The media type of a body the handler streams itself (an image file), for the
+    document."""
 
 
 PrincipalLookup = Callable[[web.Request], Principal | None]
@@ -236,6 +239,9 @@ def openapi(routes: list[Route]) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": mapping[route.body, "validation"]}},
             }
+        elif route.upload is not None:
+            op["requestBody"] = {"required": True, "content": {
+                route.upload: {"schema": {"type": "string", "format": "binary"}}}}
         if route.public:
             op["security"] = []
         paths.setdefault(route.path, {})[route.method.lower()] = op
@@ -270,8 +276,8 @@ def _responses(route: Route, mapping: Schemas) -> dict[str, Any]:
             "schema": schema}}}}
     else:
         ok = {str(route.status): {"description": "success"}}
-    codes = ["400"] if route.body or route.query else []
-    if route.body:
+    codes = ["400"] if route.body or route.query or route.upload else []
+    if route.body or route.upload:
         codes.append("413")
     if not route.public:
         codes += ["401", "403"]

@@ -59,7 +59,9 @@ def _sshd(settings: Settings) -> list[str]:
 
 
 def _dockerd(settings: Settings) -> list[str]:
-    return []
+    """On the socket rockd's apps use, with the arguments the settings add (the demo's
+    private engine: its own data root, bridge and no changes to the host's firewall)."""
+    return ["--host", f"unix://{settings.docker_socket}", *settings.docker_args]
 
 
 CATALOGUE: tuple[Service, ...] = (

@@ -3,16 +3,15 @@ and the test Docker engine and registry (tests/support/docker.py): the engine's 
 catalog, an install form generated from a definition, the install job's progress, the installed
 app with its state and a working link to its own UI, a `docker stop` by hand showing without a
 reload, and uninstall asking for the name typed, leaving the share's files.
-
-Where web/app.js has no Apps screen yet, the page is served from a copy of web/ with the
-screen added exactly as the wiring notes say (the same three lines).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.request
+from collections.abc import Iterator, Sequence
 from http.cookiejar import CookieJar
 from pathlib import Path
 
@@ -50,60 +49,75 @@ class Session:
             return json.loads(raw) if raw else {}
 
 
-@pytest.fixture(scope="module")
-def apps_box(tmp_path_factory, udevd):
-    root = tmp_path_factory.mktemp("apps-ui")
-    harness = DockerHarness()
+def web_app(image: str, port: int, ui_path: str = "/", **more: object) -> dict:
+    """The test's app "web": BusyBox httpd of `image`:1 serving the share mapped to /www on
+    host port `port`; `more` are further fields of its container."""
+    return {
+        "name": "web", "title": "Test web site", "website": "https://busybox.net",
+        "description": "BusyBox httpd serving a share.",
+        "containers": [{
+            "name": "httpd", "image": image, "tag": "1", "init": True,
+            "command": ["/bin/httpd", "-f", "-p", "80", "-h", "/www"],
+            "ports": [{"container": 80, "host": port, "label": "Site", "ui": True,
+                       "ui_path": ui_path}],
+            "volumes": [{"container": "/www", "label": "Files to serve"}], **more,
+        }],
+    }
+
+
+@contextlib.contextmanager
+def apps_rockd(root: Path, harness: DockerHarness, app: dict, argv: Sequence[str] = (),
+               **settings: object) -> Iterator[tuple[Process, dict]]:
+    """rockd with `app` as its only catalog app and the test engine (already started), on one
+    512 MiB loop disk with pool tank and share site; yields the process and the share. Ends
+    the containers, rockd, its mounts and loop device after (the engine is the caller's)."""
     process = None
     try:
-        harness.start()
-        image = harness.push_image("rtest/web", "1")
         catalog = root / "catalog"
         catalog.mkdir()
-        port = free_port()
-        catalog.joinpath("web.json").write_text(json.dumps({
-            "name": "web", "title": "Test web site", "website": "https://busybox.net",
-            "description": "BusyBox httpd serving a share.",
-            "containers": [{
-                "name": "httpd", "image": image, "tag": "1", "init": True,
-                "command": ["/bin/httpd", "-f", "-p", "80", "-h", "/www"],
-                "ports": [{"container": 80, "host": port, "label": "Site", "ui": True,
-                           "ui_path": "/hello.txt"}],
-                "volumes": [{"container": "/www", "label": "Files to serve"}],
-                "env": [{"name": "GREETING", "label": "Greeting", "default": "hello",
-                         "pattern": "[a-z]+"}],
-            }],
-        }))
-        settings = settings_for(root, [attach_loop(root / "disk.img", 512 << 20)],
-                                docker_socket=harness.socket, apps_catalog=catalog)
-        process = Process(serve_argv(settings), root / "rockd.log",
-                          f"http://{settings.listen}").start()
+        catalog.joinpath(f"{app['name']}.json").write_text(json.dumps(app))
+        config = settings_for(root, [attach_loop(root / "disk.img", 512 << 20)],
+                              docker_socket=harness.socket, apps_catalog=catalog, **settings)
+        process = Process(serve_argv(config, list(argv)), root / "rockd.log",
+                          f"http://{config.listen}").start()
         session = Session(process.url)
-        disks = session.call("GET", "/api/v1/disks")
-        disk = next(d["id"] for d in disks if d["managed"])
+        disk = next(d["id"] for d in session.call("GET", "/api/v1/disks") if d["managed"])
         pool = session.call("POST", "/api/v1/pools",
                             {"name": "tank", "disks": [disk], "data": "single"})
-        share = session.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "site"})
-        Path(share["path"], "hello.txt").write_text("served from the share\n")
-        yield process, harness, share, port
+        yield process, session.call("POST", "/api/v1/shares", {"pool": pool["id"], "name": "site"})
     finally:
         harness.remove_all_containers()
         if process is not None:
             process.stop()
-        harness.close()
         clean_under(root)  # its mounts, and the loop device of its image
 
 
 @pytest.fixture(scope="module")
-def page(apps_box):
+def apps_box(tmp_path_factory, udevd):
+    harness = DockerHarness()
+    try:
+        harness.start()
+        image = harness.push_image("rtest/web", "1")
+        port = free_port()
+        app = web_app(image, port, ui_path="/hello.txt",
+                      env=[{"name": "GREETING", "label": "Greeting", "default": "hello",
+                            "pattern": "[a-z]+"}])
+        with apps_rockd(tmp_path_factory.mktemp("apps-ui"), harness, app) as (process, share):
+            Path(share["path"], "hello.txt").write_text("served from the share\n")
+            yield process, harness, share, port
+    finally:
+        harness.close()
+
+
+@contextlib.contextmanager
+def chromium_page(url: str, width: int = 1280) -> Iterator[Page]:
+    """A tab of a fresh headless Chromium on `url`, its script errors in `tab.traffic`."""
     from playwright.sync_api import sync_playwright
 
-    process = apps_box[0]
     traffic = Traffic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=process.url,
-                                      viewport={"width": 1280, "height": 900})
+        context = browser.new_context(base_url=url, viewport={"width": width, "height": 900})
         context.set_default_timeout(20_000)
         tab = context.new_page()
         tab.on("pageerror", lambda error: traffic.errors.append(str(error)))
@@ -116,13 +130,24 @@ def page(apps_box):
             browser.close()
 
 
-def test_install_from_the_catalog_open_stop_by_hand_and_uninstall(page: Page, apps_box):
-    _, harness, share, port = apps_box
+def open_apps(page: Page) -> None:
+    """Sign in as the administrator and go to Apps."""
     page.goto("/")
     page.get_by_label("User name").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("link", name="Apps", exact=True).click()
+
+
+@pytest.fixture(scope="module")
+def page(apps_box):
+    with chromium_page(apps_box[0].url) as tab:
+        yield tab
+
+
+def test_install_from_the_catalog_open_stop_by_hand_and_uninstall(page: Page, apps_box):
+    _, harness, share, port = apps_box
+    open_apps(page)
     expect(page.get_by_role("heading", name="Apps", exact=True)).to_be_visible()
     expect(page.locator(".engine-state[data-engine='up']")).to_contain_text("Docker 20.10")
     expect(page.get_by_text("No apps installed yet")).to_be_visible()

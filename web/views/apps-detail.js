@@ -52,7 +52,7 @@ customElements.define('rockd-app-detail', class extends View {
           <h1>${app.title}</h1> ${stateBadge(app.state)} ${healthBadge(app.health)}
         </div>
         <p>${app.description}</p>
-        ${this.tree?.['apps-engine']?.state === 'up' ? '' : engineLine(this.tree?.['apps-engine'])}
+        ${this.tree?.['apps-engine']?.state === 'up' ? '' : engineLine(this.tree, this)}
         ${job ? jobRow(job, this) : ''}
         ${this.problem()}
         <div class="actions">

@@ -19,7 +19,8 @@ customElements.define('rockd-apps', class extends View {
     return html`
       <section class="card">
         <h1>Apps</h1>
-        ${engineLine(this.tree?.['apps-engine'])}
+        ${engineLine(this.tree, this)}
+        ${this.problem()}
         ${apps.length ? html`
           <table class="wide labelled apps">
             <thead><tr><th>App</th><th>State</th><th>Containers</th><th>Web UI</th></tr></thead>

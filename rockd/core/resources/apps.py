@@ -75,3 +75,5 @@ class AppsEngine(TypedDict):
     since: Time | None
     error: str | None
     reconnects: int
+    registry: Annotated[str | None, Field(
+        description="where images naming no registry are pulled from; null: Docker Hub")]
