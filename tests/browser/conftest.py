@@ -5,13 +5,16 @@ follow one person's session from first run on)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from tests.support.host import attach_loop
+from tests.support.client import PASSWORD
+from tests.support.host import attach_loop, disk_ids
 from tests.support.process import ROOT, Process, serve_argv, settings_for
 from tests.support.rig import clean_under
 
@@ -53,15 +56,20 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory, udevd):
+    yield from serve_box(tmp_path_factory.mktemp("ui"))
+
+
+def serve_box(root: Path, disks: int = 3, **settings: Any) -> Iterator[Box]:
+    """A `box` fixture's body: rockd on `disks` fresh loop devices under `root`, with these
+    settings over the test defaults, stopped and cleaned up after."""
     if os.geteuid() != 0:
         pytest.skip("needs root for loop devices")
-    root = tmp_path_factory.mktemp("ui")
     process = None
     try:
-        devices = [attach_loop(root / f"disk{index}.img", 1 << 30) for index in range(3)]
-        settings = settings_for(root, devices, mount_root=root / "state" / "mnt")
+        devices = [attach_loop(root / f"disk{index}.img", 1 << 30) for index in range(disks)]
+        config = settings_for(root, devices, mount_root=root / "state" / "mnt", **settings)
         # no ROCKD_ADMIN_PASSWORD: the browser makes the administrator at first run
-        process = Process(serve_argv(settings), root / "rockd.log", f"http://{settings.listen}",
+        process = Process(serve_argv(config), root / "rockd.log", f"http://{config.listen}",
                           env={"ROCKD_ADMIN_PASSWORD": ""}).start()
         yield Box(process, devices, root)
     finally:
@@ -106,3 +114,26 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def api(page: Page, method: str, path: str, body: dict | None = None):
+    """The page's own API client (its session and CSRF token), for set-up a test is not
+    about."""
+    return page.evaluate(
+        """async ([method, path, body]) => {
+             const { call } = await import('/web/lib/api.js');
+             return call(method, path, body ?? undefined);
+           }""", [method, path, body])
+
+
+def first_run(page: Page, box: Box, disks: int = 1, **pool: object) -> dict:
+    """The administrator made at first run (signed in), and a pool "tank" of the first `disks`
+    disks (`pool`: more of its request, "single" data by default)."""
+    page.goto("/")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Set up").click()
+    page.get_by_role("heading", name="Dashboard").wait_for()
+    found = api(page, "GET", "/state?path=/disks")["value"]
+    return api(page, "POST", "/pools", {"name": "tank", "data": "single", **pool,
+                                        "disks": disk_ids(found, box.devices[:disks])})
