@@ -10,7 +10,7 @@ from __future__ import annotations
 import pwd
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from rockd.storage import posix_acl
 from tests.browser.conftest import Box, api, first_run, screenshot
@@ -76,19 +76,27 @@ def test_an_unknown_valid_user_is_said_at_its_field_and_goes_once_it_is_edited(p
     expect(error).to_have_count(0)
 
 
+def export_nobody_writes(smb: Locator, share: str, pool: str, user: str) -> tuple[Locator,
+                                                                                  Locator]:
+    """Export `share` over SMB to `user` from the Exports page's SMB section (`smb`): its row,
+    and the warning it shows, checked to say that `user` cannot write."""
+    smb.locator("select[name=share]").select_option(label=f"{share} ({pool})")
+    smb.get_by_label("Valid users").fill(user)
+    smb.get_by_role("button", name="Export over SMB").click()
+    row = smb.locator("tr[data-export]", has_text=share)
+    expect(row).to_contain_text("no one can write")
+    warning = row.locator(".writers")
+    expect(warning).to_contain_text(f"{user} signs in but cannot write to {share}")
+    return row, warning
+
+
 def test_an_export_no_one_can_write_to_says_so_and_offers_the_fix(page: Page, box: Box):
     """gamma is root's (0755): an SMB export of it to a user warns that they cannot write,
     and "Add an ACL entry" lets them (a real ACL entry on the share's folder)."""
     with users(1, "a long secret") as (name,):
         page.reload()  # the new account, in the page's tree
         smb = page.locator('section[data-kind="smb"]')
-        smb.locator("select[name=share]").select_option(label="gamma (tank)")
-        smb.get_by_label("Valid users").fill(name)
-        smb.get_by_role("button", name="Export over SMB").click()
-        row = smb.locator("tr[data-export]", has_text="gamma")
-        expect(row).to_contain_text("no one can write")
-        warning = row.locator(".writers")
-        expect(warning).to_contain_text(f"{name} signs in but cannot write to gamma")
+        row, warning = export_nobody_writes(smb, "gamma", "tank", name)
         expect(warning).to_contain_text("root:root")
         for width in (1366, 390):
             page.set_viewport_size({"width": width, "height": 900})

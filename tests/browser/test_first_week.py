@@ -28,6 +28,7 @@ from rockd.storage import posix_acl
 from tests.browser.conftest import Box, Traffic, api, screenshot, serve_box
 from tests.browser.layout import layout_problems
 from tests.browser.test_capacity_ui import size
+from tests.browser.test_exports_ui import export_nobody_writes
 from tests.support.client import PASSWORD, free_port
 from tests.support.exporting import make_sftp_dir, remove_sftp_dir
 from tests.support.replication import fake_peer
@@ -358,12 +359,7 @@ def test_an_smb_export_says_nobody_can_write_and_its_fix_lets_them(
     both_widths(page, "smb-refused")
     assert api(page, "GET", "/exports/smb") == []
 
-    form.get_by_label("Valid users").fill(name)
-    form.get_by_role("button", name="Export over SMB").click()
-    row = section.locator("tr[data-export]", has_text="photos")
-    expect(row).to_contain_text("no one can write")
-    warning = row.locator(".writers")
-    expect(warning).to_contain_text(f"{name} signs in but cannot write to photos")
+    row, warning = export_nobody_writes(section, "photos", "home", name)
     both_widths(page, "smb-nobody-writes")
     page.set_viewport_size(SIZES[390])  # the warning takes the card's width, not a column's
     assert warning.bounding_box()["width"] >= 0.8 * row.bounding_box()["width"]

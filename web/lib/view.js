@@ -41,8 +41,11 @@ export class View extends LitElement {
     this.addEventListener('submit', (event) => {
       if (this.owns(event.target)) this.lastForm = event.target;
     }, true);
+    // the refusal is said at the field, not also in the browser's bubble over it
     this.addEventListener('invalid', (event) => {
-      if (this.owns(event.target)) this.refused(event.target);
+      if (!this.owns(event.target)) return;
+      event.preventDefault();
+      this.refused(event.target);
     }, true);
     this.othersActed = (event) => { if (event.detail !== this) this.clearMessages(); };
   }
@@ -105,6 +108,7 @@ export class View extends LitElement {
     const rule = field.title && RULE_BROKEN.some((check) => field.validity?.[check]);
     if (rule) field.setCustomValidity(field.title);
     if (this.errorField) return; // the first refused field of this submit speaks
+    field.focus();
     this.lastForm = field.form;
     this.error = rule ? field.title : field.validationMessage;
     this.errorField = field.name ?? '';
