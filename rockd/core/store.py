@@ -18,8 +18,8 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from rockd.core.batches import GroupCommit
 from rockd.core.bus import Bus
-from rockd.core.tasks import cancel_and_wait
 from rockd.core.tree import Revision, Tree
 
 log = logging.getLogger(__name__)
@@ -46,13 +46,9 @@ class Store:
         self._db: aiosqlite.Connection | None = None
         self._tree: Tree | None = None
         self._bus: Bus | None = None
-        self._pending: list[Revision] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._writer: asyncio.Task[None] | None = None
+        self._journal: GroupCommit[Revision] = GroupCommit(self._commit,
+                                                           name="journal-writer")
         self._snapshot_rev = 0
-        self._failed: BaseException | None = None
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -109,41 +105,25 @@ class Store:
     def attach(self, tree: Tree, bus: Bus) -> None:
         """Journal every revision of `tree` and release it on `bus` once committed."""
         self._tree, self._bus = tree, bus
-        tree.listen(self._on_revision)
-        self._writer = asyncio.create_task(self._write_loop(), name="journal-writer")
+        tree.listen(self._journal.add)
+        self._journal.start()
 
-    def _on_revision(self, revision: Revision) -> None:
-        self._pending.append(revision)
-        self._idle.clear()
-        self._wake.set()
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            if not self._pending:
-                self._idle.set()
-                continue
-            batch, self._pending = self._pending, []
-            snapshot = self._maybe_snapshot(batch[-1].rev)
-            rows = [(r.rev, r.wire_ops()) for r in batch]
-            try:
-                async with self.lock:
-                    await self.db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
-                    if snapshot is not None:
-                        await self._save_snapshot(*snapshot)
-                    await self.db.commit()
-            except Exception as exc:
-                log.exception("journal commit failed; revisions from %d are not durable",
-                              batch[0].rev)
-                self._failed = exc
-                self._idle.set()
-                return
-            self.committed_rev = batch[-1].rev
-            assert self._bus is not None
-            self._bus.set_durable(self.committed_rev)
-            if not self._pending:
-                self._idle.set()
+    async def _commit(self, batch: list[Revision]) -> None:
+        snapshot = self._maybe_snapshot(batch[-1].rev)
+        rows = [(r.rev, r.wire_ops()) for r in batch]
+        try:
+            async with self.lock:
+                await self.db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
+                if snapshot is not None:
+                    await self._save_snapshot(*snapshot)
+                await self.db.commit()
+        except Exception:
+            log.exception("journal commit failed; revisions from %d are not durable",
+                          batch[0].rev)
+            raise
+        self.committed_rev = batch[-1].rev
+        assert self._bus is not None
+        self._bus.set_durable(self.committed_rev)
 
     def _maybe_snapshot(self, rev: int) -> tuple[int, bytes] | None:
         tree = self._tree
@@ -169,6 +149,11 @@ class Store:
                                    (kind,)) as cur:
             return {key: orjson.loads(value) async for key, value in cur}
 
+    async def intent_kinds(self) -> list[str]:
+        """Every kind of intent kept, sorted."""
+        async with self.db.execute("SELECT DISTINCT kind FROM intent ORDER BY kind") as cur:
+            return [kind async for (kind,) in cur]
+
     async def set_intent(self, kind: str, key: str, value: dict[str, Any]) -> None:
         async with self.lock:
             await self.db.execute("INSERT OR REPLACE INTO intent VALUES (?, ?, ?)",
@@ -182,17 +167,13 @@ class Store:
 
     async def flush(self) -> None:
         """Wait until every revision so far is committed."""
-        if self._failed is not None:
-            raise RuntimeError("the journal writer has failed") from self._failed
-        await self._idle.wait()
+        if self._journal.failed is not None:
+            raise RuntimeError("the journal writer has failed") from self._journal.failed
+        await self._journal.drained()
 
     async def close(self) -> None:
         """Commit what is pending, then close the database."""
-        if self._writer is not None:
-            if self._failed is None:
-                await self.flush()
-            await cancel_and_wait(self._writer)
-            self._writer = None
+        await self._journal.stop()
         if self._db is not None:
             await self._db.close()
             self._db = None
