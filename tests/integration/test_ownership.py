@@ -11,6 +11,7 @@ OWNERS = {
     "/exports": "exports", "/configs/smb": "services.smb", "/configs/nfs": "services.nfs",
     "/configs/sftp": "services.sftp", "/users": "accounts", "/groups": "accounts",
     "/system": "system", "/system/metrics": "system_metrics", "/system/uptime": "system_metrics",
+    "/system/tls": "tls",
     "/apps": "apps", "/apps-engine": "apps", "/replication": "replication",
 }
 
