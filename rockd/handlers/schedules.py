@@ -1,4 +1,5 @@
-"""Schedules: snapshots, scrubs and balances on cron, and what retention would do."""
+"""Schedules: snapshots, scrubs, balances and settings backups on cron, and what retention
+would do."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class Retention(Model):
 
 
 class ScheduleCreate(Model):
-    kind: Literal["snapshot", "scrub", "balance"]
+    kind: Literal["snapshot", "scrub", "balance", "config_backup"]
     target: str = Field(max_length=64)
     cron: str = Field(max_length=128)
     retention: Retention | None = None
@@ -71,8 +72,9 @@ async def list_schedules(request: web.Request, principal: Principal) -> list[Any
     return list((request.app[CONTEXT].tree.get("/schedules") or {}).values())
 
 
-@routes.post("/api/v1/schedules", summary="Schedule snapshots (with retention), scrubs or "
-             "balances", body=ScheduleCreate, status=201, response=Schedule)
+@routes.post("/api/v1/schedules", summary="Schedule snapshots (with retention), scrubs, "
+             "balances or settings backups into a share", body=ScheduleCreate, status=201,
+             response=Schedule)
 async def create_schedule(request: web.Request, principal: Principal,
                           body: ScheduleCreate) -> dict[str, Any]:
     policy = body.retention.model_dump() if body.retention else None

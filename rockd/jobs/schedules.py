@@ -4,6 +4,8 @@ A schedule is intent (kept in SQLite) shown at /schedules/{id} with its next run
 sleeps until the earliest next run; a schedule whose slots passed while rockd was down runs
 once at start-up, not once per slot. A snapshot schedule names its snapshots
 `auto-{schedule id}-{UTC time}`; only those are ever deleted by its retention, in a prune job.
+A `config_backup` schedule writes the settings backup into its share (through the
+`ConfigBackups` it was given), keeping the newest `retention.last` files.
 The clock is injected, so whole months can be simulated.
 """
 
@@ -15,7 +17,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rockd.core import resources
 from rockd.core.errors import BadRequest, NotFound
@@ -32,7 +34,8 @@ from rockd.storage.shares import Shares
 
 log = logging.getLogger(__name__)
 
-KINDS = ("snapshot", "scrub", "balance")
+KINDS = ("snapshot", "scrub", "balance", "config_backup")
+SHARE_KINDS = ("snapshot", "config_backup")  # the kinds whose target is a share
 STAMP = "%Y%m%dT%H%M%SZ"
 AUTO_NAME = re.compile(r"auto-(?P<schedule>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{6}Z)")
 NO_POLICY = "no retention policy: nothing is deleted"
@@ -40,6 +43,14 @@ NO_POLICY = "no retention policy: nothing is deleted"
 
 def snapshot_name(schedule_id: str, when: datetime) -> str:
     return f"auto-{schedule_id}-{when.astimezone(UTC).strftime(STAMP)}"
+
+
+class ConfigBackups(Protocol):
+    """Who writes the settings backup (rockd.backup) a `config_backup` schedule asks for."""
+
+    async def write_backup(self, share_id: str, keep: int, when: datetime) -> str:
+        """Write it into the share (named for `when`), keeping the newest `keep` (0: all);
+        answer its path."""
 
 
 class Scheduler:
@@ -57,6 +68,10 @@ class Scheduler:
         self.schedules: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self.backups: ConfigBackups | None = None
+
+    def backups_by(self, backups: ConfigBackups) -> None:
+        self.backups = backups
 
     async def load(self) -> None:
         self.schedules = await self.store.intents("schedule")
@@ -91,15 +106,16 @@ class Scheduler:
     def _check(self, kind: str, target: str | None, expr: str, policy: dict | None) -> str:
         """The cron expression, normalised; 404 for an unknown target (None: not checked)."""
         if target is not None:
-            (self.shares if kind == "snapshot" else self.pools).get(target)
+            (self.shares if kind in SHARE_KINDS else self.pools).get(target)
         try:
             expr = cron.validate(expr)
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_field", detail={"field": "cron"}) from None
         try:
             if policy is not None:
-                if kind != "snapshot":
-                    raise ValueError("only snapshot schedules have a retention")
+                if kind not in SHARE_KINDS:
+                    raise ValueError("only snapshot and config_backup schedules have a "
+                                     "retention")
                 retention.Policy.parse(policy)
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_field",
@@ -154,6 +170,12 @@ class Scheduler:
             self.pool_jobs.scrub(schedule["target"], False)
         elif schedule["kind"] == "balance":
             self.pool_jobs.balance(schedule["target"], None)
+        elif schedule["kind"] == "config_backup":
+            if self.backups is None:
+                raise RuntimeError("no settings backup is wired")
+            await self.backups.write_backup(schedule["target"],
+                                            (schedule["retention"] or {}).get("last") or 0,
+                                            now)
         else:
             await self.shares.snapshot(schedule["target"],
                                        snapshot_name(schedule["id"], now))
@@ -161,7 +183,10 @@ class Scheduler:
                 self.prune(schedule, now)
 
     def decisions(self, schedule: dict[str, Any], now: datetime) -> list[retention.Decision]:
-        """What the schedule's retention does with each snapshot of its share, and why."""
+        """What the schedule's retention does with each snapshot of its share, and why (a
+        config_backup schedule keeps files, not snapshots: none)."""
+        if schedule["kind"] == "config_backup":
+            return []
         if not schedule["retention"]:
             return [retention.Decision(s["id"], now, True, (NO_POLICY,))
                     for s in (self.tree.get("/snapshots") or {}).values()

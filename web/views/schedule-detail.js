@@ -8,7 +8,7 @@ import { when } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { confirmAction } from '../components/confirm.js';
 import { cronText } from '../components/cron-words.js';
-import { cronField, describeRetention, readRetention, retentionFieldset,
+import { cronField, describeRetention, onShare, readRetention, retentionFieldset,
   scheduleTitle, targetLink, targetName } from './schedule-form.js';
 
 customElements.define('rockd-schedule-detail', class extends View {
@@ -104,7 +104,7 @@ customElements.define('rockd-schedule-detail', class extends View {
         <p>There is no schedule <code>${this.id}</code> (now).</p>
         <p><a href=${href('schedules')}>All schedules</a></p></section>`;
     }
-    const kind = schedule.kind === 'snapshot' ? 'share' : 'pool';
+    const kind = onShare(schedule.kind) ? 'share' : 'pool';
     const gone = this.tree?.[`${kind}s`]?.[schedule.target] ? '' : kind;
     return html`
       <p class="crumbs"><a href=${href('schedules')}>Schedules</a> ›</p>
@@ -124,7 +124,7 @@ customElements.define('rockd-schedule-detail', class extends View {
           <h2>Facts</h2>
           <dl>
             <dt>Kind</dt><dd>${schedule.kind}</dd>
-            <dt>${schedule.kind === 'snapshot' ? 'Share' : 'Pool'}</dt><dd>${targetLink(this.tree, schedule)}</dd>
+            <dt>${onShare(schedule.kind) ? 'Share' : 'Pool'}</dt><dd>${targetLink(this.tree, schedule)}</dd>
             <dt>When</dt><dd>${cronText(schedule.cron)}</dd>
             <dt>Enabled</dt><dd>${schedule.enabled ? 'yes' : 'no'}</dd>
             <dt>Next run</dt><dd>${schedule.enabled ? when(schedule.next_run) : '— (disabled)'}</dd>

@@ -9,31 +9,42 @@ export const KINDS = [
   ['snapshot', 'Snapshot'],
   ['scrub', 'Scrub'],
   ['balance', 'Balance'],
+  ['config_backup', 'Settings backup'],
 ];
+// the kinds whose target is a share (the others' is a pool)
+const SHARE_KINDS = ['snapshot', 'config_backup'];
+
+export function onShare(kind) {
+  return SHARE_KINDS.includes(kind);
+}
 const COUNTS = [['hourly', 'Hourly'], ['daily', 'Daily'], ['weekly', 'Weekly'], ['monthly', 'Monthly']];
 
 // the pool or share a schedule acts on, as a link (or its id when it is gone)
 export function targetLink(tree, schedule) {
-  const kind = schedule.kind === 'snapshot' ? 'shares' : 'pools';
+  const kind = onShare(schedule.kind) ? 'shares' : 'pools';
   const item = tree?.[kind]?.[schedule.target];
   return item ? html`<a href=${href(kind, item.id)}>${item.name}</a>`
     : html`<code>${schedule.target}</code> <small>(gone)</small>`;
 }
 
 export function targetName(tree, schedule) {
-  const kind = schedule.kind === 'snapshot' ? 'shares' : 'pools';
+  const kind = onShare(schedule.kind) ? 'shares' : 'pools';
   return tree?.[kind]?.[schedule.target]?.name ?? schedule.target;
 }
 
-// "Snapshots of home", "Scrubs of tank"
+// "Snapshots of home", "Scrubs of tank", "Settings backups into docs"
 export function scheduleTitle(tree, schedule) {
-  const what = { snapshot: 'Snapshots', scrub: 'Scrubs', balance: 'Balances' }[schedule.kind]
-    ?? schedule.kind;
-  return `${what} of ${targetName(tree, schedule)}`;
+  const what = { snapshot: 'Snapshots of', scrub: 'Scrubs of', balance: 'Balances of',
+    config_backup: 'Settings backups into' }[schedule.kind] ?? `${schedule.kind} of`;
+  return `${what} ${targetName(tree, schedule)}`;
 }
 
 // "the last 5, 24 hourly, 7 daily; all younger than 1d" or what no policy means
 export function describeRetention(schedule) {
+  if (schedule.kind === 'config_backup') {
+    const last = schedule.retention?.last;
+    return last ? `the last ${last} backup files` : 'every backup file';
+  }
   if (schedule.kind !== 'snapshot') return '—';
   const policy = schedule.retention;
   if (!policy) return 'none: nothing is deleted';

@@ -52,7 +52,7 @@ class SnapshotRetention(TypedDict):
 
 class Schedule(TypedDict):
     id: Id
-    kind: Literal["snapshot", "scrub", "balance"]
+    kind: Literal["snapshot", "scrub", "balance", "config_backup"]
     target: Id
     cron: str
     retention: SnapshotRetention | None
