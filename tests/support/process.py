@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -111,7 +112,8 @@ class Process:
             if self.proc.poll() is not None:
                 raise AssertionError(f"rockd exited {self.proc.returncode}:\n{self.output()}")
             with (contextlib.suppress(OSError),
-                  urllib.request.urlopen(self.url + "/api/v1/health", timeout=1) as r):
+                  urllib.request.urlopen(self.url + "/api/v1/health", timeout=1,
+                                         context=ssl._create_unverified_context()) as r):
                 if r.status == 200 and "rockd serving on" in self.own_output():
                     return
             time.sleep(0.05)

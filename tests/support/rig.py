@@ -82,7 +82,8 @@ class Rockd:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.listen}"
+        tls = self.settings.tls != "off" or self.settings.tls_cert is not None
+        return f"{'https' if tls else 'http'}://{self.settings.listen}"
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,3 @@
+"""HTTPS: the certificate rockd serves, made or uploaded, and the live SSL context.
+
+Imports core and config only."""
