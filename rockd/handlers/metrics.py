@@ -1,10 +1,10 @@
 """GET /metrics: Prometheus text, read from the state tree at scrape time (nothing sampled
-in the background), plus request latency measured by a middleware."""
+in the background), plus request latency measured by a middleware. monitoring/ holds the
+alerting rules and the Grafana dashboard that read these metrics."""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterator
 
 from aiohttp import web
@@ -14,6 +14,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from rockd.core.errors import Unauthorized
+from rockd.handlers import metrics_health as health
+from rockd.handlers import metrics_storage as storage
 from rockd.handlers.context import CONTEXT, Context
 from rockd.handlers.routes import Routes, authorise
 
@@ -24,42 +26,24 @@ LATENCY = web.AppKey("request_latency", Histogram)
 
 
 class TreeCollector(Collector):
-    """Pools, devices, jobs and the stream, as the tree shows them at the moment of a scrape."""
+    """The state tree as it is at the moment of a scrape: storage (metrics_storage), health
+    (metrics_health), and the stream."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
     def collect(self) -> Iterator[Metric]:
         tree = self.ctx.tree
-        labels = ["pool", "name"]
-        size = GaugeMetricFamily("rockd_pool_size_bytes", "Raw size of the pool's devices",
-                                 labels=labels)
-        used = GaugeMetricFamily("rockd_pool_used_bytes", "Raw bytes in use", labels=labels)
-        free = GaugeMetricFamily("rockd_pool_free_bytes", "Estimated free bytes for data",
-                                 labels=labels)
-        mounted = GaugeMetricFamily("rockd_pool_mounted", "1 if mounted", labels=labels)
-        degraded = GaugeMetricFamily("rockd_pool_degraded", "1 if a device is missing",
-                                     labels=labels)
-        errors = CounterMetricFamily("rockd_device_errors", "btrfs device error counters",
-                                     labels=["pool", "devid", "kind"])
-        for pool in (tree.get("/pools") or {}).values():
-            key = [pool["id"], pool["name"]]
-            mounted.add_metric(key, float(pool["mounted"]))
-            degraded.add_metric(key, float(pool["degraded"]))
-            if pool["usage"]:
-                size.add_metric(key, pool["usage"]["size"])
-                used.add_metric(key, pool["usage"]["used"])
-                free.add_metric(key, pool["usage"]["free_estimate"])
-            for device in pool["devices"]:
-                for kind, count in (device["errors"] or {}).items():
-                    errors.add_metric([pool["id"], str(device["devid"]), kind], count)
-        yield from (size, used, free, mounted, degraded, errors)
-
-        jobs = GaugeMetricFamily("rockd_jobs", "Jobs by kind and state", labels=["kind", "state"])
-        for (kind, state), count in Counter(
-                (j["kind"], j["state"]) for j in (tree.get("/jobs") or {}).values()).items():
-            jobs.add_metric([kind, state], count)
-        yield jobs
+        tree_pools = tree.get("/pools") or {}
+        tree_jobs = tree.get("/jobs") or {}
+        yield from storage.pools(tree_pools)
+        yield from storage.shares(tree.get("/shares") or {}, tree_pools)
+        yield from storage.scrubs(tree_jobs, tree_pools)
+        yield from storage.disks(tree.get("/disks") or {})
+        yield from health.jobs(tree_jobs)
+        yield from health.replication(tree.get("/replication") or {})
+        yield from health.services(tree.get("/services") or {})
+        yield from health.alerts(tree.get("/alerts") or {})
         yield GaugeMetricFamily("rockd_stream_subscribers", "Stream subscriptions open",
                                 value=self.ctx.bus.subscriber_count)
         yield CounterMetricFamily("rockd_revisions", "Revisions of the state tree (rate() of "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NotRequired
+from typing import Annotated, Literal, NotRequired
 
 from pydantic import Field
 from typing_extensions import TypedDict
@@ -30,6 +30,23 @@ class Versions(TypedDict):
     btrfs_progs: str | None
 
 
+class Tls(TypedDict):
+    """/system/tls: whether rockd serves HTTPS, and the certificate it presents."""
+
+    enabled: bool
+    source: NotRequired[Annotated[Literal["files", "uploaded", "self-signed"], Field(
+        description="the --tls-cert files, one uploaded, or the one rockd made")]]
+    subject: NotRequired[str]
+    names: NotRequired[Annotated[list[str], Field(
+        description="the DNS names and IP addresses it is for (subject alternative names)")]]
+    issuer: NotRequired[str]
+    not_before: NotRequired[Time]
+    not_after: NotRequired[Time]
+    self_signed: NotRequired[bool]
+    fingerprint: NotRequired[Annotated[str, Field(description="SHA-256, hex pairs")]]
+    chain_length: NotRequired[int]
+
+
 class System(TypedDict):
     """/system: the host; metrics and uptime are sampled once a second."""
 
@@ -40,3 +57,4 @@ class System(TypedDict):
     versions: Versions
     metrics: NotRequired[Metrics]
     uptime: NotRequired[Annotated[int, Field(description="seconds")]]
+    tls: NotRequired[Tls]
