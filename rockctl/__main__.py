@@ -1,0 +1,5 @@
+"""`python -m rockctl`: the same as the `rockctl` console script."""
+
+from rockctl.cli import main
+
+raise SystemExit(main())
