@@ -25,26 +25,18 @@ debs+=(openssh-server openssh-sftp-server openssh-client nfs-kernel-server)
 # Samba: smbd, testparm, pdbedit/smbpasswd, the VFS modules (shadow_copy2 for previous
 # versions, btrfs), and smbclient for the tests.
 debs+=(samba samba-vfs-modules smbclient)
-# Apps: the Docker engine (rockd talks to its API; the policy-rc.d guard below keeps the
+# Apps: the Docker engine (rockd talks to its API; install_debs' policy-rc.d guard keeps the
 # installation from starting a system dockerd), and for the apps tests a local registry and
 # busybox-static, from which they make their image.
 debs+=(docker.io docker-registry busybox-static)
-missing=()
-for p in "${debs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    no_starts=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        no_starts=1
-    fi
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    [ -z "$no_starts" ] || rm -f /usr/sbin/policy-rc.d
-fi
+# Prometheus and promtool: the tests check monitoring/'s rules and scrape rockd with a real
+# Prometheus (its own process; the package's service is never started).
+debs+=(prometheus)
+# systemd-nspawn and debootstrap: the install test boots a Debian root with systemd as PID 1.
+debs+=(systemd-container debootstrap)
+# shellcheck source=scripts/debian.sh
+. "$top/scripts/debian.sh"
+install_debs "${debs[@]}"
 
 # The virtualenv, on Debian's own Python 3.11 so that its system bindings fit.
 venv="$top/.venv"

@@ -1,11 +1,13 @@
 """A real daemon process killed, terminated and restarted: nothing committed is lost."""
 
 import asyncio
+import itertools
 import socket
 import sqlite3
 import time
 
 import orjson
+import pytest
 
 from rockd.core import pointer
 from rockd.core.tree import apply
@@ -106,20 +108,60 @@ async def test_sigterm_under_load_flushes_everything_and_exits_0_within_5s(rockd
     assert max(v["seq"] for v in body["value"].values()) == changes
 
 
-async def test_serve_tells_systemd_ready_and_stops_on_sigterm(rockd, tmp_path):
-    notify_path = tmp_path / "notify.sock"
+@pytest.fixture
+def notify(tmp_path):
+    """A socket standing in for systemd's NOTIFY_SOCKET: (its path, the socket)."""
+    path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(notify_path))
+    sock.bind(str(path))
     sock.settimeout(20)
     try:
-        proc = (await rockd(process=True, login=False,
-                            env={"NOTIFY_SOCKET": str(notify_path)})).proc
-        assert sock.recv(64) == b"READY=1"
-        started = time.monotonic()
-        proc.signal(15)
-        assert proc.wait(timeout=5) == 0
-        assert time.monotonic() - started < 5
-        assert sock.recv(64) == b"STOPPING=1"
-        assert "rockd stopped at revision" in proc.output()
+        yield str(path), sock
     finally:
         sock.close()
+
+
+async def test_serve_tells_systemd_ready_and_stops_on_sigterm(rockd, notify):
+    path, sock = notify
+    proc = (await rockd(process=True, login=False, env={"NOTIFY_SOCKET": path})).proc
+    assert sock.recv(64) == b"READY=1"
+    started = time.monotonic()
+    proc.signal(15)
+    assert proc.wait(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    assert sock.recv(64) == b"STOPPING=1"
+    assert "rockd stopped at revision" in proc.output()
+
+
+def _pings(sock: socket.socket, seconds: float) -> list[float]:
+    """When each WATCHDOG=1 arrived on `sock` during the next `seconds`."""
+    arrived, end = [], time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            message = sock.recv(64)
+        except TimeoutError:
+            break
+        if message == b"WATCHDOG=1":
+            arrived.append(time.monotonic())
+    return arrived
+
+
+async def test_serve_feeds_systemds_watchdog_only_when_asked(rockd, notify):
+    path, sock = notify
+    # WatchdogSec=1: a ping every half second
+    await rockd(process=True, login=False,
+                env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000"})
+    assert sock.recv(64) == b"READY=1"
+    pings = _pings(sock, 2.2)
+    assert len(pings) >= 3, pings
+    assert max(b - a for a, b in itertools.pairwise(pings)) < 1.0, pings
+
+
+async def test_no_watchdog_pings_for_another_pid(rockd, notify):
+    path, sock = notify
+    await rockd(process=True, login=False,
+                env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1000000",
+                     "WATCHDOG_PID": "1"})  # systemd asks it of another process
+    assert sock.recv(64) == b"READY=1"
+    assert _pings(sock, 1.5) == []
