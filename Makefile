@@ -4,21 +4,26 @@
 VENV := .venv/bin
 ARGS ?=
 
-.PHONY: demo test setup lint bench
+.PHONY: demo test setup lint bench install
 
 demo: setup
 	$(VENV)/rockd demo $(ARGS)
 
 test: setup
-	$(VENV)/ruff check rockd tests bench
-	$(VENV)/mypy rockd
+	$(VENV)/ruff check rockd rockctl tests bench
+	$(VENV)/mypy rockd rockctl
 	$(VENV)/python -m pytest $(ARGS)
 
 setup:
 	@bash scripts/setup.sh
 
+# rockd as a service on this box: /opt/rockd, /usr/local/bin/rockd, its systemd units (started
+# where systemd is PID 1); ARGS as scripts/install.sh takes them
+install:
+	bash scripts/install.sh $(ARGS)
+
 lint: setup
-	$(VENV)/ruff check rockd tests bench
+	$(VENV)/ruff check rockd rockctl tests bench
 
 bench: setup
 	$(VENV)/python bench/journal.py
@@ -27,3 +32,4 @@ bench: setup
 	$(VENV)/python bench/scale.py
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/replication.py
+	$(VENV)/python bench/alerts.py

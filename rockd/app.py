@@ -12,8 +12,11 @@ from aiohttp import WSCloseCode, web
 
 from rockd import system
 from rockd.accounts.users import Users
+from rockd.alerts.engine import Alerts
 from rockd.apps import jobs as app_jobs
 from rockd.apps.apps import Apps
+from rockd.backup.collect import Parts as BackupParts
+from rockd.backup.files import Backups
 from rockd.config import Settings
 from rockd.core import auth as auth_tables
 from rockd.core.auth import Auth
@@ -21,12 +24,19 @@ from rockd.core.bus import Bus
 from rockd.core.history import SCHEMA as HISTORY_SCHEMA
 from rockd.core.history import History
 from rockd.core.jobs import Jobs
+from rockd.core.models import validate
 from rockd.core.rescan import Rescanner
 from rockd.core.store import Store, open_state
+from rockd.core.tasks import cancel_and_wait
 from rockd.core.tree import Tree
+from rockd.events import open_events
+from rockd.events.log import EventLog
+from rockd.handlers import alerts as alerts_api
 from rockd.handlers import apps as apps_api
 from rockd.handlers import auth, meta, metrics, state, stream
+from rockd.handlers import config_backup as config_backup_api
 from rockd.handlers import disks as disks_api
+from rockd.handlers import events as events_api
 from rockd.handlers import exports as exports_api
 from rockd.handlers import jobs as jobs_api
 from rockd.handlers import pools as pools_api
@@ -35,6 +45,7 @@ from rockd.handlers import schedules as schedules_api
 from rockd.handlers import services as services_api
 from rockd.handlers import shares as shares_api
 from rockd.handlers import system as system_api
+from rockd.handlers import tls as tls_api
 from rockd.handlers import users as users_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
@@ -48,7 +59,7 @@ from rockd.jobs.command import CommandKind
 from rockd.jobs.prune import PruneKind
 from rockd.jobs.schedules import Scheduler
 from rockd.jobs.scrub import ScrubKind
-from rockd.notify import notify
+from rockd.notify import feed_watchdog, notify, watchdog_interval
 from rockd.services.backends import service_backend
 from rockd.services.exports import Exports
 from rockd.services.nfs import NfsExports
@@ -62,6 +73,7 @@ from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
 from rockd.system_metrics import FIELDS as SYSTEM_METRICS_FIELDS
 from rockd.system_metrics import SystemMetrics
+from rockd.tls.keeper import Certificates
 from rockd.transfer.service import Replication
 from rockd.watchers.inotify import Inotify
 from rockd.watchers.metrics import MetricsSampler
@@ -92,25 +104,39 @@ class Daemon:
         self.sampler: MetricsSampler | None = None
         self.history: History | None = None
         self.inotify: Inotify | None = None  # the one inotify reader, for every part
+        self.backups: Backups | None = None  # the settings backup, and its restore
+        self.events: EventLog | None = None  # the event log and audit, /events/latest
+        self.alerts: Alerts | None = None  # /alerts: follows the tree, tells the owner
+        self.certificates: Certificates | None = None  # HTTPS's, and /system/tls
+        self.redirect: web.AppRunner | None = None  # --http-redirect's listener
+        self.watchdog: asyncio.Task[None] | None = None  # systemd's, fed from the loop
 
     async def start(self) -> None:
         settings = self.settings
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.store, self.tree, self.bus = await open_state(
             settings.database, auth_tables.SCHEMA + HISTORY_SCHEMA)
+        # before any part writes the tree: every change from here on is followed
+        self.events = await open_events(settings, self.tree.own("/events", "events"))
         authn = Auth(self.store)
         await authn.load()
         await self._first_user(authn)
         self.context = await self._parts(authn)
+        self.certificates = Certificates(settings, self.tree.own("/system/tls", "tls"))
+        ssl_context = self.certificates.open()
 
         app = self._web_app()
         self.runner = ApiRunner(app, shutdown_timeout=1.0)
         await self.runner.setup()
-        await web.TCPSite(self.runner, settings.host, settings.port).start()
+        self.redirect = await tls_api.listen(self.runner, settings, ssl_context)
         # serve the last known tree at once, then make it true
         await self._observe()
-        log.info("rockd serving on http://%s (revision %d)", settings.listen, self.tree.rev)
+        log.info("rockd serving on %s://%s (revision %d)", "https" if ssl_context else "http",
+                 settings.listen, self.tree.rev)
         notify("READY=1")
+        interval = watchdog_interval()
+        if interval is not None:
+            self.watchdog = asyncio.create_task(feed_watchdog(interval), name="watchdog")
 
     async def _first_user(self, authn: Auth) -> None:
         password = os.environ.pop("ROCKD_ADMIN_PASSWORD", None)
@@ -178,6 +204,14 @@ class Daemon:
         shares.mark_replicas_from(replication.replicas)  # /shares/{id}/replica
         self.facts = tree.own("/system", "system")
         await replication.load()
+        self.backups = Backups(BackupParts(settings, tree, self.store, users, pools, shares,
+                                           exports, scheduler, services, replication, apps))
+        scheduler.backups_by(self.backups)  # config_backup schedules write it
+        self.alerts = Alerts(tree.own("/alerts", "alerts"), self.store, settings.alert_window)
+        await self.alerts.load()
+        alerts = self.alerts
+        self.backups.restores("alert_settings", lambda _key, value: alerts.configure(
+            validate(alerts_api.AlertSettings, value).model_dump(by_alias=True)))
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, pool_jobs,
                        shares, jobs, scheduler, self.history, services, exports, users, replication,
                        apps)
@@ -195,6 +229,8 @@ class Daemon:
                     tree.set(f"/{key}", {})
             tree.create_claimed()
         system.publish(self.facts, await system.probe())
+        assert self.certificates is not None
+        self.certificates.publish()
         assert self.sampler is not None
         self.sampler.start()
         await ctx.disks.rescan_all()
@@ -209,19 +245,31 @@ class Daemon:
         await ctx.apps.start()
         ctx.jobs.reattach()
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
+        assert self.alerts is not None
+        self.alerts.start()  # the tree is true now: what is wrong in it is alerted
 
     def _web_app(self) -> web.Application:
-        app = web.Application(middlewares=[timing, security_headers, errors,
+        app = web.Application(middlewares=[timing, tls_api.hsts, security_headers,
+                                           events_api.audit(), errors,
                                            host_check(self.settings.allowed_hosts)],
                               client_max_size=self.settings.max_body)
         assert self.context is not None
         app[CONTEXT] = self.context
+        assert self.certificates is not None
+        app[tls_api.CERTIFICATES] = self.certificates
         metrics.install(app, self.context)
         app[PRINCIPAL] = principal_of
+        assert self.backups is not None
+        app[config_backup_api.BACKUPS] = self.backups
+        assert self.events is not None
+        app[events_api.EVENTS] = self.events
+        assert self.alerts is not None
+        app[alerts_api.ALERTS] = self.alerts
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
                        schedules_api, system_api, services_api, replication_api,
-                       users_api, metrics, apps_api):
+                       users_api, metrics, apps_api, config_backup_api, alerts_api, tls_api,
+                       events_api):
             table.extend(module.routes)
         table.extend(exports_api.routes_for(EXPORT_KINDS))
         table.install(app)
@@ -230,10 +278,13 @@ class Daemon:
 
     async def stop(self) -> None:
         notify("STOPPING=1")
+        await cancel_and_wait(self.watchdog)
         for watcher in self.watchers:
             watcher.stop()
         if self.sampler is not None:
             self.sampler.stop()
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self.context is not None:
             await self.context.scheduler.stop()
             await self.context.replication.stop()
@@ -253,8 +304,12 @@ class Daemon:
                     [asyncio.create_task(ws.close(code=WSCloseCode.GOING_AWAY,
                                                   message=b"rockd is stopping"))
                      for ws in sockets], timeout=1.0)
+        if self.redirect is not None:
+            await self.redirect.cleanup()
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.events is not None:
+            await self.events.close()  # the last audit, before the tree's journal closes
         if self.history is not None:
             await self.history.stop()  # the last samples, before the database closes
         if self.store is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -102,6 +103,21 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--apps-registry", type=registry, metavar="HOST[:PORT][/PATH]",
                        help="a mirror of Docker Hub that app images naming no registry are "
                        "pulled from (until set through the API)")
+    serve.add_argument("--events-keep-days", type=int, metavar="DAYS",
+                       help="how long the event log keeps an entry (90)")
+    serve.add_argument("--events-keep", type=int, metavar="N",
+                       help="the most entries the event log keeps (100000)")
+    serve.add_argument("--tls", choices=["off", "self-signed"],
+                       help="serve HTTPS with a certificate rockd makes and keeps under the "
+                       "state dir (off: plain HTTP, unless --tls-cert is given)")
+    serve.add_argument("--tls-cert", type=Path, metavar="FILE",
+                       help="serve HTTPS with this PEM certificate chain, the server's first")
+    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="its PEM private key")
+    serve.add_argument("--http-redirect", type=int, metavar="PORT",
+                       help="with HTTPS, a plain HTTP port that redirects browsers to it")
+    serve.add_argument("--alert-window", type=seconds, metavar="SECONDS",
+                       help="an alert's later changes within this time after a message go "
+                       "out as one digest (300)")
 
     demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
     demo.add_argument("--disks", type=int, default=4)
@@ -118,13 +134,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         values.update(Settings.from_file(args.config))
     for name in ("listen", "state_dir", "mount_root", "devices", "metrics_public", "samba_dir",
                  "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services", "docker_socket",
-                 "apps_catalog", "apps_registry", "zmq_listen", "replication_idle",
-                 "allowed_hosts"):
+                 "apps_catalog", "apps_registry", "zmq_listen", "replication_idle", "alert_window",
+                 "allowed_hosts", "tls", "tls_cert", "tls_key", "http_redirect",
+                 "events_keep_days", "events_keep"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
     for name in ("state_dir", "mount_root", "samba_dir", "nfs_exports", "sftp_dir",
-                 "docker_socket", "apps_catalog"):
+                 "docker_socket", "apps_catalog", "tls_cert", "tls_key"):
         if name in values:
             values[name] = Path(values[name])
     for name in ("devices", "allowed_hosts"):
@@ -132,13 +149,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
             values[name] = comma_list(values[name])
     if values.get("apps_registry") is not None:  # from the TOML file too
         values["apps_registry"] = registry(str(values["apps_registry"]))
+    if ("tls_cert" in values) != ("tls_key" in values):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if values.get("tls", "off") not in ("off", "self-signed"):
+        raise ValueError(f"tls is 'off' or 'self-signed', not {values['tls']!r}")
     return Settings(**values)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # under systemd the journal stamps each line itself (JOURNAL_STREAM names its stream)
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=f"{stamp}%(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from(args)
     except (OSError, ValueError, TypeError, argparse.ArgumentTypeError) as exc:
@@ -159,8 +182,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return asyncio.run(demo(settings, args.disks, args.disk_size))
     from rockd.app import serve
+    from rockd.tls.keeper import CertificateError
 
-    return asyncio.run(serve(settings))
+    try:
+        return asyncio.run(serve(settings))
+    except CertificateError as exc:
+        print(f"rockd: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

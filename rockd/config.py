@@ -35,6 +35,16 @@ class Settings:
     docker_args: list[str] = field(default_factory=list)  # dockerd's own, where rockd runs it
     apps_registry: str | None = None  # where images naming no registry come from (a mirror)
     apps_image_max: int = 8 << 30  # the largest image file (a `docker save` tar) taken
+    # the event log keeps entries this many days, and at most this many of them
+    events_keep_days: int = 90
+    events_keep: int = 100_000
+    # HTTPS: a certificate's files, else "self-signed" (made and kept under the state dir)
+    tls: str = "off"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    http_redirect: int | None = None  # a plain HTTP port that redirects to HTTPS
+    # alerts: a condition's later changes within this many seconds go out as one digest
+    alert_window: float = 300.0
 
     @property
     def sftp_root(self) -> Path:

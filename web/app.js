@@ -19,6 +19,9 @@ import './views/services.js';
 import './views/replication.js';
 import './views/apps.js';
 import './views/tokens.js';
+import './views/settings-backup.js';
+import { bell, notifyNew } from './views/alerts.js';
+import './views/events.js';
 
 function meta(name) {
   return document.querySelector(`meta[name="${name}"]`)?.content ?? '';
@@ -56,8 +59,10 @@ class RockdApp extends LitElement {
     this.user = user; // the user's name
     this.phase = 'live';
     this.store = new Store();
+    this.seenAlerts = new Set(); // for the browser's notifications of new alerts
     this.store.addEventListener('change', () => {
       metrics.add(this.store.tree.system?.metrics);
+      if (this.store.ready) notifyNew(this.store.tree, this.seenAlerts);
       this.requestUpdate();
     });
     this.store.addEventListener('connection', () => this.requestUpdate());
@@ -99,6 +104,9 @@ class RockdApp extends LitElement {
         return html`<rockd-replication .tree=${tree} .rev=${rev}></rockd-replication>`;
       case 'apps': return html`<rockd-apps .tree=${tree} .rev=${rev} .id=${id}></rockd-apps>`;
       case 'tokens': return html`<rockd-tokens .tree=${tree} .rev=${rev}></rockd-tokens>`;
+      case 'backup': return html`<rockd-settings-backup></rockd-settings-backup>`;
+      case 'alerts': return html`<rockd-alerts .tree=${tree} .rev=${rev}></rockd-alerts>`;
+      case 'events': return html`<rockd-events .tree=${tree} .rev=${rev}></rockd-events>`;
       case 'dashboard': return html`<rockd-dashboard .tree=${tree} .rev=${rev}></rockd-dashboard>`;
       default: return html`<section class="card not-found"><h1>Page not found</h1>
         <p>rockd has no page at <code>${location.hash}</code>.</p>
@@ -142,6 +150,7 @@ class RockdApp extends LitElement {
         <span class="host">${system.hostname ?? ''}</span>
         <span class="spacer"></span>
         ${this.store.connected ? '' : html`<span class="banner" role="status">Reconnecting…</span>`}
+        ${bell(this.store.tree)}
         <span class="user">${this.user}</span>
         <button class="quiet" @click=${() => this.logout()}>Log out</button>
       </header>

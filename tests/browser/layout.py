@@ -53,3 +53,15 @@ _CHECK = """(parts) => {
 def layout_problems(page: Page) -> list[str]:
     """What overlaps or runs past its card in the page's visible forms, in words."""
     return page.evaluate(_CHECK, PARTS)
+
+
+def look(page: Page, name: str, widths: tuple[int, ...] = (390, 1366)) -> None:
+    """At each width: no layout problem, no sideways scrolling, and a screenshot
+    `{name}-{width}`; the page is left at the last width."""
+    from tests.browser.conftest import screenshot  # (conftest is pytest's, loaded first)
+
+    for pixels in widths:
+        page.set_viewport_size({"width": pixels, "height": 900})
+        assert layout_problems(page) == [], pixels
+        assert page.evaluate("document.documentElement.scrollWidth") <= pixels
+        screenshot(page, f"{name}-{pixels}")

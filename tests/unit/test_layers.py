@@ -26,8 +26,13 @@ ALLOWED = {  # package (or top-level module) -> the packages it may import
     "system": BASE,
     "system_metrics": BASE,
     "notify": BASE,
+    "tls": BASE,
+    "alerts": BASE,
+    "events": BASE,
+    "backup": BASE | {"storage", "jobs", "watchers", "accounts", "services", "apps", "transfer"},
     "handlers": BASE | {"storage", "jobs", "watchers", "accounts", "services", "apps",
-                        "transfer", "system", "system_metrics"},
+                        "transfer", "system", "system_metrics", "tls", "alerts", "events",
+                        "backup"},
 }
 TOP = {"app", "cli", "demo"}  # they build the daemon from everything
 

@@ -14,7 +14,10 @@ export const SCREENS = [
   ['services', 'Services'],
   ['replication', 'Replication'],
   ['apps', 'Apps'],
+  ['alerts', 'Alerts'],
+  ['events', 'Events'],
   ['tokens', 'API tokens'],
+  ['backup', 'Backup'],
 ];
 
 export function current() {

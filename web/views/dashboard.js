@@ -7,6 +7,7 @@ import { bytes, byName, duration, rate } from '../lib/format.js';
 import { metrics } from '../lib/metrics.js';
 import { href } from '../lib/router.js';
 import { View } from '../lib/view.js';
+import { alertsCard } from './alerts.js';
 import { usageBar } from './pool-facts.js';
 
 function deviceErrors(device) {
@@ -70,6 +71,7 @@ class Dashboard extends View {
     return html`
       <h1>Dashboard</h1>
       <div class="grid">
+        ${alertsCard(this.tree)}
         <section class="card">
           <h2>Pools</h2>
           ${pools.length ? pools.map((p) => this.pool(p))

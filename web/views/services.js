@@ -1,10 +1,12 @@
 // Services (#/services): the daemons behind the exports (and Docker), live: running or not,
-// since when, their pid, whether they start with the machine; start, stop, restart, enable.
+// since when, their pid, whether they start with the machine; start, stop, restart, enable;
+// and the HTTPS certificate (views/tls.js).
 import { html } from 'lit';
 import { confirmAction } from '../components/confirm.js';
 import { call } from '../lib/api.js';
 import { byName, when } from '../lib/format.js';
 import { View } from '../lib/view.js';
+import './tls.js';
 
 const TONE = { active: 'good', failed: 'bad' };
 
@@ -55,6 +57,7 @@ customElements.define('rockd-services', class extends View {
             <th>At boot</th><th></th></tr></thead>
           <tbody>${services.map((s) => this.row(s))}</tbody>
         </table>
-      </section>`;
+      </section>
+      <rockd-tls .tree=${this.tree} .rev=${this.rev}></rockd-tls>`;
   }
 });

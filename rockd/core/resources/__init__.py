@@ -17,10 +17,12 @@ from types import ModuleType
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict, is_typeddict
 
-from rockd.core.resources import apps, host, jobs, sharing, storage
+from rockd.core.resources import alerts, apps, events, host, jobs, sharing, storage
+from rockd.core.resources.alerts import Alert
 from rockd.core.resources.apps import App, AppContainer, AppPort, AppsEngine, AppUi, AppVolume
+from rockd.core.resources.events import Event, EventPage, EventResult, Events
 from rockd.core.resources.fields import Id, Time
-from rockd.core.resources.host import Metrics, System, Versions
+from rockd.core.resources.host import Metrics, System, Tls, Versions
 from rockd.core.resources.jobs import (
     Job,
     JobStarted,
@@ -86,6 +88,8 @@ State = TypedDict("State", {
     "apps-engine": AppsEngine,
     "replication": Replication,
     "system": System,
+    "alerts": dict[Id, Alert],
+    "events": Events,
 })
 """The whole tree."""
 
@@ -99,7 +103,7 @@ def _exact(module: ModuleType) -> None:
             with_config(EXACT)(value)
 
 
-for _module in (apps, host, jobs, sharing, storage):
+for _module in (alerts, apps, events, host, jobs, sharing, storage):
     _exact(_module)
 with_config(EXACT)(State)
 
@@ -107,12 +111,13 @@ TREE: TypeAdapter[State] = TypeAdapter(State)
 """Checks a tree against these definitions (for tests: rockd does not check at run time)."""
 
 __all__ = [
-    "TREE", "Allocation", "App", "AppContainer", "AppPort", "AppUi", "AppVolume", "AppsEngine",
-    "BlockGroups", "Configs", "Disk", "DiskFilesystem", "Export", "ExportWriters", "Exports",
-    "Group", "Id", "Job", "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport",
-    "NfsExportClient", "Partition", "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention",
-    "ReplicaSource", "Replication", "ReplicationIdentity", "ReplicationTask", "Schedule",
-    "Service", "SftpConfig", "SftpExport", "Share", "SmartAttribute", "SmartReport",
-    "SmartSelfTest", "SmartSummary", "SmbConfig", "SmbExport", "Snapshot", "SnapshotRetention",
-    "State", "SubvolumeUsage", "System", "TargetRun", "TaskTarget", "Time", "User", "Versions",
+    "TREE", "Alert", "Allocation", "App", "AppContainer", "AppPort", "AppUi", "AppVolume",
+    "AppsEngine", "BlockGroups", "Configs", "Disk", "DiskFilesystem", "Event", "EventPage",
+    "EventResult", "Events", "Export", "ExportWriters", "Exports", "Group", "Id", "Job",
+    "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport", "NfsExportClient", "Partition",
+    "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention", "ReplicaSource", "Replication",
+    "ReplicationIdentity", "ReplicationTask", "Schedule", "Service", "SftpConfig", "SftpExport",
+    "Share", "SmartAttribute", "SmartReport", "SmartSelfTest", "SmartSummary", "SmbConfig",
+    "SmbExport", "Snapshot", "SnapshotRetention", "State", "SubvolumeUsage", "System", "TargetRun",
+    "TaskTarget", "Time", "Tls", "User", "Versions",
 ]
