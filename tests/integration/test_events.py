@@ -130,17 +130,26 @@ async def test_a_loop_disk_detached_by_hand_is_a_disk_gone_event(rockd, loops):
     assert entry["resource"] == box.disks[1]
 
 
+async def _has(kinds, kind: str) -> bool:
+    return kind in await kinds
+
+
 async def test_a_pool_mounted_degraded_is_an_event(rockd, loops):
     box = await rockd(devices=2, pool="raid1")
     url = f"/api/v1/pools/{box.pool['id']}"
     status, _ = await box.api.call("POST", url + "/unmount")
     assert status == 200
     loops.detach(box.devices[1])
+
+    async def kinds_of_pool() -> list[str]:
+        return [e["kind"] for e in (await events(box.api, resource=box.pool["id"]))["items"]
+                if e["kind"] != "audit"]
+
+    # the device is found missing as soon as its udev event is read, while still unmounted
+    await wait_for(lambda: _has(kinds_of_pool(), "pool_degraded"), timeout=15)
     status, pool = await box.api.call("POST", url + "/mount", {"degraded": True})
     assert status == 200, pool
-    kinds = [e["kind"] for e in (await events(box.api, resource=box.pool["id"]))["items"]
-             if e["kind"] != "audit"]
-    # the device is found missing as soon as it is gone, before the mount
+    kinds = await kinds_of_pool()
     assert kinds == ["pool_mounted", "pool_unmounted", "pool_degraded", "pool_mounted"], kinds
     degraded = (await events(box.api, kind="pool_degraded"))["items"][-1]
     assert degraded["message"].startswith("Pool tank is degraded: 1 device is missing.")
