@@ -40,10 +40,21 @@ export function parseSize(text) {
   return Math.round(Number(match[1]) * 1024 ** power);
 }
 
+const WORDED = new Map(); // a time → its words (a table of snapshots says the same ones again)
+// as Date.toLocaleString() says it, with one formatter for all
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'numeric',
+  day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+
 export function when(stamp) {
   if (!stamp) return '—';
-  const date = new Date(stamp);
-  return Number.isNaN(date.getTime()) ? stamp : date.toLocaleString();
+  let text = WORDED.get(stamp);
+  if (text === undefined) {
+    const date = new Date(stamp);
+    text = Number.isNaN(date.getTime()) ? stamp : DATE_TIME.format(date);
+    if (WORDED.size >= 20000) WORDED.clear();
+    WORDED.set(stamp, text);
+  }
+  return text;
 }
 
 export function duration(seconds) {

@@ -9,6 +9,61 @@ function tokens(path) {
   return path === '' || path === '/' ? [] : path.slice(1).split('/').map(unescape);
 }
 
+// What changed in one tree since it arrived, so that a view of a large branch (10,000
+// snapshots) can follow it without reading the whole branch on every patch: a running count of
+// the ops applied, each branch's count at its last change, and the last LOG_SIZE ops as
+// [branch, key under it] (key null when the op set the whole branch).
+const LOG_SIZE = 4096;
+
+export class Changes {
+  constructor() {
+    this.seq = 0;
+    this.log = []; // this.log[i] is op number this.seq - this.log.length + 1 + i
+    this.versions = new Map();
+  }
+
+  note(path) {
+    const keys = tokens(path);
+    this.seq += 1;
+    this.versions.set(keys[0], this.seq);
+    this.log.push([keys[0], keys.length > 1 ? keys[1] : null]);
+    if (this.log.length > 2 * LOG_SIZE) this.log = this.log.slice(-LOG_SIZE);
+  }
+
+  // the count at `branch`'s last change (0: none since the tree arrived)
+  version(branch) {
+    return this.versions.get(branch) ?? 0;
+  }
+
+  // The keys of `branch` that changed after op number `mark`: an empty set when none did, or
+  // null when the log does not reach back that far or an op set the whole branch.
+  since(mark, branch) {
+    const changed = new Set();
+    if (this.version(branch) <= mark) return changed;
+    const first = this.seq - this.log.length + 1;
+    if (mark + 1 < first) return null;
+    for (let i = mark + 1 - first; i < this.log.length; i += 1) {
+      const [where, key] = this.log[i];
+      if (where !== branch) continue;
+      if (key === null) return null;
+      changed.add(key);
+    }
+    return changed;
+  }
+}
+
+const changes = new WeakMap(); // a tree → its Changes
+
+// The changes made to `tree` (a store's tree) since the stream brought it whole.
+export function changesOf(tree) {
+  let found = changes.get(tree);
+  if (!found) {
+    found = new Changes();
+    changes.set(tree, found);
+  }
+  return found;
+}
+
 // Apply one RFC 6902 op (add, remove, replace) to `doc`; parents are made where missing.
 export function applyOp(doc, op) {
   const keys = tokens(op.path);
@@ -74,8 +129,12 @@ export class Store extends EventTarget {
       this.setConnected(true);
     } else if (message.type === 'patch') {
       for (const op of message.ops) {
-        if (op.path === '') this.tree = op.value;
-        else applyOp(this.tree, op);
+        if (op.path === '') {
+          this.tree = op.value ?? {};
+        } else {
+          applyOp(this.tree, op);
+          changesOf(this.tree).note(op.path);
+        }
       }
       this.rev = message.rev;
       this.setConnected(true);

@@ -1,13 +1,36 @@
-// Disks: every disk the box has, managed by rockd or not, with its pool and health; one
-// disk's page (#/disks/{id}) is disk-detail.js.
+// Disks: every disk the box has, managed by rockd or not, with its pool and health, a page at a
+// time with a search and a choice of order; one disk's page (#/disks/{id}) is disk-detail.js.
 import { html } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
 import { bytes } from '../lib/format.js';
 import { href } from '../lib/router.js';
+import { collator } from '../lib/rows.js';
+import { Table } from '../lib/table.js';
 import { View } from '../lib/view.js';
 import { diskHealth, diskHolds } from './disk-facts.js';
 import './disk-detail.js';
 
+const byPath = (a, b) => collator.compare(String(a.path), String(b.path));
+const byText = (value) => (a, b) => collator.compare(String(value(a) ?? ''), String(value(b) ?? ''))
+  || byPath(a, b);
+
 class Disks extends View {
+  constructor() {
+    super();
+    this.table = new Table(this, {
+      branch: 'disks', noun: 'disks', order: ['managed', false],
+      columns: {
+        path: ['Path', byPath],
+        size: ['Size', (a, b) => (a.size ?? -1) - (b.size ?? -1) || byPath(a, b)],
+        model: ['Model', byText((d) => d.model)],
+        serial: ['Serial', byText((d) => d.serial)],
+        managed: ['Managed', (a, b) => (b.managed - a.managed) || byPath(a, b),
+          ['Managed first', 'Managed last']],
+      },
+      text: (d) => `${d.path} ${d.model ?? ''} ${d.serial ?? ''}`,
+    });
+  }
+
   row(disk) {
     return html`
       <tr data-disk=${disk.id}>
@@ -27,18 +50,20 @@ class Disks extends View {
       return html`<rockd-disk-detail .tree=${this.tree} .rev=${this.rev} .id=${this.id}>
         </rockd-disk-detail>`;
     }
-    const disks = this.branch('disks').sort((a, b) => (b.managed - a.managed)
-      || String(a.path).localeCompare(String(b.path), undefined, { numeric: true }));
-    const unmanaged = disks.filter((d) => !d.managed).length;
+    const { table } = this;
+    const disks = table.page(this.tree);
+    const unmanaged = table.all(this.tree).some((d) => !d.managed);
     return html`
       <section class="card">
         <h1>Disks</h1>
-        ${disks.length ? html`
+        ${table.shown.total ? html`
+          ${table.tools()}
           <table class="wide labelled">
-            <thead><tr><th>Path</th><th class="num">Size</th><th>Model</th><th>Serial</th>
-              <th>Pool</th><th>Health</th><th>Managed</th></tr></thead>
-            <tbody>${disks.map((disk) => this.row(disk))}</tbody>
-          </table>` : html`<p>No disk was found.</p>`}
+            <thead><tr>${table.th('path')}${table.th('size', 'num')}${table.th('model')}
+              ${table.th('serial')}<th>Pool</th><th>Health</th>${table.th('managed')}</tr></thead>
+            <tbody>${repeat(disks, (disk) => disk.id, (disk) => this.row(disk))}</tbody>
+          </table>
+          ${table.pager()}` : html`<p>No disk was found.</p>`}
         ${unmanaged ? html`<p class="muted">rockd only changes the disks it was given
           (<code>--devices</code>); the others are shown read-only, and the disk holding the
           system is never managed.</p>` : ''}

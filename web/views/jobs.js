@@ -1,8 +1,11 @@
 // Jobs: every long operation rockd runs or ran (balance, scrub, device changes, prunes...),
-// running first then the most recent, live from the tree; #/jobs/{id} is one job (job-detail.js).
+// running first then the most recent, live from the tree, a page at a time with a search and a
+// choice of order; #/jobs/{id} is one job (job-detail.js).
 import { html } from 'lit';
 import { View } from '../lib/view.js';
 import { href } from '../lib/router.js';
+import { byText } from '../lib/rows.js';
+import { Table } from '../lib/table.js';
 import { isActive, jobRow, jobTitle } from '../components/job-row.js';
 import './job-detail.js';
 
@@ -13,8 +16,11 @@ const FILTERS = [['all', 'All jobs'], ['active', 'Active'], ['ended', 'Ended']];
 export function jobOrder(a, b) {
   const rank = (job) => RANK[job.state] ?? 3;
   const moment = (job) => String(job.ended ?? job.started ?? '');
-  return rank(a) - rank(b) || moment(b).localeCompare(moment(a)) || String(b.id).localeCompare(String(a.id));
+  return rank(a) - rank(b) || byText(moment(b), moment(a)) || byText(String(b.id), String(a.id));
 }
+
+const byStart = (a, b) => byText(String(a.started ?? ''), String(b.started ?? ''))
+  || byText(String(a.id), String(b.id));
 
 customElements.define('rockd-jobs', class extends View {
   static properties = { ...View.properties, filter: { state: true } };
@@ -22,16 +28,26 @@ customElements.define('rockd-jobs', class extends View {
   constructor() {
     super();
     this.filter = 'all';
+    this.table = new Table(this, {
+      branch: 'jobs', noun: 'jobs', order: ['state', false], headers: false,
+      columns: {
+        state: ['State', jobOrder, ['Running first, then the newest', 'Ended first, the oldest first']],
+        started: ['Started', byStart, ['Oldest first', 'Newest first']],
+      },
+      text: (job) => `${jobTitle(this.tree, job)} ${job.kind ?? ''} ${job.state ?? ''}`,
+    });
   }
 
   render() {
     if (this.id) {
       return html`<rockd-job-detail .tree=${this.tree} .rev=${this.rev} .id=${this.id}></rockd-job-detail>`;
     }
-    const all = this.branch('jobs');
+    const { table } = this;
+    const all = table.all(this.tree);
     const active = all.filter(isActive).length;
-    const shown = all.filter((job) => this.filter === 'all'
-      || (this.filter === 'active') === isActive(job)).sort(jobOrder);
+    table.where(this.filter === 'all' ? null : this.filter,
+      (job) => (this.filter === 'active') === isActive(job));
+    const shown = table.page(this.tree);
     return html`
       <section class="card">
         <div class="title-row">
@@ -45,6 +61,7 @@ customElements.define('rockd-jobs', class extends View {
         <p class="muted" role="status">${active} active, ${all.length - active} ended.
           rockd keeps the last 200 ended jobs.</p>
         ${this.problem()}
+        ${table.tools()}
         <div class="job-list">
           ${shown.length ? shown.map((job) => html`
             <div class="job-entry">
@@ -54,6 +71,7 @@ customElements.define('rockd-jobs', class extends View {
             </div>`)
           : html`<p class="muted">${this.filter === 'active' ? 'No job is running.' : 'No jobs.'}</p>`}
         </div>
+        ${table.pager()}
       </section>`;
   }
 });

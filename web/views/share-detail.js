@@ -1,6 +1,7 @@
 // One share (#/shares/{id}): its facts, the settings form (quota, compression, owner, group,
 // mode), clone, rollback and delete, and its snapshots (snapshot-list.js) below.
 import { html } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
 import { View } from '../lib/view.js';
 import { call } from '../lib/api.js';
 import { bytes, percent, when } from '../lib/format.js';
@@ -10,7 +11,10 @@ import { NAME_PATTERN, NAME_RULE } from '../lib/names.js';
 import {
   COMPRESSIONS, MODE_PATTERN, MODE_RULE, quotaBytes, quotaField, quotasAllowed,
 } from './share-create.js';
-import { rollback, snapshotsOf } from './snapshot-list.js';
+import { newestFirst, rollback, snapshotRows } from './snapshot-list.js';
+
+// how many of the newest snapshots the rollback form offers (the table below has them all)
+const ROLLBACK_CHOICES = 50;
 
 // the compression select's value for what the share has now ("none" is btrfs's word for "no")
 function compressionChoice(share) {
@@ -114,7 +118,11 @@ customElements.define('rockd-share-detail', class extends View {
         <p>There is no share <code>${this.id}</code> (now): it was deleted, or its pool is not
         mounted.</p><p><a href=${href('shares')}>All shares</a></p></section>`;
     }
-    const snapshots = snapshotsOf(this.tree, share.id);
+    if (this.snapshotRows?.share !== share.id) {
+      this.snapshotRows = snapshotRows(share.id);
+      this.snapshotRows.share = share.id;
+    }
+    const snapshots = this.snapshotRows.sorted(this.tree, newestFirst);
     // the forms first: an error about one of their fields is shown there, not at the top
     const settings = this.settings(share);
     const actions = this.actions(share, snapshots);
@@ -207,9 +215,11 @@ customElements.define('rockd-share-detail', class extends View {
         <h2 class="spaced">Rollback</h2>
         ${snapshots.length ? html`
           <form class="inline" @submit=${(e) => this.rollbackTo(e, share)}>
-            <label class="grow">Snapshot to go back to
-              <select name="snapshot">${snapshots.map((s) => html`
-                <option value=${s.id}>${s.name} (${when(s.created)})</option>`)}</select></label>
+            <label class="grow">Snapshot to go back to${snapshots.length > ROLLBACK_CHOICES
+              ? html` <small>the newest ${ROLLBACK_CHOICES}; every snapshot has its own Rollback
+                in the table below</small>` : ''}
+              <select name="snapshot">${repeat(snapshots.slice(0, ROLLBACK_CHOICES), (s) => s.id,
+                (s) => html`<option value=${s.id}>${s.name} (${when(s.created)})</option>`)}</select></label>
             <button ?disabled=${this.busy}>Rollback</button>
           </form>`
         : html`<p class="muted">Rollback needs a snapshot of this share.</p>`}

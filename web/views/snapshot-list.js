@@ -1,18 +1,39 @@
 // A share's snapshots, live from the tree (one made outside rockd shows up by itself): create,
-// show or hide, clone to a new share, roll the share back, delete.
+// show or hide, clone to a new share, roll the share back, delete. A page of them at a time,
+// with a search and a choice of order (lib/table.js): a share may have 10,000.
 import { html } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
 import { View } from '../lib/view.js';
 import { call } from '../lib/api.js';
 import { bytes, when } from '../lib/format.js';
 import { go } from '../lib/router.js';
 import { confirmAction } from '../components/confirm.js';
 import { NAME_PATTERN, NAME_RULE } from '../lib/names.js';
+import { Rows, byText, collator } from '../lib/rows.js';
+import { Table } from '../lib/table.js';
+
+const byName = (a, b) => collator.compare(String(a.name), String(b.name));
+const byCreated = (a, b) => byText(String(a.created ?? ''), String(b.created ?? '')) || byName(a, b);
+const byUsage = (part) => (a, b) => (a.usage?.[part] ?? -1) - (b.usage?.[part] ?? -1) || byName(a, b);
+
+// the columns a snapshot table sorts by: [title, ascending order]
+const COLUMNS = {
+  name: ['Name', byName],
+  created: ['Created', byCreated],
+  referenced: ['Referenced', byUsage('referenced')],
+  exclusive: ['Exclusive', byUsage('exclusive')],
+};
+
+export const newestFirst = (a, b) => byCreated(b, a);
+
+// A share's snapshots, kept in order as the tree changes: `.sorted(tree, newestFirst)`.
+export function snapshotRows(shareId) {
+  return new Rows('snapshots', (s) => s.share === shareId);
+}
 
 // the share's snapshots, newest first
 export function snapshotsOf(tree, shareId) {
-  return Object.values(tree?.snapshots ?? {}).filter((s) => s.share === shareId)
-    .sort((a, b) => String(b.created ?? '').localeCompare(String(a.created ?? ''))
-      || String(b.name).localeCompare(String(a.name)));
+  return snapshotRows(shareId).sorted(tree, newestFirst);
 }
 
 // a snapshot name for when none is given: manual-20240131T235900Z (UTC)
@@ -47,6 +68,19 @@ customElements.define('rockd-snapshots', class extends View {
 
   get share() {
     return this.tree?.shares?.[this.id];
+  }
+
+  willUpdate(changed) {
+    super.willUpdate(changed);
+    if (!this.table || this.table.share !== this.id) {
+      const share = this.id;
+      if (this.table) this.removeController(this.table);
+      this.table = new Table(this, {
+        branch: 'snapshots', noun: 'snapshots', columns: COLUMNS, order: ['created', true],
+        keep: (s) => s.share === share, text: (s) => String(s.name),
+      });
+      this.table.share = share;
+    }
   }
 
   updated(changed) {
@@ -104,8 +138,9 @@ customElements.define('rockd-snapshots', class extends View {
   render() {
     const share = this.share;
     if (!share) return '';
-    const snapshots = snapshotsOf(this.tree, share.id);
-    const cloning = snapshots.find((s) => s.id === this.cloning);
+    const { table } = this;
+    const snapshots = table.page(this.tree);
+    const cloning = this.tree.snapshots?.[this.cloning];
     const cloneForm = cloning ? this.cloneForm(cloning) : '';
     const createForm = this.createForm();
     return html`
@@ -113,12 +148,16 @@ customElements.define('rockd-snapshots', class extends View {
         <h2>Snapshots of ${share.name}</h2>
         ${this.problem()}
         ${this.notice()}
-        ${snapshots.length ? html`
+        ${table.shown.total ? html`
+          ${table.tools()}
           <table class="wide labelled snapshots">
-            <thead><tr><th>Name</th><th>Created</th><th>Read-only</th><th>Visible</th>
-              <th class="num">Referenced</th><th class="num">Exclusive</th><th>Actions</th></tr></thead>
-            <tbody>${snapshots.map((s) => this.row(s))}</tbody>
-          </table>`
+            <thead><tr>${table.th('name')}${table.th('created')}<th>Read-only</th><th>Visible</th>
+              ${table.th('referenced', 'num')}${table.th('exclusive', 'num')}<th>Actions</th></tr></thead>
+            <tbody>${repeat(snapshots, (s) => s.id, (s) => this.row(s))}</tbody>
+          </table>
+          ${snapshots.length ? '' : html`<p class="muted">No snapshot's name holds
+            “${table.query}”.</p>`}
+          ${table.pager()}`
         : html`<p class="muted">No snapshots yet.</p>`}
         ${cloneForm}
         <h3>Create snapshot</h3>
