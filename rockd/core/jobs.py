@@ -196,9 +196,11 @@ class Kind:
 class Jobs:
     """Starts jobs, keeps one exclusive job per target at a time, records how each ended."""
 
-    def __init__(self, tree: Subtree, durable: Durable | None = None):
+    def __init__(self, tree: Subtree, durable: Durable | None = None,
+                 keep_ended: int = KEEP_ENDED):
         self.tree = tree
         self.durable = durable
+        self.keep_ended = keep_ended
         self.kinds: dict[str, Kind] = {}
         self._jobs: dict[str, Job] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -253,6 +255,7 @@ class Jobs:
         finally:
             job.requested = None
             self._jobs.pop(job.id, None)
+            self._forget_ended(job.id)
 
     async def _paused(self, job: Job, kind: Kind) -> str | None:
         job.update(state="paused", detail="paused")
@@ -298,15 +301,24 @@ class Jobs:
         job.resumed.set()
         return job.value
 
+    def _forget_ended(self, just: str | None = None) -> None:
+        """Forget all but the newest `keep_ended` jobs that ended (at start-up, and as each
+        job ends, `just` being that one: a schedule's jobs would otherwise pile up in the
+        tree until a restart). `ended` has whole seconds: in a tie, the first made goes."""
+        ended = [v for v in (self.tree.get("/jobs") or {}).values()
+                 if v["state"] not in UNFINISHED]
+        excess = len(ended) - self.keep_ended
+        if excess <= 0:
+            return
+        older = sorted((v for v in ended if v["id"] != just), key=lambda v: v["ended"] or "")
+        with self.tree.transaction():
+            for value in older[:excess]:
+                self.tree.delete(("jobs", value["id"]))
+
     def reattach(self) -> None:
         """At start-up: follow each unfinished job's work, or end it with the reason; forget
-        all but the newest KEEP_ENDED jobs that ended."""
-        ended = sorted((v for v in (self.tree.get("/jobs") or {}).values()
-                        if v["state"] not in UNFINISHED),
-                       key=lambda v: v["ended"] or "", reverse=True)
-        with self.tree.transaction():
-            for value in ended[KEEP_ENDED:]:
-                self.tree.delete(("jobs", value["id"]))
+        all but the newest `keep_ended` jobs that ended."""
+        self._forget_ended()
         for value in list((self.tree.get("/jobs") or {}).values()):
             if value["state"] not in UNFINISHED:
                 continue

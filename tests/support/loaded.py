@@ -1,12 +1,18 @@
 """A real rockd daemon process with a load generator, for the stream and restart tests and benches.
 
     python -m tests.support.loaded --listen 127.0.0.1:PORT --state-dir DIR
+        [--devices /dev/loopN,...] [--private DIR]
 
-It serves exactly as `rockd serve` does and reads commands on stdin, one per line:
+It serves exactly as `rockd serve` does (managing `--devices`; with `--private`, Samba, NFS,
+SFTP and replication kept to files under DIR and free ports, as the rig's daemons are) and
+reads commands on stdin, one per line:
   rate R      make R changes per second from now on (0 stops), each its own revision
   burst N     make N changes at once, then print "rev REV"
   rev         print "rev REV" (the tree's current revision)
   rss         print "rss BYTES" (this process's resident memory)
+  allocations mark | N   with PYTHONTRACEMALLOC set: `mark` takes tracemalloc's snapshot, N
+              prints "allocations JSON", the N source lines whose memory grew most since the
+              mark (or that hold most, without one); "allocations []" when not tracing
 Every change sets /bench/k{i} (i cycling over --keys) to {"seq": n, "t": time.time_ns()}.
 """
 
@@ -14,15 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 from rockd.app import Daemon
 from rockd.config import Settings
+from tests.support.client import free_port
+from tests.support.process import private_services
 
 
 class Load:
@@ -56,6 +66,27 @@ class Load:
             await asyncio.sleep(0.001)
 
 
+class Allocations:
+    """What tracemalloc saw, for finding what grows in a long run."""
+
+    def __init__(self) -> None:
+        self.mark: tracemalloc.Snapshot | None = None
+
+    def answer(self, word: str) -> str:
+        if not tracemalloc.is_tracing():
+            return "[]"
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)])
+        if word == "mark":
+            self.mark = snapshot
+            return "[]"
+        top = (snapshot.compare_to(self.mark, "lineno") if self.mark is not None
+               else snapshot.statistics("lineno"))
+        return json.dumps([{"where": str(s.traceback[0]), "kb": round(s.size / 1024, 1),
+                            "grew_kb": round(getattr(s, "size_diff", 0) / 1024, 1),
+                            "count": s.count} for s in top[:int(word)]])
+
+
 def rss() -> int:
     with open(f"/proc/{os.getpid()}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -66,12 +97,18 @@ async def main() -> int:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--keys", type=int, default=10)
+    parser.add_argument("--devices", default="")
+    parser.add_argument("--private", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    private = {} if args.private is None else {
+        **private_services(args.private), "zmq_listen": f"127.0.0.1:{free_port(span=2)}"}
     daemon = Daemon(Settings(listen=args.listen, state_dir=args.state_dir,
-                             mount_root=args.state_dir / "mnt"))
+                             mount_root=args.state_dir / "mnt",
+                             devices=[d for d in args.devices.split(",") if d], **private))
     await daemon.start()
     load = Load(daemon, args.keys)
+    allocations = Allocations()
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -94,6 +131,8 @@ async def main() -> int:
                 say(f"rev {daemon.tree.rev}")
             elif line[0] == "rss":
                 say(f"rss {rss()}")
+            elif line[0] == "allocations":
+                say(f"allocations {allocations.answer(line[1])}")
         stopping.set()
 
     task = asyncio.create_task(commands())
