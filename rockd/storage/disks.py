@@ -1,12 +1,16 @@
 """The disk inventory: sysfs, udev's properties and blkid's probe of each disk, kept in /disks.
 
-`DiskInventory.rescan(name)` probes one disk by its kernel name and sets (or removes) its
-entry; the udev watcher asks for that on every event of the disk. DiskFollowers (the pools)
-hear of every change to a disk of a btrfs filesystem.
+`DiskInventory.rescan_many(names)` probes disks by their kernel names, several at once, and
+sets (or removes) their entries in one revision; the udev watcher asks for that on every event
+of a disk, through `DiskRescans`, which gathers a storm of events (sixty disks attached at
+once) into a few batches. SMART is read with bounded concurrency (`smart.summaries`), never
+one disk after another. DiskFollowers (the pools) hear of every change to a disk of a btrfs
+filesystem.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -18,12 +22,16 @@ import pyudev
 
 from rockd.core import mountinfo
 from rockd.core.errors import Conflict, Forbidden, Unprocessable
-from rockd.core.process import CommandError, run
+from rockd.core.process import run
+from rockd.core.rescan import Rescanner
 from rockd.core.tree import Subtree
 from rockd.storage import smart
 from rockd.storage.devices import SYS_BLOCK, Allowlist
 
 log = logging.getLogger(__name__)
+
+PROBES = 8
+"""Disks probed (sysfs, udev, blkid) at once."""
 
 SKIP = re.compile(r"^(ram|zram|dm-|sr|fd)\d*")
 UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -142,29 +150,45 @@ def probe(name: str, allow: Allowlist) -> dict[str, Any] | None:
     }
 
 
-async def smart_summary(disk: dict[str, Any]) -> dict[str, Any] | None:
-    """The disk's SMART summary (health, temperature, hours, sector counts), or None where it
-    has none (a loop device never has)."""
-    if disk["transport"] == "loop" or disk["size"] == 0:
-        return None
-    try:
-        return (await smart.read(disk["path"]))["summary"]
-    except (Unprocessable, CommandError):
-        return None
+def has_smart(disk: dict[str, Any]) -> bool:
+    """Whether smartctl is worth asking about the disk (a loop device never has SMART)."""
+    return disk["transport"] != "loop" and disk["size"] > 0
 
 
 async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
-    """`probe` plus the filesystem signature, the pool a btrfs signature makes it part of,
-    and the SMART summary."""
+    """`probe` plus the filesystem signature and the pool a btrfs signature makes it part of
+    (the SMART summary is left for `probe_disks`, which reads it for many disks at once)."""
     disk = probe(name, allow)
     if disk is not None and disk["size"] > 0 and disk["managed"]:
         fs = await filesystem(disk["path"])
         disk["filesystem"] = fs
         if fs and fs["type"] == "btrfs":
             disk["pool"] = fs["uuid"]
-    if disk is not None:
-        disk["smart"] = await smart_summary(disk)
     return disk
+
+
+async def probe_disks(names: list[str], allow: Allowlist) -> dict[str, dict[str, Any] | None]:
+    """`probe_disk` of each name, PROBES at a time, then the SMART summaries of those that may
+    have one, `smart.CONCURRENCY` at a time. Answers each name's disk, or None where it is
+    no disk; a name whose probe failed (logged) is left out."""
+    gate = asyncio.Semaphore(PROBES)
+
+    async def one(name: str) -> tuple[bool, dict[str, Any] | None]:
+        async with gate:
+            try:
+                return True, await probe_disk(name, allow)
+            except Exception:
+                log.exception("probe of disk %s failed", name)
+                return False, None
+
+    answers = await asyncio.gather(*(one(n) for n in names))
+    found = {name: disk for name, (probed, disk) in zip(names, answers, strict=True) if probed}
+    summaries = await smart.summaries([d["path"] for d in found.values()
+                                       if d is not None and has_smart(d)])
+    for disk in found.values():
+        if disk is not None:
+            disk["smart"] = summaries.get(disk["path"])
+    return found
 
 
 def _mounted(disk: dict[str, Any]) -> bool:
@@ -199,18 +223,25 @@ class DiskInventory:
         return [i for i, d in (self.tree.get("/disks") or {}).items() if d.get("name") == name]
 
     async def rescan(self, name: str) -> None:
-        disk = await probe_disk(name, self.allow)
-        before = [self.tree.get(("disks", i)) for i in self._ids_named(name)]
+        """Probe one disk again."""
+        await self.rescan_many([name])
+
+    async def rescan_many(self, names: list[str]) -> None:
+        """Probe these disks again (at once) and set what was found in one revision."""
+        probed = await probe_disks(names, self.allow)
+        pools: set[str] = set()
         with self.tree.transaction():
-            for stale in before:
-                if disk is None or stale["id"] != disk["id"]:
-                    self.tree.delete(("disks", stale["id"]))
-            if disk is not None:
-                self.tree.set(("disks", disk["id"]), disk)
+            for name, disk in probed.items():
+                for stale in [self.tree.get(("disks", i)) for i in self._ids_named(name)]:
+                    pools.add(stale.get("pool") or "")
+                    if disk is None or stale["id"] != disk["id"]:
+                        self.tree.delete(("disks", stale["id"]))
+                if disk is not None:
+                    pools.add(disk.get("pool") or "")
+                    if self.tree.get(("disks", disk["id"])) != disk:
+                        self.tree.set(("disks", disk["id"]), disk)
             self._mark_duplicates()
-        pools = {d["pool"] for d in before if d.get("pool")} | ({disk["pool"]} if disk and
-                                                                disk.get("pool") else set())
-        for pool in pools:
+        for pool in sorted(pools - {""}):
             for follower in self.followers:
                 follower.disks_changed(pool)
 
@@ -231,11 +262,9 @@ class DiskInventory:
         return self.tree.get(("disks", disk_id))
 
     async def rescan_all(self) -> None:
-        disks = {}
-        for sysdir in sorted(SYS_BLOCK.iterdir()):
-            disk = await probe_disk(sysdir.name, self.allow)
-            if disk is not None:
-                disks[disk["id"]] = disk
+        """Every block device of the host, probed at once (see `probe_disks`)."""
+        probed = await probe_disks(sorted(p.name for p in SYS_BLOCK.iterdir()), self.allow)
+        disks = {disk["id"]: disk for disk in probed.values() if disk is not None}
         with self.tree.transaction():
             self.tree.set("/disks", disks)
             self._mark_duplicates()
@@ -246,3 +275,26 @@ class DiskInventory:
         for disk_id, twins in duplicates(disks).items():
             if disks[disk_id]["filesystem"].get("duplicate_of") != twins:
                 self.tree.set(("disks", disk_id, "filesystem", "duplicate_of"), twins)
+
+
+class DiskRescans(Rescanner[str]):
+    """The disks' Rescanner: each disk named since the last batch was read is probed in the
+    next one, all of them at once, so a storm of udev events (a shelf of disks powered on,
+    sixty loop devices attached) costs a few revisions of /disks, not one rescan per event."""
+
+    def __init__(self, inventory: DiskInventory):
+        super().__init__("disk", inventory.rescan)
+        self.inventory = inventory
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                names = list(self._pending)
+                self._pending.clear()
+                try:
+                    await self.inventory.rescan_many(names)
+                except Exception:
+                    log.exception("rescan of disks %s failed", ", ".join(names))
+            self._idle.set()

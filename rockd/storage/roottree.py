@@ -4,6 +4,10 @@ This is what `btrfs subvolume list` does inside, without the three processes and
 one search of the root tree for ROOT_ITEMs (flags, uuids, generations, times) and
 ROOT_BACKREFs (who holds each subvolume, in which folder, under which name), and one
 INO_LOOKUP per distinct folder to name it. Needs CAP_SYS_ADMIN, as the command does.
+
+An `ItemCache` kept from one read of a filesystem to the next makes the next cheaper: a root
+item whose fields (generation, flags, uuids, times) are those of the last read is not formatted
+again, and a read-only snapshot's never change. It also holds the CPU time of the last read.
 """
 
 from __future__ import annotations
@@ -62,6 +66,31 @@ def _root_item(buf: bytearray, at: int, length: int) -> tuple:
     return generation, flags, NO_UUID, NO_UUID, NO_UUID, 0, 0
 
 
+class ItemCache:
+    """What the last read of one filesystem parsed, by subvolume id: (the root item's raw
+    fields, their formatted form: uuid, parent uuid, received uuid, created)."""
+
+    def __init__(self) -> None:
+        self.items: dict[int, tuple[tuple, tuple[str | None, ...]]] = {}
+        self.cpu_seconds = 0.0
+        """The CPU time the last read took, in its own thread (waits for the GIL left out)."""
+
+
+def _formatted(fields: tuple, shared: dict[Any, str | None]) -> tuple[str | None, ...]:
+    """The uuids and creation time of a root item. `shared` holds what one read formatted
+    already of the values many items have in common: the snapshots of one share have its
+    uuid as their parent's, most have no received uuid, and a schedule's snapshots of many
+    shares are made in the same second."""
+    _generation, _flags, own, origin, received, _otransid, otime = fields
+    if origin not in shared:
+        shared[origin] = _uuid(origin)
+    if received not in shared:
+        shared[received] = _uuid(received)
+    if otime not in shared:
+        shared[otime] = _time(otime)
+    return _uuid(own), shared[origin], shared[received], shared[otime]
+
+
 def _search(fd: int) -> tuple[dict[int, tuple], dict[int, tuple[int, int, str]]]:
     """Every ROOT_ITEM (id -> its fields) and ROOT_BACKREF (id -> parent, folder, name)."""
     items: dict[int, tuple] = {}
@@ -110,10 +139,15 @@ def _folder(fd: int, tree: int, dirid: int, cache: dict[tuple[int, int], str]) -
     return cache[tree, dirid]
 
 
-def subvolumes(mountpoint: str) -> list[dict[str, Any]]:
+def subvolumes(mountpoint: str, cache: ItemCache | None = None) -> list[dict[str, Any]]:
     """Every subvolume of the filesystem at `mountpoint`, as `btrfs.subvolumes` describes them:
     {id, parent_id, top_level, path, uuid, parent_uuid, received_uuid, read_only, generation,
-    ogeneration, created}. Raises OSError where the ioctls are refused."""
+    ogeneration, created}. Raises OSError where the ioctls are refused. With a `cache` (one
+    per filesystem), only the root items that changed since its last read are formatted."""
+    started = time.thread_time()
+    known = cache.items if cache is not None else {}
+    seen: dict[int, tuple[tuple, tuple[str | None, ...]]] = {}
+    shared: dict[Any, str | None] = {}
     fd = os.open(mountpoint, os.O_RDONLY | os.O_DIRECTORY)
     try:
         items, refs = _search(fd)
@@ -136,18 +170,37 @@ def subvolumes(mountpoint: str) -> list[dict[str, Any]]:
 
         found = []
         for subvol, fields in sorted(items.items()):
-            path = path_of(subvol)
+            ref = refs.get(subvol)
+            if ref is None:
+                continue  # deleted, being cleaned up, or not reachable
+            parent, dirid, name = ref
+            above = paths.get(parent)
+            path: str | None
+            if above is not None:  # the usual case: the folder's subvolume is named already
+                folder = folders.get((parent, dirid))
+                if folder is None:
+                    folder = _folder(fd, parent, dirid, folders)
+                path = (above + "/" if above else "") + folder + name
+                paths[subvol] = path
+            else:
+                path = path_of(subvol)
             if path is None:
                 continue
-            parent = refs[subvol][0]
-            generation, flags, own, origin, received, otransid, otime = fields
+            hit = known.get(subvol)
+            if hit is None or hit[0] != fields:
+                hit = (fields, _formatted(fields, shared))
+            seen[subvol] = hit
+            own, origin, received, created = hit[1]
             found.append({
                 "id": subvol, "parent_id": parent, "top_level": parent, "path": path,
-                "uuid": _uuid(own), "parent_uuid": _uuid(origin),
-                "received_uuid": _uuid(received), "read_only": bool(flags & ROOT_SUBVOL_RDONLY),
-                "generation": generation, "ogeneration": otransid or None,
-                "created": _time(otime),
+                "uuid": own, "parent_uuid": origin, "received_uuid": received,
+                "read_only": bool(fields[1] & ROOT_SUBVOL_RDONLY),
+                "generation": fields[0], "ogeneration": fields[5] or None,
+                "created": created,
             })
         return found
     finally:
         os.close(fd)
+        if cache is not None:
+            cache.items = seen
+            cache.cpu_seconds = time.thread_time() - started

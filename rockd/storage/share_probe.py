@@ -14,7 +14,7 @@ from typing import Any
 
 from rockd.core import resources
 from rockd.core.process import CommandError
-from rockd.storage import btrfs, btrfs_sysfs
+from rockd.storage import btrfs, btrfs_sysfs, roottree
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,24 @@ def _compression(path: str) -> str | None:
     return value or None
 
 
-def _owner(st: os.stat_result) -> tuple[str, str]:
-    try:
-        user = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        user = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
+def _owner(st: os.stat_result, names: dict[tuple[str, int], str] | None = None
+           ) -> tuple[str, str]:
+    """The names of the owner and group (`names`: those already looked up in this scan)."""
+    names = {} if names is None else names
+    user = names.get(("u", st.st_uid))
+    if user is None:
+        try:
+            user = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            user = str(st.st_uid)
+        names["u", st.st_uid] = user
+    group = names.get(("g", st.st_gid))
+    if group is None:
+        try:
+            group = grp.getgrgid(st.st_gid).gr_name
+        except KeyError:
+            group = str(st.st_gid)
+        names["g", st.st_gid] = group
     return user, group
 
 
@@ -55,11 +64,13 @@ def _usage(qgroups: dict[str, Any] | None, subvol_id: int
             group["max_referenced"])
 
 
-async def subvolumes(pool_id: str, root: str) -> tuple[list[dict], dict | None]:
+async def subvolumes(pool_id: str, root: str, cache: roottree.ItemCache | None = None
+                     ) -> tuple[list[dict], dict | None]:
     """The subvolumes of the pool mounted at `root`, and its quota groups (None with quotas
-    off). A pool unmounted while they are read has none, as any unmounted pool."""
+    off). A pool unmounted while they are read has none, as any unmounted pool. `cache` is
+    the pool's own, kept from one read to the next (see roottree)."""
     try:
-        found = await btrfs.subvolumes(root)
+        found = await btrfs.subvolumes(root, cache)
         qgroups = await btrfs.qgroups(root) if btrfs_sysfs.quotas_enabled(pool_id) else None
     except (OSError, CommandError):
         if any(m["target"] == root for m in btrfs_sysfs.mounts()):
@@ -70,7 +81,8 @@ async def subvolumes(pool_id: str, root: str) -> tuple[list[dict], dict | None]:
 
 
 def share(pool_id: str, root: str, sub: dict[str, Any], qgroups: dict[str, Any] | None,
-          replica: resources.ReplicaSource | None) -> resources.Share:
+          replica: resources.ReplicaSource | None,
+          names: dict[tuple[str, int], str] | None = None) -> resources.Share:
     """The /shares entry of subvolume `sub`, with its folder's owner, mode and compression."""
     path = os.path.join(root, sub["path"])
     owner: str | None
@@ -78,7 +90,7 @@ def share(pool_id: str, root: str, sub: dict[str, Any], qgroups: dict[str, Any] 
     mode: str | None
     try:
         st = os.stat(path)
-        owner, group = _owner(st)
+        owner, group = _owner(st, names)
         mode = f"{st.st_mode & 0o7777:04o}"
     except OSError:
         owner = group = mode = None
@@ -114,19 +126,21 @@ def sort(pool_id: str, root: str, subvolumes: list[dict], qgroups: dict | None,
     snapshots: dict[str, resources.Snapshot] = {}
     by_name: dict[str, str] = {}
     held: list[tuple[dict, list[str]]] = []
+    names: dict[tuple[str, int], str] = {}
     for sub in subvolumes:
         path = sub["path"]
         if "/" not in path:
             if not path.startswith("."):
                 shares[sub["uuid"]] = share(pool_id, root, sub, qgroups,
-                                            replica_of(pool_id, path))
+                                            replica_of(pool_id, path), names)
                 by_name[path] = sub["uuid"]
         elif path.startswith(SNAPSHOTS + "/"):
             parts = path.split("/")
             if len(parts) == 3:
                 held.append((sub, parts))
     for sub, (_, share_name, name) in held:
-        shown = bool(visible.get(sub["uuid"], {}).get("visible"))
+        intent = visible.get(sub["uuid"])
+        shown = bool(intent and intent.get("visible"))
         snapshots[sub["uuid"]] = snapshot(pool_id, root, sub, qgroups, by_name.get(share_name),
                                           share_name, name, shown)
     return shares, snapshots

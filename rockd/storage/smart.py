@@ -4,11 +4,13 @@
 attributes, self-tests and a short summary for the disk's entry in the state tree. Every key of
 the report may be missing; what is missing comes out as null or an empty list.
 `supported()` tells whether the report shows a device that has SMART at all, and `read()` runs
-smartctl on one device and raises 422 `smart_unsupported` where it has none.
+smartctl on one device and raises 422 `smart_unsupported` where it has none. `summaries()` reads
+many devices at once, CONCURRENCY at a time (start-up reads every disk of the box this way).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -24,6 +26,10 @@ log = logging.getLogger(__name__)
 # (a failed command, health failing, prefail attributes, error or self-test logs) and leave a
 # report that is worth showing.
 EXIT_NOT_READ = 0b11
+
+CONCURRENCY = 8
+"""smartctl processes run at once by `summaries`: a disk answers in about half a second, so
+sixty disks take four seconds, not thirty."""
 
 ATA_REALLOCATED = 5
 ATA_PENDING = 197
@@ -262,3 +268,20 @@ async def read(device_path: str) -> dict[str, Any]:
             detail={"device": device_path, "exit_status": result.returncode,
                     "messages": messages})
     return parse(report)
+
+
+async def summaries(device_paths: list[str], concurrency: int = CONCURRENCY
+                    ) -> dict[str, dict[str, Any] | None]:
+    """Each device's SMART summary (`parse(...)["summary"]`), or None where it has none,
+    read `concurrency` devices at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(path: str) -> dict[str, Any] | None:
+        async with gate:
+            try:
+                return (await read(path))["summary"]
+            except (Unprocessable, CommandError):
+                return None
+
+    found = await asyncio.gather(*(one(p) for p in device_paths))
+    return dict(zip(device_paths, found, strict=True))
