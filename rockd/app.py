@@ -151,7 +151,7 @@ class Daemon:
         self.inotify = Inotify()
         jobs = Jobs(tree.own("/jobs", "jobs"), durable=self.bus.durable)
         inventory = disks.DiskInventory(tree.own("/disks", "disks"), Allowlist(settings.devices))
-        disk_rescans = Rescanner("disk", inventory.rescan)
+        disk_rescans = disks.DiskRescans(inventory)  # a storm of udev events, in batches
         pools = Pools(tree.own("/pools", "pools"), self.store, settings.mount_root, disk_rescans)
         pool_jobs = PoolJobs(pools, jobs)
         shares = Shares(tree.own(["/shares", "/snapshots"], "shares"), self.store, pools)
@@ -177,7 +177,8 @@ class Daemon:
         await self.history.load()
         self.history.start()
         self.sampler = MetricsSampler(SystemMetrics(
-            tree.own(["/system/metrics", "/system/uptime"], "system_metrics")).sample)
+            tree.own(["/system/metrics", "/system/uptime"], "system_metrics",
+                     volatile=True)).sample)  # sampled again after a restart: not journalled
         services = Services(tree.own("/services", "services"),
                             service_backend(settings, self.store))
         exports = Exports(tree.own("/exports", "exports"), self.store, settings.mount_root, [

@@ -5,7 +5,14 @@ A revision reaches subscribers only once it is durable (the journal confirms it 
 ops are serialised once (by the tree); what a subscriber gets is those bytes, or for an op
 above its path the part that concerns it. Every subscriber has a bounded queue: one that
 overflows drops its backlog and gets one fresh snapshot instead, so a slow client never holds
-up the daemon or anybody else. The last `window` revisions are kept for `since` replay.
+up the daemon or anybody else; those that keep up share one patch per flush, written straight
+to their connections (rockd/core/fanout.py). The last `window` revisions are kept for `since`
+replay.
+
+Revisions read back from the journal at start-up lack their volatile ops (rockd.core.tree), and
+some are missing altogether (those that were volatile only), so a replay that reaches back into
+them ends with the current value of each volatile path it concerns; where that cannot be said
+as a patch, the subscriber gets a snapshot.
 """
 
 from __future__ import annotations
@@ -18,60 +25,14 @@ from typing import Any
 import orjson
 
 from rockd.core import pointer
+from rockd.core.fanout import Group, Outlet, Pacer, Subscription
 from rockd.core.pointer import MISSING, Tokens
 from rockd.core.tree import Op, Revision, Tree
 
+__all__ = ["Bus", "Subscription"]
+
 UNKNOWN = object()
 """The `old` of an op read back from the journal: what it replaced is no longer known."""
-
-
-class Subscription:
-    """One subscriber's path, queue of pending op fragments, and resync state."""
-
-    __slots__ = (
-        "bytes",
-        "floor",
-        "id",
-        "last_rev",
-        "limit",
-        "limit_bytes",
-        "path",
-        "queue",
-        "resync",
-        "tokens",
-        "wake",
-    )
-
-    def __init__(self, sub_id: int, tokens: Tokens, wake: Callable[[], None], limit: int,
-                 limit_bytes: int):
-        self.id = sub_id
-        self.tokens = tokens
-        self.path = pointer.join(tokens)
-        self.wake = wake
-        self.limit = limit
-        self.limit_bytes = limit_bytes
-        self.queue: deque[bytes] = deque()
-        self.bytes = 0
-        self.last_rev = 0
-        self.floor = 0
-        self.resync = True
-
-    def push(self, rev: int, fragment: bytes) -> None:
-        """Queue one revision's ops for this subscriber (a comma-joined run of ops)."""
-        if self.resync or rev <= self.floor:
-            return
-        self.queue.append(fragment)
-        self.bytes += len(fragment)
-        self.last_rev = rev
-        if len(self.queue) > self.limit or self.bytes > self.limit_bytes:
-            self.queue.clear()
-            self.bytes = 0
-            self.resync = True
-        self.wake()
-
-    @property
-    def ready(self) -> bool:
-        return self.resync or bool(self.queue)
 
 
 class Bus:
@@ -83,11 +44,17 @@ class Bus:
         self.epoch = epoch
         self.window: deque[Revision] = deque(maxlen=window)
         self.durable_rev = tree.rev
+        self.floor = tree.rev
+        """`since` at or after this replays: every revision after it is in the window (or
+        was volatile only)."""
+        self.started_rev = tree.rev
+        """Revisions after this one were released here, whole; those before, read back."""
         self.queue_limit = queue_limit
         self.queue_bytes = queue_bytes
         self._gated = gated
         self._held: deque[Revision] = deque()
-        self._groups: dict[Tokens, set[Subscription]] = {}
+        self._groups: dict[Tokens, Group] = {}
+        self._pacer = Pacer()
         self._next_id = 0
         self._durable_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self.subscribed = asyncio.Event()
@@ -124,27 +91,30 @@ class Bus:
         self._durable_waiters.append((rev, fut))
         await fut
 
-    def load_window(self, revisions: Iterable[tuple[int, list[dict[str, Any]]]]) -> None:
-        """Fill the replay window from the journal at start-up."""
+    def load_window(self, revisions: Iterable[tuple[int, list[dict[str, Any]]]],
+                    floor: int) -> None:
+        """Fill the replay window from the journal at start-up: every journalled revision
+        after `floor`."""
+        self.floor = floor
         for rev, ops in revisions:
-            self.window.append(Revision(rev, [_journalled(op) for op in ops]))
-        self.durable_rev = self.tree.rev
+            self._remember(Revision(rev, [_journalled(op) for op in ops]))
+        self.durable_rev = self.started_rev = self.tree.rev
+
+    def _remember(self, revision: Revision) -> None:
+        if len(self.window) == self.window.maxlen:  # the oldest is forgotten
+            self.floor = self.window[0].rev if self.window else revision.rev
+        self.window.append(revision)
 
     def _release(self, revision: Revision) -> None:
-        self.window.append(revision)
+        self._remember(revision)
         self.durable_rev = revision.rev
         for tokens, subs in self._groups.items():
             fragment = _fragment(revision, tokens)
             if fragment is None:
                 # an op above this path whose effect is unknown: resync them
-                for sub in subs:
-                    sub.queue.clear()
-                    sub.bytes = 0
-                    sub.resync = True
-                    sub.wake()
+                subs.resync()
             elif fragment:
-                for sub in subs:
-                    sub.push(revision.rev, fragment)
+                subs.push(revision.rev, fragment)
 
     # -- subscribers -------------------------------------------------------------------------
 
@@ -153,18 +123,23 @@ class Bus:
         return sum(len(subs) for subs in self._groups.values())
 
     def subscribe(self, path: str, wake: Callable[[], None], since: int | None = None,
-                  epoch: str | None = None) -> Subscription:
+                  epoch: str | None = None, outlet: Outlet | None = None) -> Subscription:
         """Register a subscriber at once; it starts with a snapshot or with the missed revisions.
 
         Registration and the choice between replay and snapshot happen with no await in
-        between, so nothing can fall into a gap.
+        between, so nothing can fall into a gap. With an `outlet`, once it has caught up, its
+        patches are written straight to it (see core/fanout.py).
         """
         tokens = pointer.parse(path)
         self._next_id += 1
-        sub = Subscription(self._next_id, tokens, wake, self.queue_limit, self.queue_bytes)
+        sub = Subscription(self._next_id, tokens, wake, self.queue_limit, self.queue_bytes,
+                           outlet)
         if since is not None and (epoch is None or epoch == self.epoch):
             self._replay(sub, since)
-        self._groups.setdefault(tokens, set()).add(sub)
+        group = self._groups.get(tokens)
+        if group is None:
+            group = self._groups[tokens] = Group(self._pacer)
+        group.add(sub)
         self.subscribed.set()
         if sub.ready:
             wake()
@@ -184,9 +159,7 @@ class Bus:
                 del self._groups[sub.tokens]
 
     def _replay(self, sub: Subscription, since: int) -> None:
-        if since > self.durable_rev:
-            return
-        if since < self.durable_rev and (not self.window or self.window[0].rev > since + 1):
+        if since > self.durable_rev or since < self.floor:
             return
         fragments = []
         for revision in reversed(self.window):
@@ -197,16 +170,45 @@ class Bus:
                 return
             if fragment:
                 fragments.append(fragment)
+        fragments.reverse()
+        if since < self.started_rev and self.tree.volatile:
+            now = self._volatile_now(sub.tokens)
+            if now is None:
+                return
+            fragments.extend(now)
         sub.resync = False
         sub.floor = since
         sub.last_rev = self.durable_rev
-        for fragment in reversed(fragments):
+        for fragment in fragments:
             sub.queue.append(fragment)
             sub.bytes += len(fragment)
         if len(sub.queue) > sub.limit or sub.bytes > sub.limit_bytes:
             sub.queue.clear()
             sub.bytes = 0
             sub.resync = True
+
+    def _volatile_now(self, tokens: Tokens) -> list[bytes] | None:
+        """An op setting each volatile path that `tokens` sees (or `tokens` itself, inside
+        one) to its value now; None where that takes a snapshot (a value that is gone)."""
+        ops = []
+        for path in self.tree.volatile:
+            if any(other != path and pointer.is_prefix(other, path)
+                   for other in self.tree.volatile):
+                continue  # said by the op of the path above it
+            if pointer.is_prefix(path, tokens):
+                target = tokens
+            elif pointer.is_prefix(tokens, path):
+                target = path
+            else:
+                continue
+            value = pointer.lookup(self.tree.root, target)
+            if value is MISSING:
+                if target != tokens and pointer.lookup(self.tree.root, path[:-1]) is MISSING:
+                    continue  # not there, nor its parent: nothing to say
+                return None
+            ops.append(orjson.dumps({"op": "add", "path": pointer.join(target),
+                                     "value": value}))
+        return ops
 
     def take(self, sub: Subscription) -> tuple[bytes | None, int]:
         """The next frame for `sub` and the revision that must be durable before it is sent.
@@ -225,11 +227,7 @@ class Bus:
             return head + orjson.dumps(self.epoch) + b',"value":' + value + b"}", rev
         if not sub.queue:
             return None, 0
-        ops = b",".join(sub.queue)
-        sub.queue.clear()
-        sub.bytes = 0
-        frame = b'{"type":"patch","sub":%d,"rev":%d,"ops":[%s]}' % (sub.id, sub.last_rev, ops)
-        return frame, sub.last_rev
+        return sub.head + sub.patch(), sub.last_rev
 
 
 def _fragment(revision: Revision, tokens: Tokens) -> bytes | None:

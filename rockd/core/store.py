@@ -5,6 +5,14 @@ transaction (group commit) and then tells the bus those revisions are durable. E
 `snapshot_every` revisions the whole tree is stored too and the journal is pruned to the replay
 window, so start-up loads one snapshot and replays a short tail. The `epoch` is made with the
 database and changes only when history is lost (the database is new or its journal broken).
+
+Volatile ops (rockd.core.tree: the sampled metrics) are not journalled: a revision of nothing
+else writes nothing and is released at once, in order behind what is still being committed; a
+mixed one is journalled with its other ops only. The journal's revision numbers so have gaps,
+so each row names the journalled revision before it (`prev`) and a lost row is still found.
+No revision number is ever handed out twice: volatile revisions use numbers `reserved` ahead
+(`meta.reserved`, written once every `reserve` of them), and start-up goes on from there. A
+clean close brings `reserved` back to the last revision, so a restart goes on from it.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (rev INTEGER PRIMARY KEY, ops BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (rev INTEGER PRIMARY KEY, ops BLOB NOT NULL, prev INTEGER);
 CREATE TABLE IF NOT EXISTS snapshots (rev INTEGER PRIMARY KEY, tree BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS intent (
     kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (kind, key));
@@ -36,12 +44,20 @@ CREATE TABLE IF NOT EXISTS intent (
 class Store:
     """The database, the journal writer, and what start-up reads back."""
 
-    def __init__(self, path: Path | str, *, snapshot_every: int = 10_000, window: int = 10_000):
+    def __init__(self, path: Path | str, *, snapshot_every: int = 10_000, window: int = 10_000,
+                 reserve: int = 1_000):
         self.path = Path(path)
         self.snapshot_every = snapshot_every
         self.window = window
+        self.reserve = reserve
         self.epoch = ""
         self.committed_rev = 0
+        self.journal_rev = 0
+        """The last revision with a row in the journal."""
+        self.reserved = 0
+        """Revisions up to this one may be released without a row (meta.reserved)."""
+        self.floor = 0
+        """The tail `load` answers holds every journalled revision after this one."""
         self.lock = asyncio.Lock()
         self._db: aiosqlite.Connection | None = None
         self._tree: Tree | None = None
@@ -62,45 +78,57 @@ class Store:
         await self._db.execute("PRAGMA journal_mode=WAL")
         await self._db.execute("PRAGMA synchronous=FULL")
         await self._db.executescript(SCHEMA + extra_schema)
+        async with self._db.execute("PRAGMA table_info(journal)") as cur:
+            if "prev" not in [row[1] async for row in cur]:  # made before volatile paths
+                await self._db.execute("ALTER TABLE journal ADD COLUMN prev INTEGER")
         await self._db.commit()
 
     async def load(self, tree: Tree) -> list[tuple[int, list[dict[str, Any]]]]:
-        """Bring `tree` to the last committed revision; return the tail kept for replay."""
+        """Bring `tree` to the last committed revision (or past it, to the last revision
+        number reserved); return the tail kept for replay, every row after `floor`."""
         db = self.db
-        async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cur:
-            row = await cur.fetchone()
-        lost = row is None
+        async with db.execute("SELECT key, value FROM meta") as cur:
+            meta = {key: value async for key, value in cur}
+        lost = "epoch" not in meta
+        self.reserved = int(meta.get("reserved", 0))
         async with db.execute("SELECT rev, tree FROM snapshots ORDER BY rev DESC LIMIT 1") as cur:
             snap = await cur.fetchone()
         base_rev, root = (snap[0], orjson.loads(snap[1])) if snap else (0, {})
         start = max(0, base_rev - self.window)
         async with db.execute(
-            "SELECT rev, ops FROM journal WHERE rev > ? ORDER BY rev", (start,)
+            "SELECT rev, ops, prev FROM journal WHERE rev > ? ORDER BY rev", (start,)
         ) as cur:
-            rows = [(rev, orjson.loads(ops)) for rev, ops in await cur.fetchall()]
+            rows = [(rev, orjson.loads(ops), rev - 1 if prev is None else prev)
+                    for rev, ops, prev in await cur.fetchall()]
         tree.load(root, base_rev)
-        expected = base_rev + 1
-        for rev, ops in rows:
+        last = base_rev  # the revision the next row must follow (or one of the snapshot's)
+        for rev, ops, prev in rows:
             if rev <= base_rev:
                 continue
-            if rev != expected:
-                log.error("journal has a gap at revision %d: history from there is lost", expected)
+            if prev > last or (prev != last and last != base_rev):
+                log.error("journal has a gap after revision %d: history from there is lost",
+                          last)
                 lost = True
                 break
             tree.replay(rev, ops)
-            expected += 1
-        if lost:
+            last = rev
+        if lost:  # a new epoch: revision numbers from here on are new to every client
             self.epoch = uuid.uuid4().hex
+            self.reserved = tree.rev
             await db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (self.epoch,))
+            await db.execute("INSERT OR REPLACE INTO meta VALUES ('reserved', ?)",
+                             (str(self.reserved),))
             await db.execute("DELETE FROM journal WHERE rev > ?", (tree.rev,))
             await db.commit()
-            rows = [(rev, ops) for rev, ops in rows if rev <= tree.rev]
         else:
-            assert row is not None
-            self.epoch = row[0]
+            self.epoch = meta["epoch"]
+        kept = [(rev, ops) for rev, ops, _ in rows if rev <= tree.rev]
+        self.journal_rev = max([base_rev, *(rev for rev, _ in kept)])
+        self.floor = max(start, tree.rev - self.window)
+        tree.load(tree.root, max(tree.rev, self.reserved))  # never a number handed out before
         self._snapshot_rev = base_rev
         self.committed_rev = tree.rev
-        return [(rev, ops) for rev, ops in rows if rev > tree.rev - self.window]
+        return [(rev, ops) for rev, ops in kept if rev > self.floor]
 
     def attach(self, tree: Tree, bus: Bus) -> None:
         """Journal every revision of `tree` and release it on `bus` once committed."""
@@ -109,21 +137,39 @@ class Store:
         self._journal.start()
 
     async def _commit(self, batch: list[Revision]) -> None:
-        snapshot = self._maybe_snapshot(batch[-1].rev)
-        rows = [(r.rev, r.wire_ops()) for r in batch]
+        rows, prev = [], self.journal_rev
+        for revision in batch:
+            ops = revision.journal_ops()
+            if ops is not None:
+                rows.append((revision.rev, ops, prev))
+                prev = revision.rev
+        last = batch[-1].rev
+        reserve = last + self.reserve if last > max(prev, self.reserved) else None
+        if rows or reserve is not None:
+            await self._write(rows, reserve, batch[0].rev, last)
+        self.journal_rev = prev
+        self.reserved = reserve or self.reserved
+        self.committed_rev = last
+        assert self._bus is not None
+        self._bus.set_durable(last)
+
+    async def _write(self, rows: list[tuple[int, bytes, int]], reserve: int | None,
+                     first: int, last: int) -> None:
+        """Journal `rows` and reserve revision numbers up to `reserve`, in one transaction
+        (with a snapshot of the tree at `last`, the batch's last revision, when one is due)."""
+        snapshot = self._maybe_snapshot(last) if rows else None
         try:
             async with self.lock:
-                await self.db.executemany("INSERT INTO journal VALUES (?, ?)", rows)
+                await self.db.executemany("INSERT INTO journal VALUES (?, ?, ?)", rows)
+                if reserve is not None:
+                    await self.db.execute("INSERT OR REPLACE INTO meta VALUES ('reserved', ?)",
+                                          (str(reserve),))
                 if snapshot is not None:
                     await self._save_snapshot(*snapshot)
                 await self.db.commit()
         except Exception:
-            log.exception("journal commit failed; revisions from %d are not durable",
-                          batch[0].rev)
+            log.exception("journal commit failed; revisions from %d are not durable", first)
             raise
-        self.committed_rev = batch[-1].rev
-        assert self._bus is not None
-        self._bus.set_durable(self.committed_rev)
 
     def _maybe_snapshot(self, rev: int) -> tuple[int, bytes] | None:
         tree = self._tree
@@ -174,6 +220,12 @@ class Store:
     async def close(self) -> None:
         """Commit what is pending, then close the database."""
         await self._journal.stop()
+        if self._db is not None and self._journal.failed is None \
+                and self.reserved > self.committed_rev:
+            async with self.lock:  # no number past the last was handed out: go on from it
+                await self._db.execute("INSERT OR REPLACE INTO meta VALUES ('reserved', ?)",
+                                       (str(self.committed_rev),))
+                await self._db.commit()
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -191,6 +243,6 @@ async def open_state(path: Path | str, extra_schema: str = "", **options: int
     tree = Tree()
     window = await store.load(tree)
     bus = Bus(tree, epoch=store.epoch, window=store.window, gated=True)
-    bus.load_window(window)
+    bus.load_window(window, store.floor)
     store.attach(tree, bus)
     return store, tree, bus

@@ -9,6 +9,9 @@ them and answers a `Subtree`, the owner's handle, which reads the whole tree and
 where its owner may. A write to a claimed path from anyone else (the tree itself, or another
 owner's handle), or one above it that would replace it, raises OwnershipError: the table of
 owners (docs/ARCHITECTURE.md) is kept by the code, not by convention.
+
+A path claimed `volatile` holds what is sampled again after a restart (the host's metrics): its
+ops reach the stream like any other but are marked so that the journal leaves them out.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ Path = str | Tokens
 
 
 class Op:
-    """One JSON Patch operation, with the value it replaced (for undo and trimming)."""
+    """One JSON Patch operation, with the value it replaced (for undo and trimming), and
+    whether it is at or under a volatile path."""
 
-    __slots__ = ("kind", "old", "tokens", "value", "wire")
+    __slots__ = ("kind", "old", "tokens", "value", "volatile", "wire")
 
     def __init__(self, kind: str, tokens: Tokens, value: Any = MISSING, old: Any = MISSING):
         self.kind = kind
@@ -40,6 +44,7 @@ class Op:
         self.value = value
         self.old = old
         self.wire = b""
+        self.volatile = False
 
     def freeze(self) -> None:
         """Serialise now: the tree goes on mutating the containers that `value` points into."""
@@ -73,6 +78,12 @@ class Revision:
     def wire_ops(self) -> bytes:
         """The ops as a JSON array."""
         return b"[" + b",".join(op.wire for op in self.ops) + b"]"
+
+    def journal_ops(self) -> bytes | None:
+        """The ops the journal keeps (all but the volatile ones) as a JSON array; None when
+        every op is volatile."""
+        kept = [op.wire for op in self.ops if not op.volatile]
+        return b"[" + b",".join(kept) + b"]" if kept else None
 
 
 def normalise(value: Any) -> Any:
@@ -144,10 +155,14 @@ class Tree:
         self._pending: list[Op] | None = None
         self.owners: dict[Tokens, str] = {}
         """Each claimed path, and who owns it."""
+        self.volatile: set[Tokens] = set()
+        """The claimed paths whose ops are streamed but not journalled."""
 
-    def own(self, paths: Path | list[Path], owner: str) -> Subtree:
+    def own(self, paths: Path | list[Path], owner: str, *, volatile: bool = False) -> Subtree:
         """Claim `paths` for `owner` (a module's name): from now on only its handle writes
-        there. A path is claimed once; a deeper path may belong to someone else."""
+        there. A path is claimed once; a deeper path may belong to someone else. `volatile`:
+        what is there is sampled again after a restart, so the journal keeps none of its ops
+        (an op above the path, which replaces it with the rest, is journalled whole)."""
         claimed = [_tokens(p) for p in ([paths] if isinstance(paths, str | tuple) else paths)]
         for tokens in claimed:
             if not tokens:
@@ -156,7 +171,13 @@ class Tree:
             if holder is not None and holder != owner:
                 raise OwnershipError(f"{pointer.join(tokens)} belongs to {holder}")
             self.owners[tokens] = owner
+            if volatile:
+                self.volatile.add(tokens)
         return Subtree(self, owner)
+
+    def is_volatile(self, tokens: Tokens) -> bool:
+        """Whether `tokens` is at or under a volatile path."""
+        return any(tokens[: len(path)] == path for path in self.volatile)
 
     def owner_of(self, path: Path) -> str | None:
         """Who owns `path`: the owner of the deepest claimed path at or above it."""
@@ -290,6 +311,8 @@ class Tree:
         for op in ops:
             apply(self.root, op.kind, op.tokens, op.value)
             op.freeze()
+            if self.volatile:
+                op.volatile = self.is_volatile(op.tokens)
         if self._pending is not None:
             self._pending.extend(ops)
         else:

@@ -2,9 +2,14 @@
 
 Each connection has one reader (client messages) and one writer, which sends, for every
 subscription, what the bus has queued for it as a single frame: a snapshot, or one patch
-carrying every queued revision. Client messages are validated with the same models as REST
-bodies: one that is not a JSON object with a string `type` closes the connection with code
-4400; one of a known type with a wrong field is answered with an `error`.
+carrying every queued revision. A subscription that has caught up is live: the bus writes its
+patches straight to the connection (its outlet: `Connection.idle` and `Connection.write`),
+one frame per flush encoded once for all subscribers of the path (rockd/core/fanout.py), and
+hands it back to the writer whenever the connection is not idle.
+
+Client messages are validated with the same models as REST bodies: one that is not a JSON
+object with a string `type` closes the connection with code 4400; one of a known type with a
+wrong field is answered with an `error`.
 
 Nothing a client does costs the daemon more than a bounded amount of memory. Its control
 replies (pong, subscribed, error...) queue up to CONTROL_BUDGET bytes; past that the reader
@@ -36,6 +41,7 @@ from rockd.core import pointer
 from rockd.core.auth import Principal
 from rockd.core.bus import Bus, Subscription
 from rockd.core.errors import BadRequest, Forbidden
+from rockd.core.fanout import FRAME_BUDGET, MAX_INTERVAL
 from rockd.core.models import Model, validate
 from rockd.core.tasks import cancel_and_wait
 from rockd.handlers.context import CONTEXT
@@ -48,11 +54,11 @@ CLOSE_BAD_MESSAGE = 4400
 MAX_MESSAGE = 64 * 1024
 MAX_SUBSCRIPTIONS = 256
 HEARTBEAT = 20.0
-FRAME_BUDGET = 50_000
-"""Frames per second for all subscribers together. With many subscribers each connection waits
-subscribers / FRAME_BUDGET seconds between frames, and what queues up meanwhile goes out in
-the next frame: the cost stays bounded however many clients follow the stream."""
-MAX_INTERVAL = 0.02
+LIVE_BUFFER = 64 << 10
+"""Bytes in the transport's buffer past which the bus no longer writes to the connection: its
+subscriptions queue (and overflow into a snapshot) while the writer waits for the client."""
+SHARED_BODY = 16 << 10
+"""A body of this many bytes or more is written as it is rather than joined to its header."""
 CONTROL_BUDGET = 64 << 10
 """Bytes of control replies a connection may have queued; the reader waits while it is spent."""
 REPLY_OVERHEAD = 64
@@ -195,11 +201,31 @@ class Connection:
         self.control_cost = 0
         self.room = asyncio.Event()
         self.wakeup = asyncio.Event()
+        self.busy = False  # the writer is between taking a frame and handing it over
+        self.transport = transport
         self.watchdog = Watchdog(transport)
         self.writer = asyncio.create_task(self._write_loop(), name="stream-writer")
 
     def wake(self) -> None:
         self.wakeup.set()
+
+    def idle(self) -> bool:
+        """Whether a frame written now goes out after all the connection has sent: no control
+        reply queued, no frame of the writer's in flight, room in the transport's buffer."""
+        return not (self.busy or self.control or self.ws.closed
+                    or self.transport.is_closing()
+                    or self.transport.get_write_buffer_size() > LIVE_BUFFER)
+
+    def write(self, head: bytes, body: bytes) -> None:
+        """Send one text frame, `head` then `body`, now: the bus's outlet (only when `idle`).
+        A large body, shared by every subscriber of its path, goes out without a copy."""
+        size = len(head) + len(body)
+        self.watchdog.wrote(size)
+        if len(body) < SHARED_BODY:
+            self.transport.write(b"".join((_text_header(size), head, body)))
+        else:
+            self.transport.write(_text_header(size) + head)
+            self.transport.write(body)
 
     def reply(self, message: dict[str, Any]) -> None:
         # an exact copy: orjson's result carries ~4 KiB of spare capacity (see Op.freeze)
@@ -240,7 +266,7 @@ class Connection:
             return self.error(message.id, "too_many_subscriptions",
                               f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
         sub = self.bus.subscribe(message.path, self.wake, since=message.since,
-                                 epoch=message.epoch)
+                                 epoch=message.epoch, outlet=self)
         self.subs[sub.id] = sub
         # control replies go out before any subscription's frames: "subscribed" comes first
         self.reply({"type": "subscribed", "id": message.id, "sub": sub.id})
@@ -249,8 +275,10 @@ class Connection:
         bus = self.bus
         try:
             while True:
+                self.busy = False
                 await self.wakeup.wait()
                 self.wakeup.clear()
+                self.busy = True
                 while self.control:
                     frame = self.control.popleft()
                     self.control_cost -= len(frame) + REPLY_OVERHEAD
@@ -266,10 +294,12 @@ class Connection:
                         await self._send(taken)
                         sent = True
                 if sent:
+                    self.busy = False
                     await asyncio.sleep(min(MAX_INTERVAL, bus.subscriber_count / FRAME_BUDGET))
         except (ConnectionError, RuntimeError):
             pass  # the client went away; the reader notices and cleans up
         finally:
+            self.busy = True  # nothing more is written to a connection whose writer ended
             self.room.set()
 
     async def _send(self, frame: bytes) -> None:
@@ -281,6 +311,15 @@ class Connection:
             self.bus.unsubscribe(sub)
         self.subs.clear()
         await cancel_and_wait(self.writer)
+
+
+def _text_header(size: int) -> bytes:
+    """The header of a server's (unmasked) final text frame of `size` bytes (RFC 6455 5.2)."""
+    if size < 126:
+        return struct.pack("!BB", 0x81, size)
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size)
+    return struct.pack("!BBQ", 0x81, 127, size)
 
 
 def _check_origin(request: web.Request, via: str) -> None:

@@ -1,4 +1,5 @@
-"""A real daemon process killed, terminated and restarted: nothing committed is lost."""
+"""A real daemon process killed, terminated and restarted: nothing committed is lost, and the
+metrics it samples each second reach the stream without being journalled."""
 
 import asyncio
 import itertools
@@ -10,7 +11,9 @@ import orjson
 import pytest
 
 from rockd.core import pointer
+from rockd.core.store import open_state
 from rockd.core.tree import apply
+from tests.integration.test_system_metrics import following
 from tests.support.changes import without_samples
 from tests.support.client import receive
 
@@ -100,9 +103,9 @@ async def test_sigterm_under_load_flushes_everything_and_exits_0_within_5s(rockd
     assert time.monotonic() - started < 5
     rev, changes = int(final.split()[1]), int(final.split()[2])
     assert rev > 2000
-    with sqlite3.connect(state / "rockd.sqlite3") as conn:
-        (journal_rev,) = conn.execute("SELECT MAX(rev) FROM journal").fetchone()
-    assert journal_rev == rev
+    store, tree, _ = await open_state(state / "rockd.sqlite3")  # as the next start reads it
+    await store.close()
+    assert tree.rev == rev
     restarted = await rockd(process=True, state_dir=state)
     body = await restarted.api.state("/bench")
     assert max(v["seq"] for v in body["value"].values()) == changes
@@ -165,3 +168,49 @@ async def test_no_watchdog_pings_for_another_pid(rockd, notify):
                      "WATCHDOG_PID": "1"})  # systemd asks it of another process
     assert sock.recv(64) == b"READY=1"
     assert _pings(sock, 1.5) == []
+
+
+def journal_rows(database) -> list[tuple[int, bytes]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute("SELECT rev, ops FROM journal ORDER BY rev").fetchall()
+
+
+async def test_an_idle_daemon_journals_nothing_while_its_metrics_stream(rockd):
+    box = await rockd()
+    await asyncio.sleep(1.0)  # start-up's own revisions committed
+    before = journal_rows(box.daemon.settings.database)
+    async with following(box.api) as seen:
+        await asyncio.sleep(3.5)
+        samples = len(seen)
+    assert samples >= 3  # a sample a second reached the stream, each its own revision
+    assert journal_rows(box.daemon.settings.database) == before
+
+
+async def test_kill9_of_an_idle_daemon_goes_on_past_every_revision_it_streamed(rockd):
+    box = await rockd(process=True)
+    ws = await box.api.stream()
+    await ws.send_str('{"id": 1, "type": "subscribe", "path": ""}')
+    assert (await receive(ws))["type"] == "subscribed"
+    mirror = Mirror()
+    await follow(ws, mirror, time.monotonic() + 2.5)
+    seen_rev, epoch = mirror.rev, mirror.epoch
+    (journalled,) = journal_rows(box.settings.database)[-1:]
+    assert seen_rev > journalled[0]  # the samples it streamed last were never journalled
+    box.kill()
+    killed = time.time()
+
+    await box.start()  # the same state and session
+    now = await box.api.state()
+    assert now["rev"] > seen_rev  # no revision number is used twice
+    ws = await box.api.stream()
+    await ws.send_str(orjson.dumps({"id": 1, "type": "subscribe", "path": "",
+                                    "since": seen_rev, "epoch": epoch}).decode())
+    assert (await receive(ws))["type"] == "subscribed"
+    mirror.frames.clear()
+    while mirror.rev < now["rev"]:
+        mirror.take(await receive(ws))
+    assert "snapshot" not in mirror.frames
+    assert without_samples(mirror.doc) == without_samples(now["value"])
+    # the samples are the new process's, not those seen before the kill
+    assert mirror.doc["system"]["metrics"]["time"] > killed
+    await ws.close()

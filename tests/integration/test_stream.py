@@ -6,6 +6,8 @@ import aiohttp
 import orjson
 import pytest
 
+from rockd.core import pointer
+from rockd.core.tree import apply
 from tests.support.client import receive
 
 
@@ -187,3 +189,93 @@ async def test_a_client_that_stops_reading_delays_no_one_and_is_resynced(rockd):
     assert mirror == daemon.tree.get("/blob") and mirror["i"] == 255
     await slow.close()
     await fast.close()
+
+
+async def test_many_subscribers_of_a_path_each_see_every_revision_once_in_order(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
+    clients = [await api.stream() for _ in range(12)]
+    mirrors = []
+    for ws in clients:
+        await subscribe(ws, "/bench")
+        snapshot = await receive(ws)
+        mirrors.append({"doc": {"root": snapshot["value"]}, "rev": snapshot["rev"], "frames": 0})
+    pinger = clients[0]  # its pongs keep taking its subscription off the shared frames
+    for i in range(300):
+        daemon.tree.set(f"/bench/k{i % 7}", {"i": i})
+        if i % 3 == 0:
+            await pinger.send_str(orjson.dumps({"id": i, "type": "ping"}).decode())
+        if i % 10 == 0:
+            await asyncio.sleep(0.005)
+    last = daemon.tree.rev
+    for ws, mirror in zip(clients, mirrors, strict=True):
+        pongs = 0
+        while mirror["rev"] < last:
+            message = await receive(ws)
+            if message["type"] == "pong":
+                pongs += 1
+                continue
+            assert message["type"] == "patch" and message["rev"] > mirror["rev"]
+            for op in message["ops"]:
+                tokens = ("root", *pointer.parse(op["path"])[1:])
+                apply(mirror["doc"], op["op"], tokens, op.get("value"))
+            mirror["rev"], mirror["frames"] = message["rev"], mirror["frames"] + 1
+        assert mirror["doc"]["root"] == daemon.tree.get("/bench")
+        assert mirror["frames"] < 300  # revisions that came together went out together
+        if ws is pinger:
+            while pongs < 100:
+                assert (await receive(ws))["type"] == "pong"
+                pongs += 1
+        await ws.close()
+
+
+async def test_a_subscriber_held_back_for_a_while_gets_every_change_after_all(rockd):
+    box = await rockd()
+    daemon, api = box.daemon, box.api
+    ws = await api.stream(max_msg_size=0)
+    sub = await subscribe(ws, "/held")
+    assert (await receive(ws))["type"] == "snapshot"
+    group = next(g for g in daemon.bus._groups.values() if any(s.id == sub for s in g))
+    chunk = "x" * (128 << 10)
+    detached_at = None
+    for i in range(400):  # the client reads nothing: its socket fills, and it is taken off
+        daemon.tree.set(f"/held/k{i}", f"{i}{chunk}")
+        await asyncio.sleep(0.005)
+        live = any(s.id == sub for s in group.live)
+        if i > 0 and not live and detached_at is None:
+            detached_at = i
+        if detached_at is not None and i >= detached_at + 8:
+            break
+    assert detached_at is not None, "the socket never filled"
+    last, kinds, keys, rev = daemon.tree.rev, [], set(), 0
+    while rev < last:
+        message = await receive(ws, timeout=10)
+        kinds.append(message["type"])
+        assert message["rev"] > rev
+        rev = message["rev"]
+        keys.update(op["path"] for op in message.get("ops", []))
+    assert kinds.count("snapshot") == 0  # within its queue's budget: nothing skipped
+    assert keys == {f"/held/k{n}" for n in range(1, i + 1)} | {"/held"}  # k0 came with /held
+    await ws.close()
+
+
+async def test_the_stream_over_https_carries_every_change(rockd):
+    box = await rockd(tls="self-signed")
+    daemon, api = box.daemon, box.api
+    assert api.base.startswith("https:")
+    ws = await api.stream()
+    await subscribe(ws, "/bench")
+    doc = {"root": (await receive(ws))["value"]}
+    for i in range(60):  # paced: once caught up, written straight to the TLS transport
+        daemon.tree.set(f"/bench/k{i % 4}", {"i": i, "pad": "x" * (i * 1200)})  # to 70 KiB
+        if i % 3 == 0:
+            await asyncio.sleep(0.01)
+    last, rev = daemon.tree.rev, 0
+    while rev < last:
+        message = await receive(ws)
+        assert message["type"] == "patch" and message["rev"] > rev
+        for op in message["ops"]:
+            apply(doc, op["op"], ("root", *pointer.parse(op["path"])[1:]), op.get("value"))
+        rev = message["rev"]
+    assert doc["root"] == daemon.tree.get("/bench")
+    await ws.close()

@@ -127,7 +127,7 @@ async def test_history_is_columns_ascending_and_bounded(rockd):
     assert len({len(column) for column in body.values()}) == 1
     assert body["time"] == sorted(body["time"]) and len(set(body["time"])) == len(body["time"])
     assert time.time() - body["time"][-1] < 1.5
-    # all of it still in memory: the first batch is written after 30 s
+    # all of it still in memory: the first batch is written after five minutes
     with sqlite3.connect(daemon.settings.database) as conn:
         assert conn.execute("SELECT COUNT(*) FROM metrics").fetchone() == (0,)
     recent = await history(api, 2)

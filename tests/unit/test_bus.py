@@ -1,4 +1,5 @@
-"""The bus: fan-out by path, trimming, order, overflow resync, replay, durability gating."""
+"""The bus: fan-out by path, trimming, order, overflow resync, replay (across a restart, with
+volatile paths), durability gating."""
 
 import copy
 
@@ -6,6 +7,7 @@ import orjson
 
 from rockd.core import pointer
 from rockd.core.bus import Bus
+from rockd.core.store import open_state
 from rockd.core.tree import Tree, apply
 
 
@@ -146,3 +148,66 @@ def test_unsubscribed_gets_nothing():
     bus.unsubscribe(client.sub)
     tree.set("/a", 1)
     assert not client.sub.ready and bus.subscriber_count == 0
+
+
+async def test_a_resume_from_before_a_restart_ends_with_the_volatile_values_now(tmp_path):
+    db = tmp_path / "j.sqlite3"
+    store, tree, bus = await open_state(db)
+    try:
+        await resumes_across_a_restart(db, store, tree, bus)
+    finally:
+        await store.close()
+
+
+def had(path: str) -> dict:
+    """What a client of `path` had at the second revision of the test below."""
+    doc = {"root": {"n": 1, "system": {"metrics": {"cpu": 1, "memory": 5}}}}
+    for token in pointer.parse(path):
+        doc = {"root": doc["root"][token]}
+    return doc
+
+
+async def resumes_across_a_restart(db, store, tree, bus) -> None:
+    sampled = tree.own(["/system/metrics", "/system/uptime"], "metrics", volatile=True)
+    tree.set("/n", 1)
+    sampled.set("/system/metrics", {"cpu": 1, "memory": 5})
+    sampled.set("/system/uptime", 10)
+    await store.flush()
+    before = {path: Client(bus, path).drain() for path in ("", "/system/metrics/cpu", "/n")}
+    journalled = 2  # (the first sample made /system: journalled whole)
+    tree.set("/n", 2)
+    sampled.set("/system/metrics", {"cpu": 2, "memory": 5})  # the last revision seen: volatile
+    await store.flush()
+    seen = {path: (client.drain().rev, copy.deepcopy(client.doc))
+            for path, client in before.items()}
+    assert seen[""][0] == tree.rev == 5
+    # live, the window has every revision whole: replay is exact
+    live = Client(bus, since=journalled, epoch=store.epoch)
+    live.doc, live.rev = had(""), journalled
+    assert live.drain().frames[0]["type"] == "patch" and live.doc["root"] == tree.root
+
+    # killed and started again: the metrics are sampled anew, the rest goes on
+    store2, tree2, bus2 = await open_state(db)
+    try:
+        sampled2 = tree2.own(["/system/metrics", "/system/uptime"], "metrics", volatile=True)
+        assert tree2.rev >= 5  # the journal kept only the first sample (it made /system)
+        assert tree2.get("/system") == {"metrics": {"cpu": 1, "memory": 5}}
+        sampled2.set("/system/metrics", {"cpu": 1, "memory": 6})  # cpu: as the stale one
+        sampled2.set("/system/uptime", 11)
+        tree2.set("/n", 3)
+        await store2.flush()
+        for path, (rev, doc) in seen.items():
+            for since, mirror in ((rev, doc), (journalled, had(path))):
+                resumed = Client(bus2, path, since=since, epoch=store.epoch)
+                resumed.doc, resumed.rev = copy.deepcopy(mirror), since
+                resumed.drain()
+                assert [f["type"] for f in resumed.frames] == ["patch"], (path, since)
+                assert resumed.doc["root"] == tree2.get(path) and resumed.rev == tree2.rev
+        # a volatile value that is gone now cannot be said as a patch: a snapshot
+        sampled2.delete("/system/uptime")
+        await store2.flush()
+        gone = Client(bus2, since=seen[""][0], epoch=store.epoch).drain()
+        assert [f["type"] for f in gone.frames] == ["snapshot"]
+        assert gone.doc["root"] == tree2.root
+    finally:
+        await store2.close()

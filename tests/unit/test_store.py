@@ -1,8 +1,12 @@
-"""The journal on a real SQLite file: group commit, snapshots, pruning, reload, epoch."""
+"""The journal on a real SQLite file: group commit, snapshots, pruning, reload, epoch, and the
+volatile revisions it does not keep."""
 
 import sqlite3
 
+import orjson
+
 from rockd.core.store import open_state
+from tests.unit.test_bus import Client
 
 
 async def test_revisions_survive_reopen_with_same_epoch(tmp_path):
@@ -74,3 +78,105 @@ async def test_lost_history_changes_epoch(tmp_path):
     store3, tree3, _ = await open_state(db)
     assert tree3.rev == 5 and tree3.get("/n") == "after" and store3.epoch == store2.epoch
     await store3.close()
+
+
+def journal(db) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT rev, ops, prev FROM journal ORDER BY rev").fetchall()
+
+
+def counting_commits(store) -> list[int]:
+    commits: list[int] = []
+    original = store.db.commit
+
+    async def commit():
+        commits.append(store.committed_rev)
+        await original()
+
+    store.db.commit = commit
+    return commits
+
+
+async def test_volatile_revisions_are_released_in_order_and_written_rarely(tmp_path):
+    db = tmp_path / "j.sqlite3"
+    store, tree, bus = await open_state(db, reserve=3)
+    sampled = tree.own("/metrics", "metrics", volatile=True)
+    commits = counting_commits(store)
+    client = Client(bus).drain()
+    for i in range(7):
+        sampled.set("/metrics", {"i": i})
+        await store.flush()
+        client.drain()  # each released at once, though nothing was journalled
+        assert client.rev == tree.rev == i + 1 and client.doc["root"] == {"metrics": {"i": i}}
+    assert journal(db) == [] and len(commits) == 2  # numbers reserved at 1 (to 4), at 5
+    with tree.transaction():  # mixed: journalled without the volatile op
+        sampled.set("/metrics", {"i": 7})
+        tree.set("/n", 1)
+    tree.set("/n", 2)
+    sampled.set("/metrics", {"i": 8})
+    await store.flush()
+    client.drain()
+    assert client.rev == 10 and client.doc["root"] == tree.root
+    assert [(rev, orjson.loads(ops), prev) for rev, ops, prev in journal(db)] == [
+        (8, [{"op": "add", "path": "/n", "value": 1}], 0),
+        (9, [{"op": "replace", "path": "/n", "value": 2}], 8)]
+
+    # killed here (never closed): the journal's state, and no revision number used again
+    store2, tree2, _ = await open_state(db, reserve=3)
+    assert store2.epoch == store.epoch and tree2.get("/n") == 2
+    assert tree2.rev >= 10 and tree2.rev == store2.reserved
+    await store2.close()
+    await store.close()
+
+
+async def test_a_clean_close_goes_on_from_the_last_revision(tmp_path):
+    db = tmp_path / "j.sqlite3"
+    store, tree, _ = await open_state(db)
+    sampled = tree.own("/metrics", "metrics", volatile=True)
+    for i in range(30):
+        if i % 3:
+            sampled.set("/metrics", i)
+        else:
+            tree.set("/n", i)
+    await store.close()
+    for _ in range(2):  # the journal's gaps are no lost history
+        store2, tree2, _ = await open_state(db)
+        assert tree2.rev == 30 and tree2.get("/n") == 27 and store2.epoch == store.epoch
+        await store2.close()
+
+
+async def test_a_lost_row_between_volatile_gaps_is_found(tmp_path):
+    db = tmp_path / "j.sqlite3"
+    store, tree, _ = await open_state(db)
+    sampled = tree.own("/metrics", "metrics", volatile=True)
+    for i in range(12):  # journalled: revisions 1, 4, 7 and 10
+        if i % 3:
+            sampled.set("/metrics", i)
+        else:
+            tree.set("/n", i)
+    await store.close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM journal WHERE rev = 7")
+    store2, tree2, _ = await open_state(db)
+    assert store2.epoch != store.epoch and tree2.rev == 4 and tree2.get("/n") == 3
+    await store2.close()
+
+
+async def test_a_journal_without_prev_opens_and_goes_on(tmp_path):
+    db = tmp_path / "j.sqlite3"
+    with sqlite3.connect(db) as conn:  # as rockd made it before volatile paths
+        conn.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE journal (rev INTEGER PRIMARY KEY, ops BLOB NOT NULL);
+            INSERT INTO meta VALUES ('epoch', 'e1');
+            INSERT INTO journal VALUES (1, '[{"op":"add","path":"/n","value":1}]');
+            INSERT INTO journal VALUES (2, '[{"op":"replace","path":"/n","value":2}]');
+        """)
+    store, tree, bus = await open_state(db)
+    assert (store.epoch, tree.rev, tree.get("/n"), bus.window[-1].rev) == ("e1", 2, 2, 2)
+    tree.set("/n", 3)
+    await store.close()
+    store2, tree2, _ = await open_state(db)
+    assert (store2.epoch, tree2.rev, tree2.get("/n")) == ("e1", 3, 3)
+    assert journal(db)[-1][2] == 2
+    await store2.close()

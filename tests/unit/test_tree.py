@@ -173,3 +173,30 @@ def test_only_the_owner_writes_its_subtree():
     tree.set("/elsewhere", 1)  # no one's: anyone may
     assert tree.owner_of("/system/metrics/cpu") == "metrics"
     assert tree.owner_of("/system/kernel") == "system" and tree.owner_of("/elsewhere") is None
+
+
+def test_ops_at_or_under_a_volatile_path_are_marked_and_left_out_of_the_journal():
+    tree = Tree({"system": {"host": "a"}})
+    sampled = tree.own(["/system/metrics", "/system/uptime"], "metrics", volatile=True)
+    facts = tree.own("/system", "system")
+    revisions = recorder(tree)
+    sampled.set("/system/metrics", {"cpu": 0.1})
+    with sampled.transaction():
+        sampled.set("/system/metrics/cpu", 0.2)
+        sampled.set("/system/uptime", 5)
+    with tree.transaction():  # a mixed revision: the journal keeps the other op
+        sampled.set("/system/uptime", 6)
+        facts.set("/system/host", "b")
+    assert [[op.volatile for op in r.ops] for r in revisions] == [[True], [True, True],
+                                                                  [True, False]]
+    assert [r.journal_ops() for r in revisions[:2]] == [None, None]
+    assert orjson.loads(revisions[2].journal_ops()) == [
+        {"op": "replace", "path": "/system/host", "value": "b"}]
+    assert tree.is_volatile(("system", "metrics", "cpu")) and not tree.is_volatile(("system",))
+    # an op above a volatile path (here making its missing parent) is journalled whole
+    bare = Tree()
+    made = recorder(bare)
+    bare.own("/system/metrics", "metrics", volatile=True).set("/system/metrics", {"cpu": 1})
+    assert [op.wire for op in made[0].ops] == [
+        b'{"op":"add","path":"/system","value":{"metrics":{"cpu":1}}}']
+    assert made[0].journal_ops() == made[0].wire_ops()
