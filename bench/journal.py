@@ -39,7 +39,7 @@ async def write(path: Path, count: int, chunk: int = 500) -> dict:
         tree.set(f"/pools/p{i % 8}/usage/used", i)
         if i % chunk == chunk - 1:
             await asyncio.sleep(0)  # let the writer run, as a daemon's event loop would
-            while len(store._pending) > 20 * chunk:  # back-pressure: don't outrun the disk
+            while tree.rev - store.committed_rev > 20 * chunk:  # back-pressure
                 await asyncio.sleep(0.001)
     await store.flush()
     elapsed = time.perf_counter() - start

@@ -133,7 +133,33 @@ async def token_for(url: str) -> str:
     return token
 
 
-def run_case(daemon: Daemon, token: str, subscribers: int, rate: int, seconds: float) -> dict:
+class Measured:
+    """What one run of a case gave: every delivery's latency and the server's costs."""
+
+    def __init__(self, subscribers: int, rate: int, seconds: float, results: list[dict],
+                 made: int, cpu_seconds: float, rss: int):
+        self.subscribers = subscribers
+        self.rate = rate
+        self.seconds = seconds
+        self.latencies = sorted(x for r in results for x in r["latencies"])
+        self.frames = sum(r["frames"] for r in results)
+        self.resyncs = sum(r["resyncs"] for r in results)
+        self.errors = sum(r["errors"] for r in results)
+        self.made = made
+        self.cpu_seconds = cpu_seconds
+        self.rss = rss
+
+    def quantile_ms(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        if q == 0.5:
+            return round(statistics.median(self.latencies), 2)
+        return round(self.latencies[int(len(self.latencies) * q) - 1], 2)
+
+
+def measure(daemon: Daemon, token: str, subscribers: int, rate: int,
+            seconds: float) -> Measured:
+    """Run `subscribers` clients against `daemon` making `rate` changes a second."""
     ctx = mp.get_context("spawn")
     procs = min(int(os.environ.get("BENCH_CLIENT_PROCS", "2")), subscribers)
     out = ctx.Queue()
@@ -156,27 +182,31 @@ def run_case(daemon: Daemon, token: str, subscribers: int, rate: int, seconds: f
     time.sleep(seconds * 0.6)
     rss = int(daemon.command("rss").split()[1])
     results = [out.get(timeout=seconds + 60) for _ in workers]
-    cpu = (daemon.cpu_seconds() - cpu_before) / seconds
+    cpu = daemon.cpu_seconds() - cpu_before
     daemon.command("rate 0")
     rev_after = int(daemon.command("rev").split()[1])
     for worker in workers:
         worker.join(30)
-    latencies = sorted(x for r in results for x in r["latencies"])
-    made = rev_after - rev_before
-    expected = subscribers * made
+    return Measured(subscribers, rate, seconds, results, rev_after - rev_before, cpu, rss)
+
+
+def run_case(daemon: Daemon, token: str, subscribers: int, rate: int, seconds: float) -> dict:
+    m = measure(daemon, token, subscribers, rate, seconds)
+    latencies = m.latencies
+    expected = subscribers * m.made
     case = {
         "subscribers": subscribers,
         "rate": rate,
-        "achieved_rate": round(made / seconds),
+        "achieved_rate": round(m.made / seconds),
         "deliveries": len(latencies),
-        "frames": sum(r["frames"] for r in results),
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2) if latencies else None,
+        "frames": m.frames,
+        "p50_ms": m.quantile_ms(0.5),
+        "p99_ms": m.quantile_ms(0.99),
         "max_ms": round(latencies[-1], 2) if latencies else None,
-        "resyncs": sum(r["resyncs"] for r in results),
-        "errors": sum(r["errors"] for r in results),
-        "daemon_rss_mb": round(rss / 2**20, 1),
-        "daemon_cpu": round(cpu, 2),
+        "resyncs": m.resyncs,
+        "errors": m.errors,
+        "daemon_rss_mb": round(m.rss / 2**20, 1),
+        "daemon_cpu": round(m.cpu_seconds / seconds, 2),
     }
     case["ok"] = bool(
         latencies and case["p99_ms"] < TARGET_P99_MS and case["resyncs"] == 0
