@@ -28,8 +28,13 @@ lint: setup
 bench: setup
 	$(VENV)/python bench/journal.py
 	$(VENV)/python bench/stream.py
+	$(VENV)/python bench/stream_ratio.py --rounds 3
 	$(VENV)/python bench/stream_flood.py
 	$(VENV)/python bench/scale.py
+	$(VENV)/python bench/scale_disks.py
+	$(VENV)/python bench/ui_scale.py
 	$(VENV)/python bench/latency.py
 	$(VENV)/python bench/replication.py
 	$(VENV)/python bench/alerts.py
+	$(VENV)/python bench/idle_writes.py --seconds 600
+	$(VENV)/python bench/endurance.py
