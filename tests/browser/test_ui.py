@@ -171,7 +171,10 @@ def test_a_scrub_started_from_the_page_shows_progress_to_done(page: Page, box: B
 
 def test_an_api_error_is_shown_in_its_own_words(page: Page, box: Box, traffic: Traffic):
     page.get_by_role("navigation").get_by_role("link", name="Shares").click()
-    page.get_by_label("Name", exact=True).fill("photos")
+    expect(page.get_by_role("heading", name="Shares", exact=True)).to_be_visible()
+    name = page.get_by_label("Name", exact=True)
+    name.fill("photos")
+    expect(name).to_have_value("photos")
     page.get_by_role("button", name="Create share").click()
     expect(page.get_by_role("alert")).to_contain_text("photos exists")
     assert traffic.failures == [f"409 POST {box.url}/api/v1/shares"]
