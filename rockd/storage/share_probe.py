@@ -36,21 +36,20 @@ def _owner(st: os.stat_result, names: dict[tuple[str, int], str] | None = None
            ) -> tuple[str, str]:
     """The names of the owner and group (`names`: those already looked up in this scan)."""
     names = {} if names is None else names
-    user = names.get(("u", st.st_uid))
-    if user is None:
+    return (_named(names, "u", st.st_uid, lambda uid: pwd.getpwuid(uid).pw_name),
+            _named(names, "g", st.st_gid, lambda gid: grp.getgrgid(gid).gr_name))
+
+
+def _named(names: dict[tuple[str, int], str], kind: str, number: int,
+           lookup: Callable[[int], str]) -> str:
+    """A user's or group's name, looked up once per scan; the number when it has none."""
+    key = (kind, number)
+    if key not in names:
         try:
-            user = pwd.getpwuid(st.st_uid).pw_name
+            names[key] = lookup(number)
         except KeyError:
-            user = str(st.st_uid)
-        names["u", st.st_uid] = user
-    group = names.get(("g", st.st_gid))
-    if group is None:
-        try:
-            group = grp.getgrgid(st.st_gid).gr_name
-        except KeyError:
-            group = str(st.st_gid)
-        names["g", st.st_gid] = group
-    return user, group
+            names[key] = str(number)
+    return names[key]
 
 
 def _usage(qgroups: dict[str, Any] | None, subvol_id: int
