@@ -34,6 +34,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -379,6 +380,8 @@ def main() -> None:
                         default=int(os.environ.get("BENCH_CLIENT_PROCS", "2")))
     parser.add_argument("--trace-memory", action="store_true",
                         help="run the daemon under tracemalloc and report what grew")
+    # a stop asked by a signal unwinds like an error, so the loop device and mounts go too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(json.dumps(asyncio.run(run(parser.parse_args())), indent=2))
 
 
