@@ -190,8 +190,9 @@ customElements.define('rockd-alerts', class extends View {
   outcome() {
     const r = this.results;
     if (!r) return '';
-    const line = (name, result) => html`<li class=${result.ok ? 'ok' : 'error'}>${name}:
-      ${result.ok ? 'sent' : result.error}</li>`;
+    // a failure's error is a sentence that names its channel already
+    const line = (name, result) => html`<li class=${result.ok ? 'ok' : 'error'}>
+      ${result.ok ? `${name}: sent` : result.error}</li>`;
     return html`<ul class="test-results" role="status">${line('Email', r.email)}
       ${r.webhooks.map((h) => line(h.url, h))}</ul>`;
   }
