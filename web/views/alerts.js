@@ -16,11 +16,14 @@ const BELL = svg`<svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="
 // the screens that show a resource of the tree (an alert's subject links there)
 const SHOWN = new Set(['pools', 'disks', 'shares', 'jobs', 'services', 'replication']);
 
-function subjectLink(subject) {
+// an alert's subject as a person names it ("pool tank"), linked to its screen
+function subjectLink(tree, subject) {
   const [kind, id] = subject.split('/').slice(1);
   if (!SHOWN.has(kind)) return subject;
   const target = kind === 'services' || kind === 'replication' ? href(kind) : href(kind, id);
-  return html`<a href=${target}>${subject}</a>`;
+  const name = tree?.[kind]?.[id]?.name ?? id ?? kind;
+  const noun = kind === 'replication' ? 'replication' : kind.replace(/s$/, '');
+  return html`<a href=${target}>${noun} ${name}</a>`;
 }
 
 // the alerts not cleared, the worst and newest first
@@ -58,12 +61,12 @@ export function notifyNew(tree, seen) {
   }
 }
 
-function row(alert, view) {
+function row(tree, alert, view) {
   return html`<li class="alert" data-alert=${alert.id} data-kind=${alert.kind}>
     <span class="badge ${alert.cleared ? 'good' : TONE[alert.severity]}">${alert.cleared
       ? 'cleared' : alert.severity}</span>
     <span class="alert-text">${alert.message}
-      <small class="muted">${subjectLink(alert.subject)} · since ${when(alert.first_seen)}${alert.cleared
+      <small class="muted">${subjectLink(tree, alert.subject)} · since ${when(alert.first_seen)}${alert.cleared
         ? html` · cleared ${when(alert.cleared)}` : ''}</small></span>
     ${view && !alert.acknowledged && !alert.cleared ? html`<button
       @click=${() => view.acknowledge(alert)} ?disabled=${view.busy}>Acknowledge</button>`
@@ -76,7 +79,7 @@ export function alertsCard(tree, limit = 5) {
   const active = activeAlerts(tree);
   return html`<section class="card alerts-card">
     <h2><a href="#/alerts">Alerts</a></h2>
-    ${active.length ? html`<ul class="alerts">${active.slice(0, limit).map((a) => row(a))}</ul>
+    ${active.length ? html`<ul class="alerts">${active.slice(0, limit).map((a) => row(tree, a))}</ul>
       ${active.length > limit ? html`<p><a href="#/alerts">${active.length - limit} more</a></p>`
         : ''}` : html`<p class="ok">Nothing is wrong.</p>`}
   </section>`;
@@ -206,10 +209,10 @@ customElements.define('rockd-alerts', class extends View {
       <h1>Alerts</h1>
       <section class="card">
         <h2>Now</h2>
-        ${active.length ? html`<ul class="alerts">${active.map((a) => row(a, this))}</ul>`
+        ${active.length ? html`<ul class="alerts">${active.map((a) => row(this.tree, a, this))}</ul>`
           : html`<p class="ok">Nothing is wrong.</p>`}
         ${cleared.length ? html`<details><summary>Cleared (${cleared.length})</summary>
-          <ul class="alerts">${cleared.slice(0, 50).map((a) => row(a, this))}</ul></details>` : ''}
+          <ul class="alerts">${cleared.slice(0, 50).map((a) => row(this.tree, a, this))}</ul></details>` : ''}
         ${this.permission === 'default' ? html`<p><button @click=${() => this.allow()}>
           Show new alerts as browser notifications</button></p>` : this.permission === 'granted'
           ? html`<p class="muted">New alerts show as browser notifications.</p>` : ''}
