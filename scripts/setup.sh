@@ -34,6 +34,11 @@ debs+=(docker.io docker-registry busybox-static)
 debs+=(prometheus)
 # systemd-nspawn and debootstrap: the install test boots a Debian root with systemd as PID 1.
 debs+=(systemd-container debootstrap)
+# The box itself: NetworkManager (rockd drives it over D-Bus; its tests run it on a private bus
+# in a network namespace), chrony (NTP), duperemove (dedup), hdparm (spin-down), fstrim
+# (util-linux), and NUT's upsd, upsmon and dummy-ups driver (the UPS; its tests replay a power
+# failure). None is started by its installation.
+debs+=(network-manager chrony duperemove hdparm nut-server nut-client iproute2)
 # shellcheck source=scripts/debian.sh
 . "$top/scripts/debian.sh"
 install_debs "${debs[@]}"
