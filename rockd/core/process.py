@@ -80,3 +80,55 @@ async def supervise(argv: list[str], tick: Callable[[], None], *, interval: floa
             break
         tick()
     return _result(proc, *output.result())
+
+
+async def stream(argv: list[str], line: Callable[[str], None],
+                 stop: asyncio.Event | None = None, *, grace: float = 5.0) -> int:
+    """Run a long command, handing each line it prints (stdout and stderr, as they come) to
+    `line`; answer its exit status. Setting `stop` ends it: SIGTERM, then SIGKILL after
+    `grace` seconds. A caller that is cancelled (shutdown) ends it the same way."""
+    if isinstance(argv, str) or not argv:
+        raise TypeError("commands are argv lists")
+    log.debug("stream %s", argv)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+    except OSError as exc:
+        raise CommandError(argv, None, str(exc)) from exc
+    assert proc.stdout is not None
+
+    async def reading() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line(raw.decode(errors="replace").rstrip("\n"))
+
+    async def ending() -> None:
+        if stop is not None:
+            await stop.wait()
+            await _end(proc, grace)
+
+    reader, stopper = asyncio.ensure_future(reading()), asyncio.ensure_future(ending())
+    try:
+        await reader
+        return await proc.wait()
+    except BaseException:
+        await _end(proc, grace)
+        raise
+    finally:
+        stopper.cancel()
+        reader.cancel()
+
+
+async def _end(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace` seconds."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
