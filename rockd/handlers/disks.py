@@ -1,24 +1,35 @@
-"""Disks: the inventory, SMART, and wiping a disk's signatures."""
+"""Disks: the inventory, SMART (reports, self-tests, history), and wiping a disk's signatures."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from rockd.core.auth import Principal
-from rockd.core.errors import Unprocessable
 from rockd.core.models import Model
-from rockd.core.resources import Disk, SmartReport
+from rockd.core.resources import Disk, JobStarted, SmartHistory, SmartReport
 from rockd.handlers.context import CONTEXT
 from rockd.handlers.routes import Routes
-from rockd.storage import smart
+from rockd.storage.smart_monitor import SmartMonitor
 
 routes = Routes()
+SMART = web.AppKey("smart", SmartMonitor)
 
 
 class WipeRequest(Model):
     confirm: str
+
+
+class SmartTestRequest(Model):
+    type: Literal["short", "long", "conveyance"]
+
+
+class SmartHistoryQuery(Model):
+    days: float = Field(default=30.0, gt=0, le=400, strict=False,
+                        description="the readings of this many days back")
 
 
 def _disk(request: web.Request) -> Disk:
@@ -39,10 +50,26 @@ async def get_disk(request: web.Request, principal: Principal) -> Disk:
 @routes.get("/api/v1/disks/{id}/smart", summary="SMART health, attributes and self-tests",
             response=SmartReport)
 async def disk_smart(request: web.Request, principal: Principal) -> dict[str, Any]:
-    disk = _disk(request)
-    if disk["transport"] in ("loop", "virtio"):
-        raise Unprocessable(f"{disk['path']} has no SMART", code="smart_unsupported")
-    return await smart.read(disk["path"])
+    return await request.app[SMART].read(_disk(request)["id"])
+
+
+@routes.post("/api/v1/disks/{id}/smart/tests", summary="Start a SMART self-test (a job)",
+             body=SmartTestRequest, status=202, response=JobStarted)
+async def start_smart_test(request: web.Request, principal: Principal,
+                           body: SmartTestRequest) -> dict[str, Any]:
+    return {"job": await request.app[SMART].start_test(_disk(request)["id"], body.type)}
+
+
+@routes.get("/api/v1/disks/{id}/smart/history", summary="A disk's SMART readings over time "
+            "and its newest self-test log", query=SmartHistoryQuery, response=SmartHistory)
+async def smart_history(request: web.Request, principal: Principal,
+                        query: SmartHistoryQuery) -> dict[str, Any]:
+    disk_id = _disk(request)["id"]
+    history = request.app[SMART].history
+    tests, read = await history.self_tests(disk_id)
+    return {"disk": disk_id,
+            "readings": await history.readings(disk_id, time.time() - query.days * 86400),
+            "self_tests": tests, "self_tests_read": read}
 
 
 @routes.post("/api/v1/disks/{id}/wipe", summary="Erase the disk's filesystem signatures",

@@ -18,6 +18,7 @@ from typing import Any
 
 from rockd.core.errors import Unprocessable
 from rockd.core.process import CommandError, run
+from rockd.storage import smart_tests
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ sixty disks take four seconds, not thirty."""
 
 ATA_REALLOCATED = 5
 ATA_PENDING = 197
+ATA_OFFLINE_UNCORRECTABLE = 198
 SCSI_COUNTER_DIRECTIONS = ("read", "write", "verify")
 
 
@@ -118,7 +120,7 @@ def _ata_self_tests(report: dict[str, Any]) -> list[dict[str, Any]]:
             "passed": status.get("passed") is True,
             "lifetime_hours": _int(row.get("lifetime_hours")),
             "lba": _int(row.get("lba")),
-            "in_progress": "remaining_percent" in status,
+            "in_progress": (_int(status.get("value")) or 0) >> 4 == smart_tests.IN_PROGRESS,
         })
     return tests
 
@@ -152,7 +154,8 @@ def _scsi_self_tests(report: dict[str, Any]) -> list[dict[str, Any]]:
             "passed": _int(result.get("value")) == 0,  # 0: "Completed"
             "lifetime_hours": _int(_dict(row.get("power_on_time")).get("hours")),
             "lba": _int(_dict(row.get("lba_first_failure")).get("value")),
-            "in_progress": row.get("self_test_in_progress") is True,
+            "in_progress": (row.get("self_test_in_progress") is True
+                            or _int(result.get("value")) == smart_tests.IN_PROGRESS),
         })
         number += 1
     return tests
@@ -168,7 +171,9 @@ def parse(report: dict[str, Any]) -> dict[str, Any]:
     `{health: "passed"|"failed"|None, temperature (°C), power_on_hours, power_cycles, model,
     serial, firmware, rotation_rate (rpm, 0 for an SSD, None where smartctl gives none),
     attributes, self_tests, summary: {health, temperature, power_on_hours,
-    reallocated_sectors, pending_sectors, media_errors, percentage_used}}`. Attributes are
+    reallocated_sectors, pending_sectors, offline_uncorrectable, media_errors, percentage_used,
+    protocol, tests (the self-tests offered), self_test (the one running, or None), last_test
+    (the newest that ended, or None)}}` (see `smart_tests`). Attributes are
     `{id, name, value, worst, threshold, raw, raw_string, failing_now}` for ATA, and
     `{name, value}` for NVMe (the health log) and SCSI (error counters, grown defects).
     Self-tests, newest first: `{type, status, passed, lifetime_hours, lba, in_progress}`.
@@ -178,6 +183,7 @@ def parse(report: dict[str, Any]) -> dict[str, Any]:
     ata = _ata_attributes(report)
     attributes = ata + _nvme_attributes(report) + _scsi_attributes(report)
     health = _health(report)
+    self_tests = _ata_self_tests(report) + _nvme_self_tests(report) + _scsi_self_tests(report)
     temperature = _first(_int(_dict(report.get("temperature")).get("current")),
                          _int(nvme.get("temperature")))
     power_on_hours = _first(_int(_dict(report.get("power_on_time")).get("hours")),
@@ -194,8 +200,7 @@ def parse(report: dict[str, Any]) -> dict[str, Any]:
                            _str(report.get("scsi_revision"))),
         "rotation_rate": _int(report.get("rotation_rate")),
         "attributes": attributes,
-        "self_tests": (_ata_self_tests(report) + _nvme_self_tests(report)
-                       + _scsi_self_tests(report)),
+        "self_tests": self_tests,
         "summary": {
             "health": health,
             "temperature": temperature,
@@ -203,8 +208,13 @@ def parse(report: dict[str, Any]) -> dict[str, Any]:
             "reallocated_sectors": _first(_raw_of(ata, ATA_REALLOCATED),
                                           _int(report.get("scsi_grown_defect_list"))),
             "pending_sectors": _raw_of(ata, ATA_PENDING),
+            "offline_uncorrectable": _raw_of(ata, ATA_OFFLINE_UNCORRECTABLE),
             "media_errors": _int(nvme.get("media_errors")),
             "percentage_used": _int(nvme.get("percentage_used")),
+            "protocol": smart_tests.protocol(report),
+            "tests": smart_tests.offered(report),
+            "self_test": smart_tests.running(report),
+            "last_test": smart_tests.last(self_tests),
         },
     }
 
@@ -230,19 +240,22 @@ def supported(report: dict[str, Any]) -> bool:
                                              "scsi_error_counter_log")))
 
 
-def _messages(report: dict[str, Any]) -> list[str]:
-    messages = _list(_dict(report.get("smartctl")).get("messages"))
-    return [m["string"] for m in messages
+def messages(report: dict[str, Any]) -> list[str]:
+    """The messages smartctl wrote into its JSON answer."""
+    found = _list(_dict(report.get("smartctl")).get("messages"))
+    return [m["string"] for m in found
             if isinstance(m, dict) and isinstance(m.get("string"), str)]
 
 
-async def read(device_path: str) -> dict[str, Any]:
-    """Run `smartctl --json -x` on one device and parse its report.
+async def read(device_path: str, *, asleep_ok: bool = False) -> dict[str, Any]:
+    """Run `smartctl --json -x` on one device and parse its report; `asleep_ok` leaves a disk
+    that is spun down asleep (`-n standby`: smartctl then answers nothing, as below).
 
     Raises `Unprocessable` (422, code `smart_unsupported`) where the device has no SMART,
     smartctl could not open it, is not installed, or did not answer JSON.
     """
-    argv = ["smartctl", "--json", "-x", device_path]
+    argv = ["smartctl", "--json", "-x", *(["-n", "standby"] if asleep_ok else []),
+            device_path]
     try:
         result = await run(argv, check=False)
     except CommandError as exc:
@@ -261,12 +274,12 @@ async def read(device_path: str) -> dict[str, Any]:
                             code="smart_unsupported",
                             detail={"device": device_path, "exit_status": result.returncode})
     if result.returncode & EXIT_NOT_READ or not supported(report):
-        messages = _messages(report)
+        found = messages(report)
         raise Unprocessable(
-            f"{device_path} has no SMART data" + (f": {messages[0]}" if messages else ""),
+            f"{device_path} has no SMART data" + (f": {found[0]}" if found else ""),
             code="smart_unsupported",
             detail={"device": device_path, "exit_status": result.returncode,
-                    "messages": messages})
+                    "messages": found})
     return parse(report)
 
 

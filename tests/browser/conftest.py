@@ -5,7 +5,7 @@ follow one person's session from first run on)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,14 +59,19 @@ def box(tmp_path_factory, udevd):
     yield from serve_box(tmp_path_factory.mktemp("ui"))
 
 
-def serve_box(root: Path, disks: int = 3, **settings: Any) -> Iterator[Box]:
-    """A `box` fixture's body: rockd on `disks` fresh loop devices under `root`, with these
-    settings over the test defaults, stopped and cleaned up after."""
+def serve_box(root: Path, disks: int = 3, size: int = 1 << 30,
+              prepare: Callable[[list[str]], None] | None = None,
+              **settings: Any) -> Iterator[Box]:
+    """A `box` fixture's body: rockd on `disks` fresh loop devices of `size` bytes under
+    `root` (handed to `prepare` before rockd starts), with these settings over the test
+    defaults, stopped and cleaned up after."""
     if os.geteuid() != 0:
         pytest.skip("needs root for loop devices")
     process = None
     try:
-        devices = [attach_loop(root / f"disk{index}.img", 1 << 30) for index in range(disks)]
+        devices = [attach_loop(root / f"disk{index}.img", size) for index in range(disks)]
+        if prepare is not None:
+            prepare(devices)
         config = settings_for(root, devices, mount_root=root / "state" / "mnt", **settings)
         # no ROCKD_ADMIN_PASSWORD: the browser makes the administrator at first run
         process = Process(serve_argv(config), root / "rockd.log", f"http://{config.listen}",

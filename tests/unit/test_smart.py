@@ -21,7 +21,11 @@ DRIVES = ["WDC_WD20EFRX-68EUZN0_18.json", "ST3500418AS_12.json",
 SHAPE = {"health", "temperature", "power_on_hours", "power_cycles", "model", "serial",
          "firmware", "rotation_rate", "attributes", "self_tests", "summary"}
 SUMMARY = {"health", "temperature", "power_on_hours", "reallocated_sectors", "pending_sectors",
-           "media_errors", "percentage_used"}
+           "offline_uncorrectable", "media_errors", "percentage_used", "protocol", "tests",
+           "self_test", "last_test"}
+NO_TESTS = {"self_test": None, "last_test": None}
+"""Captured without -c or -l selftest: neither the running test nor a log is in the reports
+(tests/unit/test_smart_tests.py reads the stand-in's, which add them)."""
 
 
 def load(name: str) -> dict:
@@ -55,7 +59,9 @@ def test_wd_red_sata_hdd():
     assert p["self_tests"] == []  # captured without -x: no self-test log in the report
     assert p["summary"] == {"health": "passed", "temperature": 33, "power_on_hours": 71605,
                             "reallocated_sectors": 0, "pending_sectors": 0,
-                            "media_errors": None, "percentage_used": None}
+                            "offline_uncorrectable": 0, "media_errors": None,
+                            "percentage_used": None, "protocol": "ATA", "tests": [],
+                            **NO_TESTS}
 
 
 def test_seagate_barracuda_with_reallocated_sectors_and_packed_raw_values():
@@ -79,7 +85,9 @@ def test_seagate_barracuda_with_reallocated_sectors_and_packed_raw_values():
     assert p["self_tests"] == []
     assert p["summary"] == {"health": "passed", "temperature": 33, "power_on_hours": 44668,
                             "reallocated_sectors": 304, "pending_sectors": 0,
-                            "media_errors": None, "percentage_used": None}
+                            "offline_uncorrectable": 0, "media_errors": None,
+                            "percentage_used": None, "protocol": "ATA", "tests": [],
+                            **NO_TESTS}
 
 
 def test_samsung_sata_ssd():
@@ -97,7 +105,9 @@ def test_samsung_sata_ssd():
     # No attribute 197 on this SSD: pending sectors are unknown, not zero.
     assert p["summary"] == {"health": "passed", "temperature": 27, "power_on_hours": 84620,
                             "reallocated_sectors": 0, "pending_sectors": None,
-                            "media_errors": None, "percentage_used": None}
+                            "offline_uncorrectable": None, "media_errors": None,
+                            "percentage_used": None, "protocol": "ATA", "tests": [],
+                            **NO_TESTS}
 
 
 def test_samsung_nvme():
@@ -115,7 +125,9 @@ def test_samsung_nvme():
     assert p["self_tests"] == []
     assert p["summary"] == {"health": "passed", "temperature": 30, "power_on_hours": 10407,
                             "reallocated_sectors": None, "pending_sectors": None,
-                            "media_errors": 0, "percentage_used": 16}
+                            "offline_uncorrectable": None, "media_errors": 0,
+                            "percentage_used": 16, "protocol": "NVMe", "tests": [],
+                            **NO_TESTS}
 
 
 def test_crucial_nvme():
@@ -149,7 +161,9 @@ def test_seagate_cheetah_scsi():
     assert p["self_tests"] == []
     assert p["summary"] == {"health": "passed", "temperature": 34, "power_on_hours": 91691,
                             "reallocated_sectors": 0, "pending_sectors": None,
-                            "media_errors": None, "percentage_used": None}
+                            "offline_uncorrectable": None, "media_errors": None,
+                            "percentage_used": None, "protocol": "SCSI",
+                            "tests": ["short", "long"], **NO_TESTS}
     # SMART present though smartctl says it is not enabled: still a device with SMART.
     assert report["smart_support"] == {"available": True, "enabled": False}
     assert smart.supported(report)
@@ -166,7 +180,7 @@ def test_loop_device_report_is_unsupported():
     assert not smart.supported(report)
     p = smart.parse(report)
     assert p["health"] is None and p["attributes"] == [] and p["self_tests"] == []
-    assert set(p["summary"].values()) == {None}
+    assert p["summary"] == {**dict.fromkeys(SUMMARY), "tests": []}
 
 
 def test_exit_status_bits():
