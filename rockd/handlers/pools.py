@@ -232,3 +232,23 @@ class ResizeRequest(Model):
 async def resize_pool(request: web.Request, principal: Principal,
                       body: ResizeRequest) -> dict[str, Any]:
     return {"job": _pool_jobs(request).resize(request.match_info["id"], body.disk, body.size)}
+
+
+class DedupRequest(Model):
+    shares: list[str] | None = Field(
+        default=None, min_length=1, max_length=1000,
+        description="share ids of this pool; left out: the whole pool (its snapshots and "
+        "read-only shares left alone)")
+
+
+@routes.post("/api/v1/pools/{id}/trim", summary="Trim a pool's free space: fstrim (a job)",
+             status=202, response=JobStarted)
+async def trim_pool(request: web.Request, principal: Principal) -> dict[str, Any]:
+    return {"job": _pool_jobs(request).trim(request.match_info["id"])}
+
+
+@routes.post("/api/v1/pools/{id}/dedup", summary="Deduplicate shares of a pool, or all of it: "
+             "duperemove (a job)", body=DedupRequest, status=202, response=JobStarted)
+async def dedup_pool(request: web.Request, principal: Principal,
+                     body: DedupRequest) -> dict[str, Any]:
+    return {"job": _pool_jobs(request).dedup(request.match_info["id"], body.shares)}

@@ -1,5 +1,5 @@
-"""Schedules: snapshots, scrubs, balances and settings backups on cron, and what retention
-would do."""
+"""Schedules: snapshots, scrubs, balances, settings backups, trims, dedups and SMART
+self-tests on cron, and what retention would do."""
 
 from __future__ import annotations
 
@@ -28,12 +28,25 @@ class Retention(Model):
     min_age: str = Field(default="0m", max_length=16)
 
 
+class KindOptions(Model):
+    """What some kinds take beside their target."""
+
+    type: Literal["short", "long", "conveyance"] | None = Field(
+        default=None, description="smart_test (required there): the self-test to run")
+    shares: list[str] | None = Field(
+        default=None, min_length=1, max_length=1000,
+        description="dedup: share ids of its pool (left out: the whole pool)")
+
+
 class ScheduleCreate(Model):
-    kind: Literal["snapshot", "scrub", "balance", "config_backup"]
-    target: str = Field(max_length=64)
+    kind: Literal["snapshot", "scrub", "balance", "config_backup", "trim", "dedup",
+                  "smart_test"]
+    target: str = Field(max_length=64, description="a share (snapshot, config_backup), a "
+                        "disk (smart_test) or a pool (the other kinds)")
     cron: str = Field(max_length=128)
     retention: Retention | None = None
     enabled: bool = True
+    options: KindOptions | None = None
 
 
 class ScheduleUpdate(Model):
@@ -73,13 +86,14 @@ async def list_schedules(request: web.Request, principal: Principal) -> list[Any
 
 
 @routes.post("/api/v1/schedules", summary="Schedule snapshots (with retention), scrubs, "
-             "balances or settings backups into a share", body=ScheduleCreate, status=201,
-             response=Schedule)
+             "balances, settings backups into a share, trims, dedups or SMART self-tests",
+             body=ScheduleCreate, status=201, response=Schedule)
 async def create_schedule(request: web.Request, principal: Principal,
                           body: ScheduleCreate) -> dict[str, Any]:
     policy = body.retention.model_dump() if body.retention else None
+    options = body.options.model_dump(exclude_none=True) if body.options else None
     return await _scheduler(request).create(body.kind, body.target, body.cron, policy,
-                                            body.enabled)
+                                            body.enabled, options)
 
 
 @routes.patch("/api/v1/schedules/{id}", summary="Change a schedule", body=ScheduleUpdate,

@@ -1,11 +1,14 @@
-"""Schedules: snapshots, scrubs and balances on cron expressions, and snapshot retention.
+"""Schedules: snapshots, scrubs, balances, trims, dedups and SMART self-tests on cron
+expressions, and snapshot retention.
 
 A schedule is intent (kept in SQLite) shown at /schedules/{id} with its next run. One task
 sleeps until the earliest next run; a schedule whose slots passed while rockd was down runs
 once at start-up, not once per slot. A snapshot schedule names its snapshots
 `auto-{schedule id}-{UTC time}`; only those are ever deleted by its retention, in a prune job.
 A `config_backup` schedule writes the settings backup into its share (through the
-`ConfigBackups` it was given), keeping the newest `retention.last` files.
+`ConfigBackups` it was given), keeping the newest `retention.last` files. A `smart_test`
+schedule targets a disk and names its test in `options.type`; a `dedup` schedule may name
+shares of its pool in `options.shares` (else the whole pool).
 The clock is injected, so whole months can be simulated.
 """
 
@@ -28,14 +31,17 @@ from rockd.core.times import iso, parse_iso, utcnow
 from rockd.core.tree import Subtree
 from rockd.jobs import cron, retention
 from rockd.jobs.wakeup import run_on_cron
+from rockd.storage import pool_care
 from rockd.storage.pool_jobs import PoolJobs
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
 
 log = logging.getLogger(__name__)
 
-KINDS = ("snapshot", "scrub", "balance", "config_backup")
+KINDS = ("snapshot", "scrub", "balance", "config_backup", "trim", "dedup", "smart_test")
 SHARE_KINDS = ("snapshot", "config_backup")  # the kinds whose target is a share
+DISK_KINDS = ("smart_test",)  # the kinds whose target is a disk
+SMART_TYPES = ("short", "long", "conveyance")
 STAMP = "%Y%m%dT%H%M%SZ"
 AUTO_NAME = re.compile(r"auto-(?P<schedule>[0-9a-f]{8})-(?P<when>[0-9]{8}T[0-9]{6}Z)")
 NO_POLICY = "no retention policy: nothing is deleted"
@@ -51,6 +57,31 @@ class ConfigBackups(Protocol):
     async def write_backup(self, share_id: str, keep: int, when: datetime) -> str:
         """Write it into the share (named for `when`), keeping the newest `keep` (0: all);
         answer its path."""
+
+
+class SelfTests(Protocol):
+    """Who starts a disk's SMART self-test (its checks first) for a `smart_test` schedule."""
+
+    async def start_test(self, disk_id: str, test: str) -> resources.Job:
+        """Start the `smart_test` job of the disk."""
+
+
+def check_options(kind: str, options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The options of a schedule of `kind`: `type` for smart_test (required), `shares` for
+    dedup (optional); 400 invalid_field otherwise."""
+    options = options or None
+    allowed = {"smart_test": {"type"}, "dedup": {"shares"}}.get(kind, set())
+    extra = sorted(set(options or {}) - allowed)
+    if extra:
+        raise BadRequest(f"a {kind} schedule takes no option {extra[0]}", code="invalid_field",
+                         detail={"field": f"options.{extra[0]}"})
+    if kind == "smart_test" and (options or {}).get("type") not in SMART_TYPES:
+        raise BadRequest(f"a smart_test schedule needs options.type: one of "
+                         f"{', '.join(SMART_TYPES)}", code="invalid_field",
+                         detail={"field": "options.type"})
+    if options is not None and "shares" in options and not options["shares"]:
+        options = {k: v for k, v in options.items() if k != "shares"} or None
+    return options
 
 
 class Scheduler:
@@ -69,9 +100,13 @@ class Scheduler:
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.backups: ConfigBackups | None = None
+        self.self_tests: SelfTests | None = None
 
     def backups_by(self, backups: ConfigBackups) -> None:
         self.backups = backups
+
+    def self_tests_by(self, self_tests: SelfTests) -> None:
+        self.self_tests = self_tests
 
     async def load(self) -> None:
         self.schedules = await self.store.intents("schedule")
@@ -105,7 +140,9 @@ class Scheduler:
 
     def _check(self, kind: str, target: str | None, expr: str, policy: dict | None) -> str:
         """The cron expression, normalised; 404 for an unknown target (None: not checked)."""
-        if target is not None:
+        if target is not None and kind in DISK_KINDS:
+            self.tree.resource("disks", target)
+        elif target is not None:
             (self.shares if kind in SHARE_KINDS else self.pools).get(target)
         try:
             expr = cron.validate(expr)
@@ -123,11 +160,16 @@ class Scheduler:
         return expr
 
     async def create(self, kind: str, target: str, expr: str, policy: dict | None,
-                     enabled: bool) -> dict[str, Any]:
+                     enabled: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
         expr = self._check(kind, target, expr, policy)
+        options = check_options(kind, options)
+        if kind == "dedup" and options:  # 404, 422 not_in_pool or read_only now, not later
+            pool_care.dedup_paths(self.tree, self.pools.get(target), options["shares"])
         schedule = {"id": secrets.token_hex(4), "kind": kind, "target": target, "cron": expr,
                     "retention": policy, "enabled": enabled,
                     "created": iso(self.clock()), "last_run": None}
+        if options:
+            schedule["options"] = options
         return await self._save(schedule)
 
     def get(self, schedule_id: str) -> dict[str, Any]:
@@ -170,6 +212,17 @@ class Scheduler:
             self.pool_jobs.scrub(schedule["target"], False)
         elif schedule["kind"] == "balance":
             self.pool_jobs.balance(schedule["target"], None)
+        elif schedule["kind"] == "trim":
+            self.pool_jobs.trim(schedule["target"])
+        elif schedule["kind"] == "dedup":
+            self.pool_jobs.dedup(schedule["target"],
+                                 (schedule.get("options") or {}).get("shares"))
+        elif schedule["kind"] == "smart_test":
+            test = schedule["options"]["type"]
+            if self.self_tests is not None:
+                await self.self_tests.start_test(schedule["target"], test)
+            else:
+                self.jobs.start("smart_test", schedule["target"], {"type": test})
         elif schedule["kind"] == "config_backup":
             if self.backups is None:
                 raise RuntimeError("no settings backup is wired")
@@ -184,8 +237,9 @@ class Scheduler:
 
     def decisions(self, schedule: dict[str, Any], now: datetime) -> list[retention.Decision]:
         """What the schedule's retention does with each snapshot of its share, and why (a
-        config_backup schedule keeps files, not snapshots: none)."""
-        if schedule["kind"] == "config_backup":
+        config_backup schedule keeps files, not snapshots: none; nor do the pool and disk
+        kinds)."""
+        if schedule["kind"] != "snapshot":
             return []
         if not schedule["retention"]:
             return [retention.Decision(s["id"], now, True, (NO_POLICY,))

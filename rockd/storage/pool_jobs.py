@@ -1,5 +1,5 @@
 """The long work asked of a pool, run as jobs: scrub, balance (with filters), profile
-conversion, device remove and replace, resize.
+conversion, device remove and replace, resize, trim and dedup.
 
 Each request is checked against the pool as it is (mounted, the disks named in it, enough
 disks left for every profile in use) and refused before anything starts; the job kinds that
@@ -14,7 +14,7 @@ from typing import Any
 from rockd.core import resources
 from rockd.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from rockd.core.jobs import Jobs
-from rockd.storage import btrfs_ioctl, btrfs_sysfs, profiles
+from rockd.storage import btrfs_ioctl, btrfs_sysfs, pool_care, profiles
 from rockd.storage.pool_input import (
     MISSING,
     balance_conversions,
@@ -73,6 +73,31 @@ class PoolJobs:
             "devids": [d["devid"] for d in pool["devices"] if not d["missing"]],
             # read now: writes raise no event, so the tree's usage may be behind
             "bytes": btrfs_sysfs.usage(pool_id, mountpoint=pool["mount_point"])["used"]})
+
+    def _one_at_a_time(self, kind: str, pool: dict[str, Any]) -> None:
+        """409 running when a job of `kind` on the pool has not ended."""
+        for job in (self.pools.tree.get("/jobs") or {}).values():
+            if job["kind"] == kind and job["target"] == pool["id"] and \
+                    job["state"] in ("queued", "running", "paused"):
+                raise Conflict(f"a {kind} of pool {pool['name']} is running (job "
+                               f"{job['id']})", code="running", detail={"job": job["id"]})
+
+    def trim(self, pool_id: str) -> resources.Job:
+        """fstrim of a mounted pool whose devices take discard (422 discard_unsupported)."""
+        pool = self.pools.mounted(pool_id)
+        self._one_at_a_time("trim", pool)
+        devices = pool_care.discard_devices(pool)
+        return self.jobs.start("trim", pool_id, {"mount_point": pool["mount_point"],
+                                                 "devices": devices})
+
+    def dedup(self, pool_id: str, share_ids: list[str] | None) -> resources.Job:
+        """duperemove over the shares named (of this pool), or over the whole pool."""
+        pool = self.pools.mounted(pool_id)
+        self._one_at_a_time("dedup", pool)
+        paths, excludes = pool_care.dedup_paths(self.pools.tree, pool, share_ids)
+        return self.jobs.start("dedup", pool_id, {
+            "mount_point": pool["mount_point"], "shares": share_ids, "paths": paths,
+            "excludes": excludes, "hash_file": str(pool_care.hash_file(pool["mount_point"]))})
 
     def balance(self, pool_id: str, filter_text: str | None) -> resources.Job:
         """A balance job with the user's filters; 422 for a conversion to a profile that needs

@@ -12,6 +12,7 @@ from rockd.core.process import CommandError
 from rockd.core.tree import Subtree
 from rockd.storage import btrfs, btrfs_ioctl, btrfs_sysfs
 from rockd.storage.mounting import compression_of, filesystem_options
+from rockd.storage.pool_care import device_flags, recommendation
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ async def _devices(tree: Subtree, fs: dict[str, Any] | None, mine: dict[str, Any
     devices = [{
         "devid": dev["devid"], "disk": disk_id(tree, dev["path"]), "path": dev["path"],
         "size": dev["size"], "used": dev["used"], "missing": dev["missing"],
-        "errors": errors.get(dev["devid"])} for dev in (fs or {}).get("devices", [])]
+        "errors": errors.get(dev["devid"]), **device_flags(dev["path"])}
+        for dev in (fs or {}).get("devices", [])]
     if mine and any(d["missing"] for d in devices):
         # `filesystem show` says size 0 for a missing device; the kernel knows its size
         try:
@@ -98,6 +100,8 @@ async def _read(tree: Subtree, uuid: str, intent: dict[str, Any], expected: str
         # in mount_options) after a replace or remove until the pool is mounted again
         "degraded": bool(missing),
         "exclusive_operation": None,
+        "ssd": recommendation(devices, intent.get("mount_options") or "",
+                              filesystem_options(mine) if mine else None),
     }
     if mine:
         value.update(btrfs_sysfs.profiles(uuid))

@@ -1,5 +1,6 @@
 // One pool (#/pools/{id}): its state and usage, its disks, its jobs (live), scrub and
-// balance, its shares, and (in pool-disks.js and pool-settings.js) every change to it.
+// balance, its shares, and (in pool-disks.js, pool-care.js and pool-settings.js) its disks'
+// changes, trim and dedup, and every other change to it.
 import { html } from 'lit';
 import { call } from '../lib/api.js';
 import { bytes, byName, percent } from '../lib/format.js';
@@ -8,6 +9,7 @@ import { View, fields } from '../lib/view.js';
 import { isActive, jobRow } from '../components/job-row.js';
 import { confirmAction } from '../components/confirm.js';
 import { healthBadges, usageBar, usageOf } from './pool-facts.js';
+import './pool-care.js';
 import './pool-disks.js';
 import './pool-settings.js';
 
@@ -179,6 +181,7 @@ class PoolDetail extends View {
       <div class="grid">${this.usage(pool)}${this.jobs(pool)}</div>
       <rockd-pool-disks .tree=${props.tree} .rev=${props.rev} .id=${props.id}></rockd-pool-disks>
       <div class="grid">${this.maintenance(pool)}${this.shares(pool)}</div>
+      <rockd-pool-care .tree=${props.tree} .rev=${props.rev} .id=${props.id}></rockd-pool-care>
       <rockd-pool-settings .tree=${props.tree} .rev=${props.rev} .id=${props.id}>
       </rockd-pool-settings>`;
   }

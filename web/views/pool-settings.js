@@ -123,6 +123,25 @@ class PoolSettings extends View {
       </form>`;
   }
 
+  // put the pool's options with the recommended ones into the form (saved with the rest)
+  useRecommended(pool) {
+    const input = this.querySelector('input[name="mount_options"]');
+    input.value = pool.ssd.mount_options;
+    this.optionsTyped = true;
+  }
+
+  recommended(pool) {
+    const wanted = pool.ssd?.recommended_options ?? [];
+    if (!wanted.length) return '';
+    const missing = wanted.filter((o) => !(pool.ssd.in_force ?? []).includes(o));
+    return html`
+      <p class="pool-explain recommended-options">For these devices rockd recommends
+        ${wanted.map((o, i) => html`${i ? ', ' : ''}<code>${o}</code>`)}${missing.length
+          ? html` (not in force now: ${missing.join(', ')}).` : ' (in force).'}
+        ${missing.length ? html`<button type="button" ?disabled=${this.busy || !pool.mounted}
+          @click=${() => this.useRecommended(pool)}>Use recommended options</button>` : ''}</p>`;
+  }
+
   settings(pool) {
     return html`
       <form @submit=${(e) => this.save(e)}>
@@ -138,6 +157,7 @@ class PoolSettings extends View {
         <small>${pool.mount_options ? `Mounted now with ${pool.mount_options}. ` : ''}Leave the
           field alone to keep the options; what you type (comma-separated, such as
           noatime,commit=60) replaces them.</small>
+        ${this.recommended(pool)}
         <label class="check"><input type="checkbox" name="quotas" .checked=${Boolean(pool.quotas)}>
           Quotas</label>
         <small>Quotas count each share's usage and let shares have a size limit; they cost some

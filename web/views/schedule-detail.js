@@ -8,8 +8,8 @@ import { when } from '../lib/format.js';
 import { go, href } from '../lib/router.js';
 import { confirmAction } from '../components/confirm.js';
 import { cronText } from '../components/cron-words.js';
-import { cronField, describeRetention, onShare, readRetention, retentionFieldset,
-  scheduleTitle, targetLink, targetName } from './schedule-form.js';
+import { cronField, describeOptions, describeRetention, readRetention, retentionFieldset,
+  scheduleTitle, targetBranch, targetLink, targetName, targetWord } from './schedule-form.js';
 
 customElements.define('rockd-schedule-detail', class extends View {
   static properties = {
@@ -104,8 +104,9 @@ customElements.define('rockd-schedule-detail', class extends View {
         <p>There is no schedule <code>${this.id}</code> (now).</p>
         <p><a href=${href('schedules')}>All schedules</a></p></section>`;
     }
-    const kind = onShare(schedule.kind) ? 'share' : 'pool';
-    const gone = this.tree?.[`${kind}s`]?.[schedule.target] ? '' : kind;
+    const branch = targetBranch(schedule.kind);
+    const gone = this.tree?.[branch]?.[schedule.target] ? '' : branch.slice(0, -1);
+    const options = describeOptions(this.tree, schedule);
     return html`
       <p class="crumbs"><a href=${href('schedules')}>Schedules</a> ›</p>
       <section class="card title-row">
@@ -124,7 +125,8 @@ customElements.define('rockd-schedule-detail', class extends View {
           <h2>Facts</h2>
           <dl>
             <dt>Kind</dt><dd>${schedule.kind}</dd>
-            <dt>${onShare(schedule.kind) ? 'Share' : 'Pool'}</dt><dd>${targetLink(this.tree, schedule)}</dd>
+            <dt>${targetWord(schedule.kind)}</dt><dd>${targetLink(this.tree, schedule)}</dd>
+            ${options ? html`<dt>What</dt><dd>${options}</dd>` : ''}
             <dt>When</dt><dd>${cronText(schedule.cron)}</dd>
             <dt>Enabled</dt><dd>${schedule.enabled ? 'yes' : 'no'}</dd>
             <dt>Next run</dt><dd>${schedule.enabled ? when(schedule.next_run) : '— (disabled)'}</dd>

@@ -10,32 +10,66 @@ export const KINDS = [
   ['scrub', 'Scrub'],
   ['balance', 'Balance'],
   ['config_backup', 'Settings backup'],
+  ['trim', 'Trim (SSD)'],
+  ['dedup', 'Deduplicate'],
+  ['smart_test', 'SMART self-test'],
 ];
-// the kinds whose target is a share (the others' is a pool)
+// the kinds whose target is a share or a disk (the others' is a pool)
 const SHARE_KINDS = ['snapshot', 'config_backup'];
+const DISK_KINDS = ['smart_test'];
+export const SMART_TYPES = [['short', 'Short'], ['long', 'Long'], ['conveyance', 'Conveyance']];
 
 export function onShare(kind) {
   return SHARE_KINDS.includes(kind);
+}
+
+export function onDisk(kind) {
+  return DISK_KINDS.includes(kind);
+}
+
+// the tree's branch of a kind's targets: shares, disks or pools
+export function targetBranch(kind) {
+  if (onShare(kind)) return 'shares';
+  return onDisk(kind) ? 'disks' : 'pools';
+}
+
+// "Share", "Disk" or "Pool"
+export function targetWord(kind) {
+  return { shares: 'Share', disks: 'Disk', pools: 'Pool' }[targetBranch(kind)];
+}
+
+// what a schedule's options say, in words ("" when it has none)
+export function describeOptions(tree, schedule) {
+  const options = schedule.options ?? {};
+  if (schedule.kind === 'smart_test') return `${options.type ?? '?'} self-test`;
+  if (schedule.kind === 'dedup') {
+    const shares = options.shares ?? [];
+    return shares.length
+      ? `shares ${shares.map((id) => tree?.shares?.[id]?.name ?? id).join(', ')}`
+      : 'the whole pool';
+  }
+  return '';
 }
 const COUNTS = [['hourly', 'Hourly'], ['daily', 'Daily'], ['weekly', 'Weekly'], ['monthly', 'Monthly']];
 
 // the pool or share a schedule acts on, as a link (or its id when it is gone)
 export function targetLink(tree, schedule) {
-  const kind = onShare(schedule.kind) ? 'shares' : 'pools';
+  const kind = targetBranch(schedule.kind);
   const item = tree?.[kind]?.[schedule.target];
   return item ? html`<a href=${href(kind, item.id)}>${item.name}</a>`
     : html`<code>${schedule.target}</code> <small>(gone)</small>`;
 }
 
 export function targetName(tree, schedule) {
-  const kind = onShare(schedule.kind) ? 'shares' : 'pools';
-  return tree?.[kind]?.[schedule.target]?.name ?? schedule.target;
+  return tree?.[targetBranch(schedule.kind)]?.[schedule.target]?.name ?? schedule.target;
 }
 
 // "Snapshots of home", "Scrubs of tank", "Settings backups into docs"
 export function scheduleTitle(tree, schedule) {
   const what = { snapshot: 'Snapshots of', scrub: 'Scrubs of', balance: 'Balances of',
-    config_backup: 'Settings backups into' }[schedule.kind] ?? `${schedule.kind} of`;
+    config_backup: 'Settings backups into', trim: 'Trims of', dedup: 'Deduplication of',
+    smart_test: `${schedule.options?.type ?? 'SMART'} self-tests of`
+      .replace(/^./, (c) => c.toUpperCase()) }[schedule.kind] ?? `${schedule.kind} of`;
   return `${what} ${targetName(tree, schedule)}`;
 }
 
