@@ -54,3 +54,9 @@ def publish(system: Subtree, facts: dict[str, Any]) -> None:
                 system.delete(("system", key))
         for key, value in facts.items():
             system.set(("system", key), value)
+
+
+def publish_hostname(system: Subtree, hostname: str) -> None:
+    """The hostname changed (set through rockd, or seen changed): /system/hostname says so."""
+    if system.get("/system/hostname") != hostname:
+        system.set(("system", "hostname"), hostname)

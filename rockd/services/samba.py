@@ -21,12 +21,14 @@ Drift: the Samba folder is watched (inotify); when smb.conf differs from what ro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import grp
 import logging
 import pwd
 import re
 import shutil
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -158,8 +160,18 @@ def yes(value: bool) -> str:
     return "yes" if value else "no"
 
 
-def render(settings: Settings, exports: list[dict[str, Any]]) -> str:
-    """smb.conf serving exactly `exports` (each with every field: see `normal`)."""
+def netbios_name(hostname: str) -> str:
+    """The hostname's first label as a NetBIOS name: at most 15 characters (Samba's own
+    default when none is set), or none where that leaves nothing safe."""
+    name = hostname.split(".")[0][:15].rstrip("-").upper()
+    return name if re.fullmatch(r"[A-Z0-9][A-Z0-9-]*", name) else ""
+
+
+def render(settings: Settings, exports: list[dict[str, Any]],
+           hostname: str | None = None) -> str:
+    """smb.conf serving exactly `exports` (each with every field: see `normal`); Windows
+    shows `hostname` (the host's, by default) as the server's name and comment."""
+    hostname = hostname or socket.gethostname()
     shares = []
     for e in exports:
         name = e["name"]
@@ -184,7 +196,8 @@ def render(settings: Settings, exports: list[dict[str, Any]]) -> str:
     return configfile.render(
         "smb.conf.j2", workgroup=WORKGROUP, port=int(settings.smb_port),
         isolated=isolated(settings), dirs=dirs, guests=any(e["guest_ok"] for e in exports),
-        shares=shares, gmt_format=GMT_FORMAT)
+        shares=shares, gmt_format=GMT_FORMAT, netbios_name=netbios_name(hostname),
+        server_string=_safe(f"rockd on {hostname}", "hostname"))
 
 
 async def testparm(path: Path) -> None:
@@ -221,6 +234,8 @@ class SambaKind:
         self.config = Published(self.file, config, self.kind, managed=True)
         self.exports: list[Record] = []  # what is served
         self.previous = PreviousVersions(config, lambda: self.exports)
+        self.hostname: str | None = None  # as the host part last said (None: the kernel's)
+        self._rewrite: asyncio.Task[None] | None = None
 
     # -- the facade's calls -----------------------------------------------------------------
 
@@ -275,9 +290,24 @@ class SambaKind:
     def shares_changed(self) -> None:
         self.previous.shares_changed()
 
+    def hostname_changed(self, hostname: str) -> None:
+        """The host's `HostnameFollower`: smb.conf names the server again, if rockd wrote it."""
+        if hostname == self.hostname:
+            return
+        self.hostname = hostname
+        live = self.file.read()
+        if live is not None and live.startswith(HEADER) and self.exports:
+            self._rewrite = asyncio.create_task(self._apply_again(), name="smb-hostname")
+
+    async def _apply_again(self) -> None:
+        try:
+            await self.apply(self.exports)
+        except Exception as exc:
+            log.error("smb.conf was not written again with the new hostname: %s", exc)
+
     async def apply(self, exports: list[Record]) -> None:
         exports = [normal(e) for e in exports]
-        text = render(self.settings, exports).encode()
+        text = render(self.settings, exports, self.hostname).encode()
         live = self.file.read()
         if not exports and (
                 (live is not None and not live.startswith(HEADER) and not isolated(self.settings))
