@@ -154,7 +154,8 @@ async def backup(parts: Parts, secrets: bool = False) -> dict[str, Any]:
     """The backup document of the box (see the module docstring)."""
     groups, users = await _users(parts, secrets)
     pools, shares = _storage(parts)
-    schedules = [{k: s[k] for k in ("kind", "target", "cron", "retention", "enabled")}
+    schedules = [{k: s.get(k) for k in ("kind", "target", "cron", "retention", "enabled",
+                                         "options")}
                  for s in sorted(parts.scheduler.schedules.values(), key=lambda s: s["created"])]
     services = [{"name": name, "enabled": bool(v.get("enabled"))}
                 for name, v in sorted((await parts.store.intents("service")).items())]

@@ -65,10 +65,13 @@ class ExportRecord(Model):
 
 class ScheduleRecord(Model):
     kind: Kind
-    target: str = Field(max_length=64, description="a share id, or a pool UUID")
+    target: str = Field(max_length=64, description="a share id, a pool UUID or a disk id")
     cron: str = Field(max_length=128)
     retention: dict[str, Any] | None = None
     enabled: bool = True
+    options: dict[str, Any] | None = Field(
+        default=None, description="a smart_test's test type, a dedup's shares (ids, mapped "
+        "like the target)")
 
 
 class ServiceRecord(Model):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rockd.backup.restore import Restore
 
 SHARE_TARGETS = ("snapshot", "config_backup")  # schedule kinds whose target is a share
+DISK_TARGETS = ("smart_test",)  # ... and a disk (the same disk id on any box)
 
 
 async def password_hashes(restore: Restore, user: UserRecord) -> None:
@@ -58,23 +59,36 @@ async def rest(restore: Restore) -> None:
 
 
 def _mapped(restore: Restore, kind: str, target: str) -> str | None:
+    if kind in DISK_TARGETS:
+        return target if restore.parts.tree.get(("disks", target)) is not None else None
     ids = restore.share_ids if kind in SHARE_TARGETS else restore.pool_ids
     return ids.get(target)
+
+
+def _options(restore: Restore, schedule: ScheduleRecord) -> dict[str, Any] | None:
+    """The schedule's options on this box: a dedup's shares by their new ids."""
+    options = dict(schedule.options or {}) or None
+    if options and isinstance(options.get("shares"), list):
+        options["shares"] = [restore.share_ids.get(s, s) for s in options["shares"]]
+    return options
 
 
 async def _schedule(restore: Restore, schedule: ScheduleRecord) -> str | None:
     scheduler = restore.parts.scheduler
     target = _mapped(restore, schedule.kind, schedule.target)
     if target is None:
+        if schedule.kind in DISK_TARGETS:
+            return "its disk is not in this box"
         what = "share" if schedule.kind in SHARE_TARGETS else "pool"
         return f"its {what} was not restored"
+    options = _options(restore, schedule)
     want = {"kind": schedule.kind, "target": target, "cron": schedule.cron,
-            "retention": schedule.retention, "enabled": schedule.enabled}
+            "retention": schedule.retention, "enabled": schedule.enabled, "options": options}
     for have in scheduler.schedules.values():
         if all(have.get(k) == v for k, v in want.items()):
             return None
     await scheduler.create(schedule.kind, target, schedule.cron, schedule.retention,
-                           schedule.enabled)
+                           schedule.enabled, options)
     return None
 
 

@@ -65,6 +65,9 @@ async def furnish(a, accounts, tmp_path: Path, peer: dict) -> dict:
         "retention": {"daily": 7, "last": 3}}, 201)
     await ok(a, "POST", "/api/v1/schedules", {"kind": "scrub", "target": tank["id"],
                                               "cron": "0 2 1 * *"}, 201)
+    await ok(a, "POST", "/api/v1/schedules", {"kind": "dedup", "target": tank["id"],
+                                              "cron": "0 4 * * 0",
+                                              "options": {"shares": [media["id"]]}}, 201)
     await ok(a, "POST", "/api/v1/replication/peers", {"name": "remote", **peer}, 201)
     await ok(a, "POST", "/api/v1/replication/tasks", {
         "share": docs["id"], "targets": [{"peer": "remote", "pool": "tank"}],
@@ -91,6 +94,12 @@ def comparable(doc: dict, names: dict) -> dict:
 
     def target(schedule: dict) -> str:
         return shares.get(schedule["target"]) or pools[schedule["target"]]
+
+    def schedule(s: dict) -> dict:
+        options = s.get("options") or {}
+        if "shares" in options:
+            options = {**options, "shares": [shares[i] for i in options["shares"]]}
+        return {**s, "target": target(s), "options": options or None}
     key = json.dumps
     return {
         "groups": doc["groups"], "users": doc["users"], "services": doc["services"],
@@ -99,7 +108,7 @@ def comparable(doc: dict, names: dict) -> dict:
         "shares": sorted(({**s, "id": shares[s["id"]]} for s in doc["shares"]), key=key),
         "exports": sorted(({**e, "fields": {**e["fields"], "share": shares[e["fields"]["share"]]}}
                            for e in doc["exports"]), key=key),
-        "schedules": sorted(({**s, "target": target(s)} for s in doc["schedules"]), key=key),
+        "schedules": sorted((schedule(s) for s in doc["schedules"]), key=key),
         "peers": doc["replication"]["peers"],
         "tasks": sorted(({**t, "share": shares[t["share"]]} for t in doc["replication"]["tasks"]),
                         key=key),
