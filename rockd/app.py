@@ -38,7 +38,9 @@ from rockd.handlers import config_backup as config_backup_api
 from rockd.handlers import disks as disks_api
 from rockd.handlers import events as events_api
 from rockd.handlers import exports as exports_api
+from rockd.handlers import host as host_api
 from rockd.handlers import jobs as jobs_api
+from rockd.handlers import network as network_api
 from rockd.handlers import pools as pools_api
 from rockd.handlers import replication as replication_api
 from rockd.handlers import schedules as schedules_api
@@ -46,6 +48,7 @@ from rockd.handlers import services as services_api
 from rockd.handlers import shares as shares_api
 from rockd.handlers import system as system_api
 from rockd.handlers import tls as tls_api
+from rockd.handlers import ups as ups_api
 from rockd.handlers import users as users_api
 from rockd.handlers import web as web_ui
 from rockd.handlers.context import CONTEXT, Context
@@ -54,11 +57,16 @@ from rockd.handlers.metrics import timing
 from rockd.handlers.middleware import errors, principal_of, security_headers
 from rockd.handlers.routes import PRINCIPAL, Routes
 from rockd.handlers.server import ApiRunner
+from rockd.host.box import Host
 from rockd.jobs.balance import BalanceKind
 from rockd.jobs.command import CommandKind
+from rockd.jobs.dedup import DedupKind
 from rockd.jobs.prune import PruneKind
 from rockd.jobs.schedules import Scheduler
 from rockd.jobs.scrub import ScrubKind
+from rockd.jobs.smart_test import SmartTestKind
+from rockd.jobs.trim import TrimKind
+from rockd.network.network import Network
 from rockd.notify import feed_watchdog, notify, watchdog_interval
 from rockd.services.backends import service_backend
 from rockd.services.exports import Exports
@@ -71,10 +79,13 @@ from rockd.storage.devices import Allowlist
 from rockd.storage.pool_jobs import PoolJobs
 from rockd.storage.pools import Pools
 from rockd.storage.shares import Shares
+from rockd.storage.smart_history import SmartHistory
+from rockd.storage.smart_monitor import SmartMonitor
 from rockd.system_metrics import FIELDS as SYSTEM_METRICS_FIELDS
 from rockd.system_metrics import SystemMetrics
 from rockd.tls.keeper import Certificates
 from rockd.transfer.service import Replication
+from rockd.ups.monitor import Ups
 from rockd.watchers.inotify import Inotify
 from rockd.watchers.metrics import MetricsSampler
 from rockd.watchers.mounts import MountWatcher
@@ -108,8 +119,12 @@ class Daemon:
         self.events: EventLog | None = None  # the event log and audit, /events/latest
         self.alerts: Alerts | None = None  # /alerts: follows the tree, tells the owner
         self.certificates: Certificates | None = None  # HTTPS's, and /system/tls
+        self.network: Network | None = None  # /network, through NetworkManager
+        self.host: Host | None = None  # hostname, /system/time, /system/power, disks' power
         self.redirect: web.AppRunner | None = None  # --http-redirect's listener
         self.watchdog: asyncio.Task[None] | None = None  # systemd's, fed from the loop
+        self.smart: SmartMonitor | None = None  # disks' SMART readings, history, self-tests
+        self.ups: Ups | None = None  # /ups: NUT, and the shutdown on a power failure
 
     async def start(self) -> None:
         settings = self.settings
@@ -150,7 +165,8 @@ class Daemon:
         tree, settings = self.tree, self.settings
         self.inotify = Inotify()
         jobs = Jobs(tree.own("/jobs", "jobs"), durable=self.bus.durable)
-        inventory = disks.DiskInventory(tree.own("/disks", "disks"), Allowlist(settings.devices))
+        inventory = disks.DiskInventory(tree.own("/disks", "disks"), Allowlist(settings.devices),
+                                        settings.smart_loops)
         disk_rescans = disks.DiskRescans(inventory)  # a storm of udev events, in batches
         pools = Pools(tree.own("/pools", "pools"), self.store, settings.mount_root, disk_rescans)
         pool_jobs = PoolJobs(pools, jobs)
@@ -161,14 +177,21 @@ class Daemon:
         pools.tell(subvolume_watcher)  # ... and the mounted pools' folders watched
         jobs.register(BalanceKind(pools))
         jobs.register(ScrubKind(pools))
+        jobs.register(TrimKind(pools))
+        jobs.register(DedupKind(pools))
         jobs.register(CommandKind("device_remove", owner=pools))
         jobs.register(CommandKind("resize", owner=pools))
         jobs.register(CommandKind(
             "device_replace", owner=pools,
             cancel_argv=lambda job: ["btrfs", "replace", "cancel", job.params["mount_point"]]))
         jobs.register(PruneKind(shares))
+        smart_history = SmartHistory(self.store)
+        await smart_history.open()
+        self.smart = SmartMonitor(inventory, smart_history, jobs, settings.smart_interval)
+        jobs.register(SmartTestKind(self.smart, settings.smart_poll))
         scheduler = Scheduler(tree.own("/schedules", "schedules"), self.store, jobs, pools,
                               pool_jobs, shares)
+        scheduler.self_tests_by(self.smart)  # smart_test schedules start self-tests through it
         disk_rescans.start()
         await pools.load()
         await shares.load()
@@ -204,12 +227,24 @@ class Daemon:
         jobs.register(replication.kind)
         shares.mark_replicas_from(replication.replicas)  # /shares/{id}/replica
         self.facts = tree.own("/system", "system")
+        self.host = Host(settings, tree, self.facts, tree.own("/system/time", "host.clock"),
+                         tree.own("/system/power", "host.power"), self.bus, self.store,
+                         self.inotify, jobs, inventory, self.events)
+        await self.host.load()
+        samba = exports.kinds["smb"]
+        assert isinstance(samba, SambaKind)
+        self.host.names.tell(samba)  # smb.conf names the server after the hostname
         await replication.load()
         self.backups = Backups(BackupParts(settings, tree, self.store, users, pools, shares,
                                            exports, scheduler, services, replication, apps))
         scheduler.backups_by(self.backups)  # config_backup schedules write it
         self.alerts = Alerts(tree.own("/alerts", "alerts"), self.store, settings.alert_window)
+        self.network = Network(tree.own("/network", "network"), settings, self.bus)
+        tree.own("/network/interfaces", "network", volatile=True)  # read again at start
         await self.alerts.load()
+        self.ups = Ups(tree.own("/ups", "ups"), self.store, settings, self.inotify, self.bus,
+                       shutdown=self.host.power)  # on battery past the grace time
+        await self.ups.load()
         alerts = self.alerts
         self.backups.restores("alert_settings", lambda _key, value: alerts.configure(
             validate(alerts_api.AlertSettings, value).model_dump(by_alias=True)))
@@ -234,7 +269,11 @@ class Daemon:
         self.certificates.publish()
         assert self.sampler is not None
         self.sampler.start()
+        assert self.network is not None
+        await self.network.start()  # NetworkManager read in the background, kept by its signals
         await ctx.disks.rescan_all()
+        assert self.host is not None
+        await self.host.start()  # after the disks: their spin-down applied again
         await ctx.pools.reconcile()
         await ctx.pools.rescan_all()
         await ctx.shares.reconcile()
@@ -245,9 +284,13 @@ class Daemon:
         await ctx.services.start_enabled()
         await ctx.apps.start()
         ctx.jobs.reattach()
+        assert self.smart is not None
+        self.smart.start()  # every disk's SMART read into its history, now and on a timer
         ctx.scheduler.start()  # a schedule missed while rockd was down runs now, once
         assert self.alerts is not None
         self.alerts.start()  # the tree is true now: what is wrong in it is alerted
+        assert self.ups is not None
+        await self.ups.start()  # NUT's programs, for the UPS configured
 
     def _web_app(self) -> web.Application:
         app = web.Application(middlewares=[timing, tls_api.hsts, security_headers,
@@ -266,11 +309,19 @@ class Daemon:
         app[events_api.EVENTS] = self.events
         assert self.alerts is not None
         app[alerts_api.ALERTS] = self.alerts
+        assert self.network is not None
+        app[network_api.NETWORK] = self.network
+        assert self.ups is not None
+        app[ups_api.UPS] = self.ups
+        assert self.host is not None
+        app[host_api.HOST] = self.host
+        assert self.smart is not None
+        app[disks_api.SMART] = self.smart
         table = Routes()
         for module in (meta, auth, state, stream, disks_api, pools_api, shares_api, jobs_api,
                        schedules_api, system_api, services_api, replication_api,
                        users_api, metrics, apps_api, config_backup_api, alerts_api, tls_api,
-                       events_api):
+                       events_api, host_api, network_api, ups_api):
             table.extend(module.routes)
         table.extend(exports_api.routes_for(EXPORT_KINDS))
         table.install(app)
@@ -286,6 +337,14 @@ class Daemon:
             self.sampler.stop()
         if self.alerts is not None:
             await self.alerts.stop()
+        if self.network is not None:
+            await self.network.stop()
+        if self.ups is not None:
+            await self.ups.stop()
+        if self.host is not None:
+            await self.host.stop()
+        if self.smart is not None:
+            await self.smart.stop()
         if self.context is not None:
             await self.context.scheduler.stop()
             await self.context.replication.stop()

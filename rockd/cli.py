@@ -118,6 +118,43 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--alert-window", type=seconds, metavar="SECONDS",
                        help="an alert's later changes within this time after a message go "
                        "out as one digest (300)")
+    serve.add_argument("--network-bus", metavar="ADDRESS",
+                       help="the D-Bus address of NetworkManager's bus (system: the system bus)")
+    serve.add_argument("--network-confirm", type=seconds, metavar="SECONDS",
+                       help="how long a network change that could cut the browser off waits "
+                       "for confirmation before it is rolled back (60)")
+    serve.add_argument("--smart-interval", type=seconds, metavar="SECONDS",
+                       help="how often every disk's SMART attributes are read into their "
+                       "history (3600)")
+    serve.add_argument("--smart-poll", type=seconds, metavar="SECONDS",
+                       help="how often a running SMART self-test's progress is read (5)")
+    serve.add_argument("--smart-loops", action="store_true", default=None,
+                       help="ask smartctl about loop devices too (for a smartctl stand-in)")
+    serve.add_argument("--host-control", choices=["auto", "systemd", "files"],
+                       help="how the hostname and time zone are set: systemd's hostnamed and "
+                       "timedated on D-Bus, or the files in --host-etc (auto: systemd where it "
+                       "runs)")
+    serve.add_argument("--host-bus", metavar="ADDRESS",
+                       help="the D-Bus address where hostnamed and timedated are (the system "
+                       "bus)")
+    serve.add_argument("--host-etc", type=Path, metavar="DIR",
+                       help="the folder of hostname, localtime and timezone (/etc)")
+    serve.add_argument("--chrony-sources", type=Path, metavar="FILE",
+                       help="the chrony sources file rockd writes the NTP servers to "
+                       "(/etc/chrony/sources.d/rockd.sources)")
+    serve.add_argument("--chrony-socket", type=Path, metavar="PATH",
+                       help="chronyd's command socket (/run/chrony/chronyd.sock)")
+    serve.add_argument("--reboot-command", type=comma_list, metavar="ARGV",
+                       help="the command that reboots, comma-separated (systemctl,reboot)")
+    serve.add_argument("--poweroff-command", type=comma_list, metavar="ARGV",
+                       help="the command that powers off, comma-separated (systemctl,poweroff)")
+    serve.add_argument("--nut-dir", type=Path, metavar="DIR",
+                       help="the folder rockd writes NUT's configuration for the UPS to "
+                       "(STATE_DIR/nut)")
+    serve.add_argument("--nut-bin", type=Path, metavar="DIR",
+                       help="where NUT's upsd, upsmon and drivers are (/lib/nut)")
+    serve.add_argument("--nut-listen", type=listen, metavar="HOST:PORT",
+                       help="where the upsd rockd runs for a USB UPS listens (127.0.0.1:3493)")
 
     demo = commands.add_parser("demo", help="serve on virtual disks (sparse files on loops)")
     demo.add_argument("--disks", type=int, default=4)
@@ -136,15 +173,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
                  "smb_port", "nfs_exports", "sftp_dir", "sftp_port", "services", "docker_socket",
                  "apps_catalog", "apps_registry", "zmq_listen", "replication_idle", "alert_window",
                  "allowed_hosts", "tls", "tls_cert", "tls_key", "http_redirect",
-                 "events_keep_days", "events_keep"):
+                 "smart_interval", "smart_poll", "smart_loops",
+                 "events_keep_days", "events_keep", "host_control", "host_bus", "host_etc",
+                 "chrony_sources", "chrony_socket", "reboot_command", "poweroff_command",
+                 "nut_dir", "nut_bin", "nut_listen", "network_bus", "network_confirm"):
         value = getattr(args, name, None)
         if value is not None:
             values[name] = value
     for name in ("state_dir", "mount_root", "samba_dir", "nfs_exports", "sftp_dir",
-                 "docker_socket", "apps_catalog", "tls_cert", "tls_key"):
+                 "docker_socket", "apps_catalog", "tls_cert", "tls_key", "host_etc",
+                 "chrony_sources", "chrony_socket", "nut_dir", "nut_bin"):
         if name in values:
             values[name] = Path(values[name])
-    for name in ("devices", "allowed_hosts"):
+    for name in ("devices", "allowed_hosts", "reboot_command", "poweroff_command"):
         if isinstance(values.get(name), str):
             values[name] = comma_list(values[name])
     if values.get("apps_registry") is not None:  # from the TOML file too
@@ -177,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.samba_dir = settings.state_dir / "samba"
         settings.nfs_exports = settings.state_dir / "exports.d" / "rockd.exports"
         settings.smb_port, settings.sftp_port = DEMO_SMB_PORT, DEMO_SFTP_PORT
+        # ... and the host's own names, clock and power are left alone
+        settings.host_control, settings.host_etc = "files", settings.state_dir / "etc"
+        settings.chrony_sources = settings.state_dir / "chrony" / "rockd.sources"
+        settings.reboot_command = settings.poweroff_command = ["true"]
         if args.disks < 1 or args.disk_size < (128 << 20):
             print("rockd: demo needs at least one disk of at least 128 MiB", file=sys.stderr)
             return 2

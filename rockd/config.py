@@ -45,6 +45,29 @@ class Settings:
     http_redirect: int | None = None  # a plain HTTP port that redirects to HTTPS
     # alerts: a condition's later changes within this many seconds go out as one digest
     alert_window: float = 300.0
+    # the network: the D-Bus address of NetworkManager's bus ("system": the system bus), and
+    # the rollback timer of a change that could cut the browser off
+    network_bus: str = "system"
+    network_confirm: float = 60.0
+    # SMART: every disk's attributes read this often (seconds) into their history, a running
+    # self-test's progress read this often, and loop devices asked too (a smartctl stand-in)
+    smart_interval: float = 3600.0
+    smart_poll: float = 5.0
+    smart_loops: bool = False
+    # the host: its name, time zone and clock (through systemd's hostnamed and timedated where
+    # systemd runs, else the files in host_etc), chrony's sources, and the power commands
+    host_control: str = "auto"  # auto, systemd (D-Bus) or files
+    host_bus: str | None = None  # the D-Bus address of hostnamed and timedated (the system bus)
+    host_etc: Path = Path("/etc")  # where hostname, localtime and timezone are
+    chrony_sources: Path = Path("/etc/chrony/sources.d/rockd.sources")
+    chrony_socket: Path = Path("/run/chrony/chronyd.sock")
+    reboot_command: list[str] = field(default_factory=lambda: ["systemctl", "reboot"])
+    poweroff_command: list[str] = field(default_factory=lambda: ["systemctl", "poweroff"])
+    # the UPS (NUT): the folder of NUT's configuration rockd writes (default: nut/ in the state
+    # dir), where NUT's programs are, and where the upsd rockd runs for a USB UPS listens
+    nut_dir: Path | None = None
+    nut_bin: Path = Path("/lib/nut")
+    nut_listen: str = "127.0.0.1:3493"
 
     @property
     def sftp_root(self) -> Path:

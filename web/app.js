@@ -16,6 +16,9 @@ import './views/schedules.js';
 import './views/users.js';
 import './views/exports.js';
 import './views/services.js';
+import './views/system.js';
+import './views/network.js';
+import './views/ups.js';
 import './views/replication.js';
 import './views/apps.js';
 import './views/tokens.js';
@@ -100,6 +103,9 @@ class RockdApp extends LitElement {
       case 'users': return html`<rockd-users .tree=${tree} .rev=${rev} .id=${id}></rockd-users>`;
       case 'exports': return html`<rockd-exports .tree=${tree} .rev=${rev}></rockd-exports>`;
       case 'services': return html`<rockd-services .tree=${tree} .rev=${rev}></rockd-services>`;
+      case 'system': return html`<rockd-system .tree=${tree} .rev=${rev}></rockd-system>`;
+      case 'network': return html`<rockd-network .tree=${tree} .rev=${rev}></rockd-network>`;
+      case 'ups': return html`<rockd-ups .tree=${tree} .rev=${rev}></rockd-ups>`;
       case 'replication':
         return html`<rockd-replication .tree=${tree} .rev=${rev}></rockd-replication>`;
       case 'apps': return html`<rockd-apps .tree=${tree} .rev=${rev} .id=${id}></rockd-apps>`;

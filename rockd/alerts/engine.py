@@ -26,10 +26,11 @@ from rockd.core.tree import Revision, Subtree
 log = logging.getLogger(__name__)
 
 KIND_FAMILY = {"pool_degraded": "pools", "device_errors": "pools", "pool_full": "pools",
-               "smart_failing": "disks", "quota_full": "shares", "job_failed": "jobs",
+               "smart_failing": "disks", "disk_temperature": "disks",
+               "smart_test_failed": "disks", "quota_full": "shares", "job_failed": "jobs",
                "scrub_errors": "jobs", "service_failed": "services",
                "docker_down": "apps-engine", "replication_stale": "replication",
-               "tls_expiring": "system"}
+               "tls_expiring": "system", "ups_on_battery": "ups", "ups_unreachable": "ups"}
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}
 KEEP_CLEARED = 100
 """Cleared alerts kept (the newest), for the list."""

@@ -21,6 +21,9 @@ STALE_AFTER = timedelta(hours=24)
 TLS_AHEAD = timedelta(days=30)
 DEVICE_ERRORS = ("write_io_errs", "read_io_errs", "flush_io_errs", "corruption_errs",
                  "generation_errs")
+DISK_TEMPERATURE = {"NVMe": (70, 80), None: (55, 65)}
+"""°C at which a disk's temperature is a warning, and critical (NVMe drives run hotter)."""
+SMART_SECTORS = ("reallocated_sectors", "pending_sectors", "offline_uncorrectable")
 SCRUB_ERRORS = ("read_errors", "csum_errors", "verify_errors", "super_errors",
                 "uncorrectable_errors", "unverified_errors")
 
@@ -111,11 +114,13 @@ def _missing(pool: dict[str, Any], known: dict[int, str]) -> str:
 
 
 def disks(section: dict[str, Any], facts: Facts) -> Iterator[Condition]:
-    """smart_failing: SMART health failed, or reallocated or pending sectors."""
+    """smart_failing: SMART health failed, or reallocated, pending or uncorrectable sectors;
+    disk_temperature: too hot; smart_test_failed: the newest self-test failed."""
     for disk_id, disk in (section or {}).items():
         smart = disk.get("smart") or {}
         name = disk.get("path") or disk_id
-        sectors = {k: smart.get(k) or 0 for k in ("reallocated_sectors", "pending_sectors")}
+        sectors = {k: smart.get(k) or 0 for k in SMART_SECTORS}
+        yield from _disk_smart(disk_id, name, smart)
         if smart.get("health") == "failed":
             yield Condition("smart_failing", f"/disks/{disk_id}", "critical",
                             f"Disk {name} ({disk.get('model') or 'unknown model'}) reports "
@@ -125,6 +130,24 @@ def disks(section: dict[str, Any], facts: Facts) -> Iterator[Condition]:
             yield Condition("smart_failing", f"/disks/{disk_id}", "warning",
                             f"Disk {name} has {counts}. Run a long SMART test and plan "
                             "to replace it if the count rises.", sum(sectors.values()))
+
+
+def _disk_smart(disk_id: str, name: str, smart: dict[str, Any]) -> Iterator[Condition]:
+    """disk_temperature and smart_test_failed, for one disk."""
+    warm, hot = DISK_TEMPERATURE.get(smart.get("protocol"), DISK_TEMPERATURE[None])
+    temperature = smart.get("temperature")
+    if isinstance(temperature, int) and temperature >= warm:
+        yield Condition("disk_temperature", f"/disks/{disk_id}", "critical" if
+                        temperature >= hot else "warning",
+                        f"Disk {name} is at {temperature} °C (above {warm} °C). Check the "
+                        "fans and airflow of the box; heat shortens a disk's life.")
+    last = smart.get("last_test") or {}
+    if last and not last.get("passed"):
+        where = f" at LBA {last['lba']}" if last.get("lba") is not None else ""
+        yield Condition("smart_test_failed", f"/disks/{disk_id}", "critical",
+                        f"The {last.get('kind') or last.get('type') or 'last'} self-test of "
+                        f"disk {name} failed: {last.get('status') or 'no status'}{where}. "
+                        "Back up its data and replace it; a self-test that passes clears this.")
 
 
 def shares(section: dict[str, Any], facts: Facts) -> Iterator[Condition]:
@@ -211,9 +234,31 @@ def system(section: dict[str, Any], facts: Facts) -> Iterator[Condition]:
         facts.deadlines.append(ends - TLS_AHEAD)
 
 
+def ups(section: dict[str, Any], facts: Facts) -> Iterator[Condition]:
+    """ups_on_battery: the power failed (critical at a low battery or once the shutdown
+    began); ups_unreachable: NUT cannot tell how the UPS is."""
+    if not section.get("configured"):
+        return
+    name = section.get("name")
+    if section.get("on_battery"):
+        then = (f"rockd is shutting this machine down ({section['shutting_down']})"
+                if section.get("shutting_down") else
+                f"rockd shuts this machine down at {section.get('shutdown_at')} unless power "
+                "returns first")
+        low = " and its battery is low" if section.get("low_battery") else ""
+        yield Condition("ups_on_battery", "/ups", "critical" if low
+                        or section.get("shutting_down") else "warning",
+                        f"Power failed: the UPS {name} is on battery since "
+                        f"{section.get('on_battery_since')}{low}. {then}.")
+    elif section.get("last_error"):
+        yield Condition("ups_unreachable", "/ups", "warning",
+                        f"rockd cannot read the UPS {name}: {section['last_error']}. Check its "
+                        "cable or the NUT server (UPS).")
+
+
 FAMILIES: dict[str, Rule] = {
     "pools": pools, "disks": disks, "shares": shares, "jobs": jobs, "services": services,
-    "apps-engine": engine, "replication": replication, "system": system,
+    "apps-engine": engine, "replication": replication, "system": system, "ups": ups,
 }
 """Each top-level part of the tree that alerts follow, and its rule."""
 

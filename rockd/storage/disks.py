@@ -150,9 +150,10 @@ def probe(name: str, allow: Allowlist) -> dict[str, Any] | None:
     }
 
 
-def has_smart(disk: dict[str, Any]) -> bool:
-    """Whether smartctl is worth asking about the disk (a loop device never has SMART)."""
-    return disk["transport"] != "loop" and disk["size"] > 0
+def has_smart(disk: dict[str, Any], loops: bool = False) -> bool:
+    """Whether smartctl is worth asking about the disk (a loop device never has SMART, but
+    `loops` asks about them too: a smartctl stand-in answers for them)."""
+    return (loops or disk["transport"] != "loop") and disk["size"] > 0
 
 
 async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
@@ -167,7 +168,8 @@ async def probe_disk(name: str, allow: Allowlist) -> dict[str, Any] | None:
     return disk
 
 
-async def probe_disks(names: list[str], allow: Allowlist) -> dict[str, dict[str, Any] | None]:
+async def probe_disks(names: list[str], allow: Allowlist, smart_loops: bool = False
+                      ) -> dict[str, dict[str, Any] | None]:
     """`probe_disk` of each name, PROBES at a time, then the SMART summaries of those that may
     have one, `smart.CONCURRENCY` at a time. Answers each name's disk, or None where it is
     no disk; a name whose probe failed (logged) is left out."""
@@ -184,7 +186,7 @@ async def probe_disks(names: list[str], allow: Allowlist) -> dict[str, dict[str,
     answers = await asyncio.gather(*(one(n) for n in names))
     found = {name: disk for name, (probed, disk) in zip(names, answers, strict=True) if probed}
     summaries = await smart.summaries([d["path"] for d in found.values()
-                                       if d is not None and has_smart(d)])
+                                       if d is not None and has_smart(d, smart_loops)])
     for disk in found.values():
         if disk is not None:
             disk["smart"] = summaries.get(disk["path"])
@@ -207,13 +209,28 @@ class DiskFollower(Protocol):
         """A disk of the btrfs filesystem `pool_id` (its UUID) came, went or changed."""
 
 
+class DiskExtras(Protocol):
+    """A part that shows more of each disk than the probe reads (its power settings)."""
+
+    def disk_extras(self, disk: dict[str, Any], new: bool) -> None:
+        """Add this part's fields to a probed `disk` before it is set (in place); `new`: it
+        was not in /disks before (it came, or came back)."""
+
+
 class DiskInventory:
     """/disks in the tree, one rescan per disk."""
 
-    def __init__(self, tree: Subtree, allow: Allowlist):
+    def __init__(self, tree: Subtree, allow: Allowlist, smart_loops: bool = False):
         self.tree = tree
         self.allow = allow
+        self.smart_loops = smart_loops  # loop devices asked for SMART too (a stand-in)
         self.followers: list[DiskFollower] = []
+        self.extras: list[DiskExtras] = []  # what adds fields to each disk probed
+
+    def _extras(self, disk: dict[str, Any]) -> None:
+        new = self.tree.get(("disks", disk["id"])) is None
+        for extra in self.extras:
+            extra.disk_extras(disk, new)
 
     def tell(self, follower: DiskFollower) -> None:
         """Tell `follower` whenever a disk of a btrfs filesystem comes, goes or changes."""
@@ -228,7 +245,7 @@ class DiskInventory:
 
     async def rescan_many(self, names: list[str]) -> None:
         """Probe these disks again (at once) and set what was found in one revision."""
-        probed = await probe_disks(names, self.allow)
+        probed = await probe_disks(names, self.allow, self.smart_loops)
         pools: set[str] = set()
         with self.tree.transaction():
             for name, disk in probed.items():
@@ -238,12 +255,19 @@ class DiskInventory:
                         self.tree.delete(("disks", stale["id"]))
                 if disk is not None:
                     pools.add(disk.get("pool") or "")
+                    self._extras(disk)
                     if self.tree.get(("disks", disk["id"])) != disk:
                         self.tree.set(("disks", disk["id"]), disk)
             self._mark_duplicates()
         for pool in sorted(pools - {""}):
             for follower in self.followers:
                 follower.disks_changed(pool)
+
+    def set_smart(self, disk_id: str, summary: dict[str, Any] | None) -> None:
+        """The disk's SMART summary as just read (`storage/smart_monitor.py`)."""
+        if self.tree.get(("disks", disk_id)) is not None and \
+                self.tree.get(("disks", disk_id, "smart")) != summary:
+            self.tree.set(("disks", disk_id, "smart"), summary)
 
     async def wipe(self, disk_id: str, confirm: str) -> dict[str, Any]:
         """Erase every filesystem signature of a managed disk that nothing has mounted."""
@@ -263,8 +287,11 @@ class DiskInventory:
 
     async def rescan_all(self) -> None:
         """Every block device of the host, probed at once (see `probe_disks`)."""
-        probed = await probe_disks(sorted(p.name for p in SYS_BLOCK.iterdir()), self.allow)
+        probed = await probe_disks(sorted(p.name for p in SYS_BLOCK.iterdir()), self.allow,
+                                   self.smart_loops)
         disks = {disk["id"]: disk for disk in probed.values() if disk is not None}
+        for disk in disks.values():
+            self._extras(disk)
         with self.tree.transaction():
             self.tree.set("/disks", disks)
             self._mark_duplicates()

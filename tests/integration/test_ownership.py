@@ -11,8 +11,9 @@ OWNERS = {
     "/exports": "exports", "/configs/smb": "services.smb", "/configs/nfs": "services.nfs",
     "/configs/sftp": "services.sftp", "/users": "accounts", "/groups": "accounts",
     "/system": "system", "/system/metrics": "system_metrics", "/system/uptime": "system_metrics",
-    "/system/tls": "tls",
+    "/system/tls": "tls", "/system/time": "host.clock", "/system/power": "host.power",
     "/apps": "apps", "/apps-engine": "apps", "/replication": "replication",
+    "/network": "network",
 }
 
 

@@ -29,7 +29,12 @@ def private_services(root: Path) -> dict[str, Any]:
     """Settings that keep a rockd's Samba, NFS and SFTP configuration and ports its own: never
     /etc/samba, /etc/exports.d or a standard port."""
     return {"samba_dir": root / "samba", "smb_port": free_port(),
-            "nfs_exports": root / "exports.d" / "rockd.exports", "sftp_port": free_port()}
+            "nfs_exports": root / "exports.d" / "rockd.exports", "sftp_port": free_port(),
+            # the host: never this machine's hostname, time zone, chrony, or power
+            "host_control": "files", "host_etc": root / "etc",
+            "chrony_sources": root / "chrony" / "rockd.sources",
+            "chrony_socket": root / "chrony" / "chronyd.sock",
+            "reboot_command": ["true"], "poweroff_command": ["true"]}
 
 
 def private_service_args(root: Path) -> list[str]:

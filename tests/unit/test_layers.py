@@ -29,10 +29,13 @@ ALLOWED = {  # package (or top-level module) -> the packages it may import
     "tls": BASE,
     "alerts": BASE,
     "events": BASE,
+    "host": BASE | {"watchers", "storage", "system"},
+    "network": BASE | {"watchers"},
+    "ups": BASE | {"watchers"},
     "backup": BASE | {"storage", "jobs", "watchers", "accounts", "services", "apps", "transfer"},
     "handlers": BASE | {"storage", "jobs", "watchers", "accounts", "services", "apps",
                         "transfer", "system", "system_metrics", "tls", "alerts", "events",
-                        "backup"},
+                        "backup", "network", "host", "ups"},
 }
 TOP = {"app", "cli", "demo"}  # they build the daemon from everything
 

@@ -3,7 +3,8 @@
 import { counted } from '../lib/format.js';
 
 export function targetName(tree, job) {
-  return tree?.pools?.[job.target]?.name ?? tree?.shares?.[job.target]?.name ?? job.target ?? '';
+  return tree?.pools?.[job.target]?.name ?? tree?.shares?.[job.target]?.name
+    ?? tree?.disks?.[job.target]?.path ?? job.target ?? '';
 }
 
 function list(names) {
@@ -58,6 +59,8 @@ const TITLES = {
   app_uninstall: (job, name) => `Uninstall ${name}`,
   app_image_load: (job, name) => `Load the image file ${name}`,
   replicate: (job, name) => `Replicate ${name}`,
+  smart_test: (job, name) => `${job.params?.type ?? 'SMART'} self-test of ${name}`
+    .replace(/^./, (c) => c.toUpperCase()),
 };
 
 export function jobTitle(tree, job) {

@@ -7,6 +7,8 @@ import { go, href } from '../lib/router.js';
 import { View } from '../lib/view.js';
 import { confirmAction } from '../components/confirm.js';
 import { diskHealth, diskHolds } from './disk-facts.js';
+import './disk-smart.js';
+import './system-disk-power.js';
 
 const yes = (value) => (value ? 'yes' : 'no');
 const NO_SMART = new Set(['loop', 'virtio']);
@@ -36,7 +38,7 @@ class DiskDetail extends View {
     const asked = ++this.asked;
     const id = this.id;
     const transport = this.tree?.disks?.[id]?.transport;
-    if (NO_SMART.has(transport)) {
+    if (NO_SMART.has(transport) && !this.tree?.disks?.[id]?.smart) {
       this.smart = { error: `A ${transport} disk has no SMART data.`, unsupported: true };
       return;
     }
@@ -118,22 +120,6 @@ class DiskDetail extends View {
       </table>`;
   }
 
-  tests(list) {
-    if (!list?.length) return html`<p class="muted">No self-test was logged.</p>`;
-    return html`
-      <table class="wide labelled">
-        <thead><tr><th>Test</th><th>Result</th><th class="num">At hour</th><th>First error LBA</th></tr></thead>
-        <tbody>${list.map((t) => html`
-          <tr>
-            <td data-label="Test">${t.type ?? '—'}</td>
-            <td data-label="Result" class=${t.passed || t.in_progress ? '' : 'error'}>
-              ${t.status ?? '—'}</td>
-            <td data-label="At hour" class="num">${t.lifetime_hours ?? '—'}</td>
-            <td data-label="First error LBA">${t.lba ?? '—'}</td>
-          </tr>`)}</tbody>
-      </table>`;
-  }
-
   smartCard() {
     const s = this.smart;
     let body;
@@ -154,8 +140,7 @@ class DiskDetail extends View {
           <dt>Rotation</dt><dd>${r.rotation_rate == null ? '—'
             : r.rotation_rate === 0 ? 'solid state' : `${r.rotation_rate} rpm`}</dd>
         </dl>
-        <h3>Attributes</h3>${this.attributes(r.attributes)}
-        <h3>Self-tests</h3>${this.tests(r.self_tests)}`;
+        <h3>Attributes</h3>${this.attributes(r.attributes)}`;
     }
     return html`
       <section class="card" aria-labelledby="disk-smart" aria-busy=${s?.loading ? 'true' : 'false'}>
@@ -215,6 +200,8 @@ class DiskDetail extends View {
         ${this.facts(disk)}
       </section>
       ${this.actions(disk)}
+      <rockd-disk-power .tree=${this.tree} .rev=${this.rev} .id=${disk.id}></rockd-disk-power>
+      <rockd-disk-smart .tree=${this.tree} .rev=${this.rev} .id=${disk.id}></rockd-disk-smart>
       ${this.smartCard()}`;
   }
 }

@@ -17,7 +17,7 @@ from types import ModuleType
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict, is_typeddict
 
-from rockd.core.resources import alerts, apps, events, host, jobs, sharing, storage
+from rockd.core.resources import alerts, apps, events, host, jobs, network, sharing, storage, ups
 from rockd.core.resources.alerts import Alert
 from rockd.core.resources.apps import App, AppContainer, AppPort, AppsEngine, AppUi, AppVolume
 from rockd.core.resources.events import Event, EventPage, EventResult, Events
@@ -37,6 +37,7 @@ from rockd.core.resources.jobs import (
     TargetRun,
     TaskTarget,
 )
+from rockd.core.resources.network import Network
 from rockd.core.resources.sharing import (
     Configs,
     Export,
@@ -65,12 +66,17 @@ from rockd.core.resources.storage import (
     ReplicaSource,
     Share,
     SmartAttribute,
+    SmartHistory,
+    SmartLastTest,
+    SmartReading,
     SmartReport,
     SmartSelfTest,
     SmartSummary,
+    SmartTestRunning,
     Snapshot,
     SubvolumeUsage,
 )
+from rockd.core.resources.ups import Ups
 
 State = TypedDict("State", {
     "disks": dict[Id, Disk],
@@ -90,6 +96,8 @@ State = TypedDict("State", {
     "system": System,
     "alerts": dict[Id, Alert],
     "events": Events,
+    "ups": Ups,
+    "network": Network,
 })
 """The whole tree."""
 
@@ -103,7 +111,7 @@ def _exact(module: ModuleType) -> None:
             with_config(EXACT)(value)
 
 
-for _module in (alerts, apps, events, host, jobs, sharing, storage):
+for _module in (alerts, apps, events, host, jobs, network, sharing, storage, ups):
     _exact(_module)
 with_config(EXACT)(State)
 
@@ -117,7 +125,8 @@ __all__ = [
     "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport", "NfsExportClient", "Partition",
     "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention", "ReplicaSource", "Replication",
     "ReplicationIdentity", "ReplicationTask", "Schedule", "Service", "SftpConfig", "SftpExport",
-    "Share", "SmartAttribute", "SmartReport", "SmartSelfTest", "SmartSummary", "SmbConfig",
+    "Share", "SmartAttribute", "SmartHistory", "SmartLastTest", "SmartReading", "SmartReport",
+    "SmartSelfTest", "SmartSummary", "SmartTestRunning", "SmbConfig",
     "SmbExport", "Snapshot", "SnapshotRetention", "State", "SubvolumeUsage", "System", "TargetRun",
-    "TaskTarget", "Time", "Tls", "User", "Versions",
+    "TaskTarget", "Time", "Tls", "Ups", "User", "Versions",
 ]

@@ -15,7 +15,8 @@ class Alert(TypedDict):
 
     id: Id
     kind: Annotated[str, Field(description="pool_degraded, device_errors, scrub_errors, "
-                               "smart_failing, pool_full, quota_full, job_failed, "
+                               "smart_failing, disk_temperature, smart_test_failed, pool_full, "
+                               "quota_full, job_failed, "
                                "replication_stale, service_failed, docker_down, tls_expiring")]
     severity: Literal["info", "warning", "critical"]
     subject: Annotated[str, Field(description="the tree path of the resource it is about")]

@@ -47,6 +47,31 @@ class Tls(TypedDict):
     chain_length: NotRequired[int]
 
 
+class SystemTime(TypedDict):
+    """/system/time: the time zone, the NTP servers rockd gave chrony, and the clock's state as
+    chrony reports it (`synchronized` false and `error` set where chronyd cannot be asked)."""
+
+    timezone: Annotated[str, Field(description="an IANA zone, e.g. Europe/Paris")]
+    ntp_servers: list[str]
+    synchronized: bool
+    reference: NotRequired[Annotated[str | None, Field(
+        description="the source the clock follows (name or address), none when unsynchronized")]]
+    stratum: NotRequired[int | None]
+    offset: NotRequired[Annotated[float | None, Field(
+        description="seconds the clock is off the source (positive: fast)")]]
+    leap: NotRequired[str | None]
+    error: NotRequired[str]
+
+
+class PowerState(TypedDict):
+    """/system/power: a reboot or shutdown under way (pending none when there is none)."""
+
+    pending: Literal["reboot", "shutdown"] | None
+    reason: NotRequired[str | None]
+    at: NotRequired[Time | None]
+    error: NotRequired[str | None]
+
+
 class System(TypedDict):
     """/system: the host; metrics and uptime are sampled once a second."""
 
@@ -58,3 +83,5 @@ class System(TypedDict):
     metrics: NotRequired[Metrics]
     uptime: NotRequired[Annotated[int, Field(description="seconds")]]
     tls: NotRequired[Tls]
+    time: NotRequired[SystemTime]
+    power: NotRequired[PowerState]

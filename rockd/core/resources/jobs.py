@@ -50,9 +50,18 @@ class SnapshotRetention(TypedDict):
     min_age: str
 
 
+class ScheduleOptions(TypedDict, total=False):
+    """What a schedule's kind takes beside its target: a smart_test's `type`, the `shares`
+    of a dedup's pool (left out: all of it)."""
+
+    type: Literal["short", "long", "conveyance"]
+    shares: list[Id]
+
+
 class Schedule(TypedDict):
     id: Id
-    kind: Literal["snapshot", "scrub", "balance", "config_backup"]
+    kind: Literal["snapshot", "scrub", "balance", "config_backup", "trim", "dedup",
+                  "smart_test"]
     target: Id
     cron: str
     retention: SnapshotRetention | None
@@ -60,6 +69,7 @@ class Schedule(TypedDict):
     created: Time
     last_run: Time | None
     next_run: Time | None
+    options: NotRequired[ScheduleOptions]
 
 
 class ReplicationIdentity(TypedDict):

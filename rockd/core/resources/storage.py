@@ -26,14 +26,57 @@ class DiskFilesystem(TypedDict):
         description="the other disks that hold this same filesystem (a cloned copy)")]
 
 
+SmartTestType = Literal["short", "long", "conveyance"]
+
+
+class SmartTestRunning(TypedDict):
+    """The self-test a drive runs now, as smartctl reports it."""
+
+    type: SmartTestType | None
+    remaining_percent: Annotated[int | None, Field(description="None where the drive does "
+                                                   "not say (SCSI)")]
+    status: str | None
+
+
+class SmartSelfTest(TypedDict):
+    type: str | None
+    status: str | None
+    passed: bool
+    lifetime_hours: int | None
+    lba: int | None
+    in_progress: bool
+
+
+class SmartLastTest(SmartSelfTest):
+    """The newest self-test in the drive's log that ended."""
+
+    kind: SmartTestType | None
+
+
 class SmartSummary(TypedDict):
     health: Literal["passed", "failed"] | None
     temperature: Annotated[int | None, Field(description="°C")]
     power_on_hours: int | None
     reallocated_sectors: int | None
     pending_sectors: int | None
+    offline_uncorrectable: NotRequired[int | None]
     media_errors: int | None
     percentage_used: int | None
+    protocol: NotRequired[Annotated[str | None, Field(description="ATA, NVMe or SCSI")]]
+    tests: NotRequired[Annotated[list[SmartTestType], Field(
+        description="the self-tests the drive offers")]]
+    self_test: NotRequired[SmartTestRunning | None]
+    last_test: NotRequired[SmartLastTest | None]
+
+
+class DiskPower(TypedDict):
+    """A rotational disk's spin-down and APM as asked for (hdparm -S, -B), and whether that is
+    what the disk was last set to: `applied` false with `error` is drift."""
+
+    spindown: Annotated[int | None, Field(description="minutes idle before it spins down")]
+    apm: Annotated[int | None, Field(description="APM level 1..255 (255: off)")]
+    applied: bool
+    error: NotRequired[str | None]
 
 
 class Disk(TypedDict):
@@ -56,6 +99,7 @@ class Disk(TypedDict):
     filesystem: DiskFilesystem | None
     pool: Id | None
     smart: SmartSummary | None
+    power: NotRequired[DiskPower]
 
 
 class SmartAttribute(TypedDict):
@@ -69,15 +113,6 @@ class SmartAttribute(TypedDict):
     raw: NotRequired[int | None]
     raw_string: NotRequired[str | None]
     failing_now: NotRequired[bool]
-
-
-class SmartSelfTest(TypedDict):
-    type: str | None
-    status: str | None
-    passed: bool
-    lifetime_hours: int | None
-    lba: int | None
-    in_progress: bool
 
 
 class SmartReport(TypedDict):
@@ -96,6 +131,29 @@ class SmartReport(TypedDict):
     summary: SmartSummary
 
 
+class SmartReading(TypedDict):
+    """One reading of a disk's key SMART attributes (GET /api/v1/disks/{id}/smart/history)."""
+
+    time: Annotated[float, Field(description="unix seconds")]
+    health: Literal["passed", "failed"] | None
+    temperature: int | None
+    power_on_hours: int | None
+    reallocated_sectors: int | None
+    pending_sectors: int | None
+    offline_uncorrectable: int | None
+    media_errors: int | None
+    percentage_used: int | None
+
+
+class SmartHistory(TypedDict):
+    """A disk's SMART readings (oldest first) and the newest self-test log rockd read."""
+
+    disk: Id
+    readings: list[SmartReading]
+    self_tests: Annotated[list[SmartSelfTest], Field(description="newest first")]
+    self_tests_read: Annotated[float | None, Field(description="unix seconds")]
+
+
 class PoolDevice(TypedDict):
     devid: int
     disk: Id | None
@@ -106,6 +164,24 @@ class PoolDevice(TypedDict):
     errors: Annotated[dict[str, int] | None, Field(
         description="btrfs device stats: write_io_errs, read_io_errs, flush_io_errs, "
         "corruption_errs, generation_errs")]
+    rotational: NotRequired[Annotated[bool | None, Field(
+        description="sysfs queue/rotational; none when the device is missing")]]
+    discard: NotRequired[Annotated[bool | None, Field(
+        description="it takes discard (TRIM): sysfs queue/discard_max_bytes is not 0")]]
+
+
+class PoolSsd(TypedDict):
+    """What a pool's present devices are and the mount options rockd recommends for them."""
+
+    rotational: Annotated[bool | None, Field(description="a present device is rotational")]
+    discard: Annotated[bool | None, Field(description="every present device takes discard")]
+    recommended_options: Annotated[list[str], Field(
+        description="ssd (no device rotational), discard=async (every device takes discard)")]
+    in_force: Annotated[list[str] | None, Field(
+        description="the recommended options the mount shows now; none while unmounted")]
+    mount_options: Annotated[str, Field(
+        description="the pool's own mount options with the recommended ones: the value of "
+        "mount_options (PATCH) that applies them")]
 
 
 class BlockGroups(TypedDict):
@@ -163,6 +239,7 @@ class Pool(TypedDict):
     missing_devices: int
     degraded: bool
     exclusive_operation: str | None
+    ssd: NotRequired[PoolSsd]
 
 
 class SubvolumeUsage(TypedDict):
