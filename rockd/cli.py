@@ -119,7 +119,8 @@ def parser() -> argparse.ArgumentParser:
                        help="an alert's later changes within this time after a message go "
                        "out as one digest (300)")
     serve.add_argument("--network-bus", metavar="ADDRESS",
-                       help="the D-Bus address of NetworkManager's bus (system: the system bus)")
+                       help="the D-Bus address of NetworkManager's bus (system: the system "
+                       "bus; off: rockd leaves the network alone)")
     serve.add_argument("--network-confirm", type=seconds, metavar="SECONDS",
                        help="how long a network change that could cut the browser off waits "
                        "for confirmation before it is rolled back (60)")
@@ -222,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.host_control, settings.host_etc = "files", settings.state_dir / "etc"
         settings.chrony_sources = settings.state_dir / "chrony" / "rockd.sources"
         settings.reboot_command = settings.poweroff_command = ["true"]
+        settings.network_bus = "off"
         if args.disks < 1 or args.disk_size < (128 << 20):
             print("rockd: demo needs at least one disk of at least 128 MiB", file=sys.stderr)
             return 2

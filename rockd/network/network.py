@@ -46,6 +46,7 @@ class Network:
         self.subtree = subtree
         self.bus = bus
         address = settings.network_bus
+        self.enabled = address != "off"  # off: the network is not rockd's (demo mode, tests)
         self.nm = NetworkManager(None if address == "system" else address, self.publish)
         self.traffic = Traffic(self.nm, bus)
         self.default_seconds = int(settings.network_confirm)
@@ -56,8 +57,9 @@ class Network:
 
     async def start(self) -> None:
         self.publish()
-        await self.nm.start()
-        self.traffic.start()
+        if self.enabled:
+            await self.nm.start()
+            self.traffic.start()
 
     async def stop(self) -> None:
         await self.traffic.stop()

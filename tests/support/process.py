@@ -34,7 +34,8 @@ def private_services(root: Path) -> dict[str, Any]:
             "host_control": "files", "host_etc": root / "etc",
             "chrony_sources": root / "chrony" / "rockd.sources",
             "chrony_socket": root / "chrony" / "chronyd.sock",
-            "reboot_command": ["true"], "poweroff_command": ["true"]}
+            "reboot_command": ["true"], "poweroff_command": ["true"],
+            "network_bus": "off"}  # a test that wants NetworkManager names its own bus
 
 
 def private_service_args(root: Path) -> list[str]:
