@@ -186,7 +186,8 @@ async def probe_disks(names: list[str], allow: Allowlist, smart_loops: bool = Fa
     answers = await asyncio.gather(*(one(n) for n in names))
     found = {name: disk for name, (probed, disk) in zip(names, answers, strict=True) if probed}
     summaries = await smart.summaries([d["path"] for d in found.values()
-                                       if d is not None and has_smart(d, smart_loops)])
+                                       if d is not None and has_smart(d, smart_loops)],
+                                      asleep_ok=True)  # a udev event must not wake a disk
     for disk in found.values():
         if disk is not None:
             disk["smart"] = summaries.get(disk["path"])
@@ -256,6 +257,8 @@ class DiskInventory:
                 if disk is not None:
                     pools.add(disk.get("pool") or "")
                     self._extras(disk)
+                    if disk.get("smart") is None:  # asleep, or not read: as last read
+                        disk["smart"] = self.tree.get(("disks", disk["id"], "smart"))
                     if self.tree.get(("disks", disk["id"])) != disk:
                         self.tree.set(("disks", disk["id"]), disk)
             self._mark_duplicates()
@@ -292,6 +295,8 @@ class DiskInventory:
         disks = {disk["id"]: disk for disk in probed.values() if disk is not None}
         for disk in disks.values():
             self._extras(disk)
+            if disk.get("smart") is None:  # asleep, or not read: as last known
+                disk["smart"] = self.tree.get(("disks", disk["id"], "smart"))
         with self.tree.transaction():
             self.tree.set("/disks", disks)
             self._mark_duplicates()

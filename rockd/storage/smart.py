@@ -283,16 +283,17 @@ async def read(device_path: str, *, asleep_ok: bool = False) -> dict[str, Any]:
     return parse(report)
 
 
-async def summaries(device_paths: list[str], concurrency: int = CONCURRENCY
-                    ) -> dict[str, dict[str, Any] | None]:
-    """Each device's SMART summary (`parse(...)["summary"]`), or None where it has none,
-    read `concurrency` devices at a time."""
+async def summaries(device_paths: list[str], concurrency: int = CONCURRENCY,
+                    asleep_ok: bool = False) -> dict[str, dict[str, Any] | None]:
+    """Each device's SMART summary (`parse(...)["summary"]`), or None where it has none (or,
+    with `asleep_ok`, where it is spun down and left asleep), read `concurrency` devices at a
+    time."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(path: str) -> dict[str, Any] | None:
         async with gate:
             try:
-                return (await read(path))["summary"]
+                return (await read(path, asleep_ok=asleep_ok))["summary"]
             except (Unprocessable, CommandError):
                 return None
 

@@ -6,6 +6,7 @@ real drives' captured reports (ATA, NVMe, SCSI) and runs self-tests as a drive d
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 from pydantic import TypeAdapter
@@ -215,6 +216,10 @@ async def test_a_disk_spun_down_is_left_asleep_by_the_readings(rockd, loops, sta
         return [argv for argv in standin.calls()[calls:] if argv[-1] == device]
 
     await wait_for(lambda: len(readings()) >= 3)
+    # a udev event of the disk (its probe reads SMART too) leaves it asleep as well
+    before = len(readings())
+    subprocess.run(["udevadm", "trigger", "--action=change", device], check=True)
+    await wait_for(lambda: len(readings()) >= before + 3)
     assert all(argv[-3:] == ["-n", "standby", device] for argv in readings()), readings()
     assert box.daemon.tree.get(f"/disks/{disk}/smart/temperature") == 33  # as last read
     status, history = await box.api.call("GET", f"/api/v1/disks/{disk}/smart/history")
