@@ -245,9 +245,11 @@ class Daemon:
         self.ups = Ups(tree.own("/ups", "ups"), self.store, settings, self.inotify, self.bus,
                        shutdown=self.host.power)  # on battery past the grace time
         await self.ups.load()
-        alerts = self.alerts
+        alerts, host = self.alerts, self.host
         self.backups.restores("alert_settings", lambda _key, value: alerts.configure(
             validate(alerts_api.AlertSettings, value).model_dump(by_alias=True)))
+        self.backups.restores("host", lambda _key, value: host.change(
+            **validate(host_api.SystemUpdate, value).model_dump()))
         return Context(settings, tree, self.bus, self.store, authn, inventory, pools, pool_jobs,
                        shares, jobs, scheduler, self.history, services, exports, users, replication,
                        apps)

@@ -147,7 +147,19 @@ def without_secrets(value: Any) -> Any:
 async def _other(parts: Parts, secrets: bool) -> dict[str, dict[str, dict[str, Any]]]:
     kinds = [k for k in await parts.store.intent_kinds() if k not in SECTIONED | BOX_OWN]
     out = {kind: await parts.store.intents(kind) for kind in kinds}
+    host = _host(parts)
+    if host:
+        out["host"] = {"system": host}
     return out if secrets else without_secrets(out)
+
+
+def _host(parts: Parts) -> dict[str, Any]:
+    """The host's name, time zone and NTP servers: facts of the system (its files are their
+    truth), set through PATCH /system and restored the same way."""
+    time = parts.tree.get("/system/time") or {}
+    found = {"hostname": parts.tree.get("/system/hostname"),
+             "timezone": time.get("timezone"), "ntp_servers": time.get("ntp_servers")}
+    return {key: value for key, value in found.items() if value is not None}
 
 
 async def backup(parts: Parts, secrets: bool = False) -> dict[str, Any]:

@@ -72,6 +72,8 @@ async def furnish(a, accounts, tmp_path: Path, peer: dict) -> dict:
     await ok(a, "POST", "/api/v1/replication/tasks", {
         "share": docs["id"], "targets": [{"peer": "remote", "pool": "tank"}],
         "cron": "0 5 * * *", "keep_last": 4}, 201)
+    await ok(a, "PATCH", "/api/v1/system", {"hostname": "nas-a", "timezone": "Europe/Paris",
+                                            "ntp_servers": ["192.0.2.123"]})
     await ok(a, "PUT", "/api/v1/alerts/settings", {
         "webhooks": [{"url": "http://127.0.0.1:9/hook", "secret": "signing-secret"}],
         "pool_used_percent": [70, 90]})
@@ -162,7 +164,7 @@ async def test_backup_restores_onto_a_fresh_box_item_by_item(rockd, accounts, tm
         assert {"pool tank", "share tank/docs", "share tank/media", "smb export of tank/docs",
                 "sftp export of tank/media", "replication peer remote",
                 "replication task of tank/docs to remote/tank",
-                "alert_settings settings"} <= applied, outcome
+                "alert_settings settings", "host system"} <= applied, outcome
         assert len(outcome["applied"]) + len(outcome["skipped"]) == (
             len(names["users"]) + len(names["groups"]) + len(doc["pools"])
             + len(doc["shares"]) + len(doc["exports"]) + len(doc["schedules"])
@@ -179,6 +181,11 @@ async def test_backup_restores_onto_a_fresh_box_item_by_item(rockd, accounts, tm
         assert docs["quota"] == 64 * MiB and docs["mode"] == "0770", docs
         alerting = await ok(b, "GET", "/api/v1/alerts/settings")
         assert alerting["pool_used_percent"] == [70, 90], alerting
+        system = await ok(b, "GET", "/api/v1/system")  # the host's name and time, as on a
+        assert system["hostname"] == "nas-a", system
+        assert (system["time"]["timezone"], system["time"]["ntp_servers"]) == (
+            "Europe/Paris", ["192.0.2.123"]), system
+        assert (b.settings.host_etc / "hostname").read_text().strip() == "nas-a"
 
         # a second restore changes nothing
         again = await ok(b, "POST", "/api/v1/config/restore", with_app)
