@@ -123,6 +123,8 @@ SMART = (
      "Sectors the disk has reallocated (SMART 5)", 1),
     ("pending_sectors", "rockd_disk_pending_sectors",
      "Sectors waiting to be reallocated (SMART 197)", 1),
+    ("offline_uncorrectable", "rockd_disk_offline_uncorrectable_sectors",
+     "Sectors the disk could not read in its offline scan (SMART 198)", 1),
     ("media_errors", "rockd_disk_media_errors",
      "Unrecovered data integrity errors (NVMe media errors)", 1),
     ("percentage_used", "rockd_disk_endurance_used_ratio",

@@ -61,7 +61,7 @@ def test_the_last_scrub_is_the_newest_that_ran_to_its_end():
 def test_smart_summaries_in_base_units_and_disks_without_smart_left_out():
     summary = {"health": "failed", "temperature": 41, "power_on_hours": 10,
                "reallocated_sectors": 8, "pending_sectors": None, "media_errors": None,
-               "percentage_used": 7}
+               "offline_uncorrectable": 2, "percentage_used": 7}
     disks = {"d1": {"id": "d1", "name": "sda", "serial": "S1", "smart": summary},
              "d2": {"id": "d2", "name": "loop0", "serial": None, "smart": None}}
     families = list(storage.disks(disks))
@@ -71,4 +71,5 @@ def test_smart_summaries_in_base_units_and_disks_without_smart_left_out():
     assert by_labels(families, "rockd_disk_temperature_celsius") == {key: 41}
     assert by_labels(families, "rockd_disk_reallocated_sectors") == {key: 8}
     assert by_labels(families, "rockd_disk_pending_sectors") == {}
+    assert by_labels(families, "rockd_disk_offline_uncorrectable_sectors") == {key: 2}
     assert by_labels(families, "rockd_disk_endurance_used_ratio") == {key: 0.07}
