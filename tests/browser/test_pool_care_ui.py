@@ -132,4 +132,6 @@ def test_schedules_of_trim_dedup_and_smart_tests(page: Page):
     assert made["trim"]["target"] == pool["id"] and "options" not in made["trim"], made
     page.goto("/#/schedules")
     expect(page.locator("table.schedules tbody tr")).to_have_count(3)
+    kinds = page.locator("table.schedules tbody tr td:first-child")
+    expect(kinds).to_have_text(["Deduplicate", "SMART self-test", "Trim (SSD)"])
     look(page, "schedules-care")

@@ -1,13 +1,15 @@
-// Schedules: snapshots of shares (with retention), scrubs and balances of pools on cron, with
-// their next run; the form for a new one; #/schedules/{id} is one (schedule-detail.js).
+// Schedules: snapshots of shares (with retention), scrubs, balances, trims and dedups of pools,
+// settings backups and SMART self-tests of disks on cron, with their next run; the form for a new one; #/schedules/{id} is one (schedule-detail.js).
 import { html } from 'lit';
 import { View } from '../lib/view.js';
 import { when } from '../lib/format.js';
 import { href } from '../lib/router.js';
 import { cronText } from '../components/cron-words.js';
-import { describeRetention, targetLink, targetName } from './schedule-form.js';
+import { KINDS, describeRetention, targetLink, targetName } from './schedule-form.js';
 import './schedule-create.js';
 import './schedule-detail.js';
+
+const KIND_WORDS = Object.fromEntries(KINDS);
 
 customElements.define('rockd-schedules', class extends View {
   render() {
@@ -27,7 +29,7 @@ customElements.define('rockd-schedules', class extends View {
               <th>Enabled</th><th>Retention</th><th><span class="visually-hidden">Open</span></th></tr></thead>
             <tbody>${schedules.map((s) => html`
               <tr data-schedule=${s.id}>
-                <td>${s.kind}</td>
+                <td>${KIND_WORDS[s.kind] ?? s.kind}</td>
                 <td data-label="Target">${targetLink(this.tree, s)}</td>
                 <td data-label="When">${cronText(s.cron)}</td>
                 <td data-label="Next run">${s.enabled ? when(s.next_run) : '—'}</td>
@@ -35,7 +37,7 @@ customElements.define('rockd-schedules', class extends View {
                   : html`<span class="badge">disabled</span>`}</td>
                 <td data-label="Retention">${describeRetention(s)}</td>
                 <td><a href=${href('schedules', s.id)}
-                  aria-label="Open the ${s.kind} schedule of ${targetName(this.tree, s)}">Open</a></td>
+                  aria-label="Open the ${KIND_WORDS[s.kind] ?? s.kind} schedule of ${targetName(this.tree, s)}">Open</a></td>
               </tr>`)}</tbody>
           </table>`
         : html`<p class="muted">No schedules yet: rockd can snapshot a share (and delete old
