@@ -9,7 +9,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from rockd.core.models import Model, Name
 
@@ -45,6 +45,19 @@ class UsbUps(Model):
     productid: str | None = Field(default=None, pattern=HEX4)
     serial: str | None = Field(default=None, max_length=128, pattern=r"^[\x21-\x7e ]*$")
     bus: str | None = Field(default=None, pattern=r"^[0-9]{1,3}$")
+
+    @field_validator("port")
+    @classmethod
+    def confined(cls, port: str, info: ValidationInfo) -> str:
+        """auto, a device under /dev, or dummy-ups's .dev or .seq file: the driver runs as
+        root, so it is never pointed at any other file."""
+        parts = port.split("/")
+        if port == "auto" or (".." not in parts and (
+                port.startswith("/dev/") or (info.data.get("driver") == "dummy-ups"
+                                             and port.endswith((".dev", ".seq"))))):
+            return port
+        raise ValueError("must be auto, a device under /dev, or for dummy-ups a .dev or .seq "
+                         "file")
 
 
 class NutServer(Model):
