@@ -1,14 +1,38 @@
-"""Running external commands: argv lists only, never a shell, with a timeout and clear errors."""
+"""Running external commands: argv lists only, never a shell, with a timeout and clear errors;
+and `dies_with`, which ends a long-running child with rockd however rockd ends."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+PRCTL.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
+PRCTL.restype = ctypes.c_int
+
+
+def dies_with(parent: int) -> Callable[[], None]:
+    """What a child runs between fork and exec: the kernel sends it SIGTERM when the thread
+    that forked it (rockd's event loop) ends, however rockd ends (kill -9 too), and if rockd is
+    gone already it does not exec at all. Two system calls through a function resolved
+    beforehand: nothing that takes a lock another thread of rockd could have held at the
+    fork."""
+    term = int(signal.SIGTERM)
+
+    def preexec() -> None:
+        if PRCTL(PR_SET_PDEATHSIG, term, 0, 0, 0) != 0 or os.getppid() != parent:
+            raise OSError("rockd is gone")
+
+    return preexec
 
 
 class CommandError(RuntimeError):
@@ -86,14 +110,15 @@ async def stream(argv: list[str], line: Callable[[str], None],
                  stop: asyncio.Event | None = None, *, grace: float = 5.0) -> int:
     """Run a long command, handing each line it prints (stdout and stderr, as they come) to
     `line`; answer its exit status. Setting `stop` ends it: SIGTERM, then SIGKILL after
-    `grace` seconds. A caller that is cancelled (shutdown) ends it the same way."""
+    `grace` seconds. A caller that is cancelled (shutdown) ends it the same way, and a rockd
+    killed outright ends it too (`dies_with`): nothing of a job goes on unseen."""
     if isinstance(argv, str) or not argv:
         raise TypeError("commands are argv lists")
     log.debug("stream %s", argv)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            stderr=asyncio.subprocess.STDOUT, preexec_fn=dies_with(os.getpid()))
     except OSError as exc:
         raise CommandError(argv, None, str(exc)) from exc
     assert proc.stdout is not None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 from rockd.config import Settings
 from rockd.core.errors import Unprocessable
+from rockd.core.process import dies_with
 from rockd.core.store import Store
 from rockd.core.tasks import cancel_and_wait
 from rockd.core.times import rfc3339
@@ -38,25 +38,6 @@ STOP_TIMEOUT = 10.0
 STARTUP_GRACE = 0.5  # a child that dies this soon after its start did not start
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 STEADY = 60.0  # a child that ran this long starts its backoff afresh
-
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-PRCTL.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
-PRCTL.restype = ctypes.c_int
-
-
-def dies_with(parent: int) -> Callable[[], None]:
-    """What a child runs between fork and exec: the kernel sends it SIGTERM when the thread
-    that forked it (rockd's event loop) ends, however rockd ends, and if rockd is gone already
-    it does not exec at all. Two system calls through a function resolved beforehand: nothing
-    that takes a lock another thread of rockd could have held at the fork."""
-    term = int(signal.SIGTERM)
-
-    def preexec() -> None:
-        if PRCTL(PR_SET_PDEATHSIG, term, 0, 0, 0) != 0 or os.getppid() != parent:
-            raise OSError("rockd is gone")
-
-    return preexec
 
 
 class Child:

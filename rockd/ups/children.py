@@ -16,18 +16,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from rockd.core.process import dies_with
 from rockd.core.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 5.0
 BACKOFF_FIRST, BACKOFF_MAX, STEADY = 1.0, 30.0, 60.0
-PR_SET_PDEATHSIG = 1
 CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE = 0x20000, 4096, 16384, 1 << 18
 _LIBC = ctypes.CDLL(None, use_errno=True)
-_PRCTL, _UNSHARE, _MOUNT = _LIBC.prctl, _LIBC.unshare, _LIBC.mount
-_PRCTL.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
-_PRCTL.restype = ctypes.c_int
+_UNSHARE, _MOUNT = _LIBC.unshare, _LIBC.mount
 _UNSHARE.argtypes, _UNSHARE.restype = [ctypes.c_int], ctypes.c_int
 _MOUNT.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                    ctypes.c_void_p]
@@ -38,11 +36,10 @@ def _dies_with(parent: int, bind: tuple[bytes, bytes] | None) -> Callable[[], No
     """Between fork and exec: SIGTERM when rockd's thread ends; no exec if it is gone. With
     `bind` (a folder, and where), the child sees that folder there, in a mount namespace of
     its own. System calls through functions resolved beforehand only."""
-    term = int(signal.SIGTERM)
+    ends = dies_with(parent)
 
     def preexec() -> None:
-        if _PRCTL(PR_SET_PDEATHSIG, term, 0, 0, 0) != 0 or os.getppid() != parent:
-            raise OSError("rockd is gone")
+        ends()
         if bind is not None and (
                 _UNSHARE(CLONE_NEWNS) != 0
                 or _MOUNT(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0

@@ -130,6 +130,39 @@ async def test_share_checks_one_at_a_time_and_cancel(rockd):
     print(f"\ncancelled at {running['progress']:.2f}: {running['detail']}")
 
 
+async def test_a_killed_rockd_takes_duperemove_with_it_and_a_new_run_works(rockd):
+    box = await rockd(process=True, devices=1, size=2 << 30, pool="single")
+    api, pool = box.api, box.pool
+    mine = await share(api, pool, "mine")
+    block = os.urandom(128 << 10)
+    for i in range(8000):
+        (Path(mine["path"]) / f"f{i}").write_bytes(block)
+    subprocess.run(["sync"], check=True)
+    before = free_bytes(pool["mount_point"])
+    status, answer = await api.call("POST", f"/api/v1/pools/{pool['id']}/dedup", {})
+    assert status == 202, answer
+    job_id = answer["job"]["id"]
+
+    async def hashing():
+        _, job = await api.call("GET", f"/api/v1/jobs/{job_id}")
+        return job["state"] == "running" and job["progress"]
+
+    await wait_for(hashing, timeout=30)
+    box.kill()  # kill -9 mid-run
+
+    def duperemove_gone():
+        return subprocess.run(["pgrep", "-f", f"duperemove .*{pool['mount_point']}"],
+                              capture_output=True).returncode != 0
+
+    assert await wait_for(duperemove_gone, timeout=10)
+    await box.start()
+    _, job = await api.call("GET", f"/api/v1/jobs/{job_id}")
+    assert job["state"] == "failed" and "rockd restarted" in job["error"], job
+    job, _ = await dedup(api, pool, {})  # the hash database outlived the kill
+    # 8000 copies of one 128 KiB block (1000 MiB) now hold one block's worth, or near it
+    assert free_bytes(pool["mount_point"]) - before >= 900 * MIB, job
+
+
 class FakeJob:
     """What Progress writes to: the job's progress calls, kept."""
 
