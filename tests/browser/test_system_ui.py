@@ -110,6 +110,7 @@ def test_disk_spindown_form_shows_the_refusal(page: Page, box, traffic):
     card.get_by_role("button", name="Save").click()
     expect(card.locator("[data-applied]")).to_have_text("not applied")
     expect(card.locator(".disk-power-error")).to_contain_text("HDIO_DRIVE_CMD")
+    expect(card.get_by_role("alert")).to_contain_text("Kept, but the disk refused them")
     card.scroll_into_view_if_needed()
     look(page, "disk-power")
     assert traffic.errors == []

@@ -14,9 +14,10 @@ customElements.define('rockd-disk-power', class extends View {
     const body = { spindown: number('spindown'), apm: number('apm') };
     const disk = await this.act(() => call('PUT', `/disks/${encodeURIComponent(this.id)}/power`,
       body));
-    if (disk) {
-      this.note = disk.power?.applied ? 'The disk took these settings.'
-        : 'Kept, but the disk refused them (its answer is above); they are tried again whenever it comes back.';
+    if (disk?.power?.applied) this.note = 'The disk took these settings.';
+    else if (disk) {
+      this.refuse('Kept, but the disk refused them (its answer is above); they are tried again '
+        + 'whenever it comes back.');
     }
   }
 
