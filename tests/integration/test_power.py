@@ -5,6 +5,8 @@ so, and the final command (a stand-in script that records its call: the one stan
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.integration.test_balance_progress import spread_pool
 from tests.integration.test_jobs import FINAL, kernel_balancing
 from tests.support.rig import wait_for
@@ -21,6 +23,7 @@ def stand_in(folder: Path) -> tuple[Path, Path]:
     return script, record
 
 
+@pytest.mark.timeout(360)  # a balance and a 1.5 GiB device removal, each bounded below
 async def test_power_needs_the_hostname_pauses_a_balance_then_runs_the_command(rockd, tmp_path):
     script, record = stand_in(tmp_path)
     box, pool = await spread_pool(lambda **kw: rockd(

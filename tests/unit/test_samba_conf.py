@@ -245,7 +245,7 @@ async def test_testparm_refusal_changes_nothing(tmp_path, monkeypatch):
     conf = tmp_path / "samba" / "smb.conf"
     before = conf.read_bytes()
     monkeypatch.setattr("rockd.services.samba.render",
-                        lambda s, e: "[global]\n\tno such parameter = 1\n")
+                        lambda s, e, hostname=None: "[global]\n\tno such parameter = 1\n")
     with pytest.raises(Unprocessable) as info:
         await kind.apply([])
     assert info.value.code == "config_refused" and conf.read_bytes() == before

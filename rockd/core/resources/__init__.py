@@ -22,7 +22,7 @@ from rockd.core.resources.alerts import Alert
 from rockd.core.resources.apps import App, AppContainer, AppPort, AppsEngine, AppUi, AppVolume
 from rockd.core.resources.events import Event, EventPage, EventResult, Events
 from rockd.core.resources.fields import Id, Time
-from rockd.core.resources.host import Metrics, System, Tls, Versions
+from rockd.core.resources.host import Metrics, PowerState, System, SystemTime, Tls, Versions
 from rockd.core.resources.jobs import (
     Job,
     JobStarted,
@@ -33,11 +33,23 @@ from rockd.core.resources.jobs import (
     ReplicationIdentity,
     ReplicationTask,
     Schedule,
+    ScheduleOptions,
     SnapshotRetention,
     TargetRun,
     TaskTarget,
 )
-from rockd.core.resources.network import Network
+from rockd.core.resources.network import (
+    Bond,
+    Bridge,
+    ConnectionAnswer,
+    Interface,
+    Network,
+    NetworkConnection,
+    Rollback,
+    RollbackOutcome,
+    Traffic,
+    Vlan,
+)
 from rockd.core.resources.sharing import (
     Configs,
     Export,
@@ -59,9 +71,11 @@ from rockd.core.resources.storage import (
     BlockGroups,
     Disk,
     DiskFilesystem,
+    DiskPower,
     Partition,
     Pool,
     PoolDevice,
+    PoolSsd,
     PoolUsage,
     ReplicaSource,
     Share,
@@ -120,13 +134,15 @@ TREE: TypeAdapter[State] = TypeAdapter(State)
 
 __all__ = [
     "TREE", "Alert", "Allocation", "App", "AppContainer", "AppPort", "AppUi", "AppVolume",
-    "AppsEngine", "BlockGroups", "Configs", "Disk", "DiskFilesystem", "Event", "EventPage",
-    "EventResult", "Events", "Export", "ExportWriters", "Exports", "Group", "Id", "Job",
-    "JobStarted", "JobState", "Metrics", "NfsConfig", "NfsExport", "NfsExportClient", "Partition",
-    "Peer", "Pool", "PoolDevice", "PoolUsage", "ReplicaRetention", "ReplicaSource", "Replication",
-    "ReplicationIdentity", "ReplicationTask", "Schedule", "Service", "SftpConfig", "SftpExport",
-    "Share", "SmartAttribute", "SmartHistory", "SmartLastTest", "SmartReading", "SmartReport",
-    "SmartSelfTest", "SmartSummary", "SmartTestRunning", "SmbConfig",
-    "SmbExport", "Snapshot", "SnapshotRetention", "State", "SubvolumeUsage", "System", "TargetRun",
-    "TaskTarget", "Time", "Tls", "Ups", "User", "Versions",
+    "AppsEngine", "BlockGroups", "Bond", "Bridge", "Configs", "ConnectionAnswer", "Disk",
+    "DiskFilesystem", "DiskPower", "Event", "EventPage", "EventResult", "Events", "Export",
+    "ExportWriters", "Exports", "Group", "Id", "Interface", "Job", "JobStarted", "JobState",
+    "Metrics", "Network", "NetworkConnection", "NfsConfig", "NfsExport", "NfsExportClient",
+    "Partition", "Peer", "Pool", "PoolDevice", "PoolSsd", "PoolUsage", "PowerState",
+    "ReplicaRetention", "ReplicaSource", "Replication", "ReplicationIdentity", "ReplicationTask",
+    "Rollback", "RollbackOutcome", "Schedule", "ScheduleOptions", "Service", "SftpConfig",
+    "SftpExport", "Share", "SmartAttribute", "SmartHistory", "SmartLastTest", "SmartReading",
+    "SmartReport", "SmartSelfTest", "SmartSummary", "SmartTestRunning", "SmbConfig", "SmbExport",
+    "Snapshot", "SnapshotRetention", "State", "SubvolumeUsage", "System", "SystemTime",
+    "TargetRun", "TaskTarget", "Time", "Tls", "Traffic", "Ups", "User", "Versions", "Vlan",
 ]
