@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -196,6 +197,14 @@ class NetworkBox:
         result = run(["nmcli", *args], check=check,
                      env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address})
         return result.stdout
+
+    def checkpoints(self) -> list[str]:
+        """NetworkManager's checkpoints now (each a rollback still to come), read on its bus."""
+        result = run(["dbus-send", f"--bus={self.address}", "--print-reply",
+                      "--dest=org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager",
+                      "org.freedesktop.DBus.Properties.Get",
+                      "string:org.freedesktop.NetworkManager", "string:Checkpoints"])
+        return re.findall(r'object path "([^"]+)"', result.stdout)
 
     def ping(self, address: str) -> bool:
         """Whether `address` answers a ping from the peer namespace."""
