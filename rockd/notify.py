@@ -19,15 +19,21 @@ log = logging.getLogger(__name__)
 
 
 def notify(state: str) -> bool:
-    """Send `state` (e.g. "READY=1") to systemd; False when not run by systemd."""
+    """Send `state` (e.g. "READY=1") to systemd; False when not run by systemd, or when its
+    socket is gone or full: never raises and never blocks the event loop (a stop goes on
+    whatever became of systemd)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]  # an abstract socket
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        sock.connect(address)
-        sock.sendall(state.encode())
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(address)
+            sock.send(state.encode(), socket.MSG_DONTWAIT)
+    except OSError as exc:
+        log.warning("cannot tell systemd %s: %s", state.split("=", 1)[0], exc)
+        return False
     return True
 
 
@@ -45,8 +51,5 @@ async def feed_watchdog(interval: float) -> None:
     """Send WATCHDOG=1 every `interval` seconds for as long as the event loop runs freely."""
     log.info("feeding systemd's watchdog every %.1f s", interval)
     while True:
-        try:
-            notify("WATCHDOG=1")
-        except OSError as exc:  # systemd went away: try again next time
-            log.warning("cannot reach systemd's notify socket: %s", exc)
+        notify("WATCHDOG=1")  # systemd gone or behind: tried again next time
         await asyncio.sleep(interval)

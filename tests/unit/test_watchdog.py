@@ -6,7 +6,7 @@ import itertools
 import socket
 import time
 
-from rockd.notify import feed_watchdog, watchdog_interval
+from rockd.notify import feed_watchdog, notify, watchdog_interval
 
 
 def test_the_interval_is_half_of_what_systemd_asks_and_only_for_this_process(monkeypatch):
@@ -51,3 +51,18 @@ async def test_a_stuck_loop_stops_the_pings(monkeypatch, tmp_path):
     gaps = [b - a for a, b in itertools.pairwise(arrived)]
     assert max(gaps) >= 0.55  # the stuck loop's silence
     assert any(t > stuck + 0.6 for t in arrived)  # and it resumes
+
+
+def test_a_notify_socket_gone_or_full_neither_raises_nor_blocks(monkeypatch, tmp_path):
+    path = tmp_path / "notify.sock"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    assert notify("STOPPING=1") is False  # no socket there: the stop goes on
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    try:
+        began = time.monotonic()
+        sent = [notify("WATCHDOG=1") for _ in range(2000)]  # never read: its queue fills
+        assert sent[0] is True and sent[-1] is False
+        assert time.monotonic() - began < 1.0
+    finally:
+        sock.close()
