@@ -27,7 +27,7 @@ def standin(tmp_path_factory):
 @pytest.fixture(scope="module")
 def box(tmp_path_factory, udevd, standin):
     def assign(devices: list[str]) -> None:
-        standin.assign(devices[0], "WDC_WD20EFRX-68EUZN0_18.json", step=2.0)
+        standin.assign(devices[0], "WDC_WD20EFRX-68EUZN0_18.json", step=1.2)
         standin.assign(devices[1], "SAMSUNG_MZVL21T0HCLR-00B00_24.json", step=1.0,
                        result="failed")
 

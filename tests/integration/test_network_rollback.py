@@ -17,7 +17,7 @@ from tests.support.process import free_port
 from tests.support.rig import wait_for
 
 CONNECTIONS = "/api/v1/network/connections"
-SECONDS = 8  # longer than a call to an address that went away takes to give up (5 s)
+SECONDS = 6  # longer than a call to an address that went away takes to give up (3 s)
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def nmctl():
     yield from running(control=True)
 
 
-async def _call(api: Api, *args, timeout: float = 5.0):
+async def _call(api: Api, *args, timeout: float = 3.0):
     """A call that gives up (None) where the address no longer answers."""
     try:
         async with asyncio.timeout(timeout):
