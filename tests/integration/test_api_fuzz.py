@@ -1,7 +1,7 @@
 """Schemathesis over every operation of the served OpenAPI document, against a real `rockd
 serve` on loop disks that holds one of each kind of resource.
 
-Bounded for the suite: a fixed number of examples per operation (ROCKD_FUZZ_EXAMPLES, 10 by
+Bounded for the suite: a fixed number of examples per operation (ROCKD_FUZZ_EXAMPLES, 15 by
 default) and a fixed seed (ROCKD_FUZZ_SEED), so a run is repeatable. Path parameters are drawn
 from the ids of the real resources most of the time (the rest are random), so the requests
 reach rockd's own logic rather than stopping at 404. Any finding of the four checks fails the
@@ -23,7 +23,7 @@ from tests.support.replication import fake_peer
 
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance")
-EXAMPLES = int(os.environ.get("ROCKD_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("ROCKD_FUZZ_EXAMPLES", "15"))
 SEED = int(os.environ.get("ROCKD_FUZZ_SEED", "20261203"))
 REAL_IDS = 0.7
 """How often a path parameter is a real resource's id rather than a generated string."""
