@@ -171,17 +171,13 @@ class Network:
         risky = seconds or (self.default_seconds if self.touches(intent, came_on) else None)
 
         async def act() -> None:
-            undo = Undo(self.nm)
-            try:
+            async with Undo(self.nm) as undo:
                 (path,) = await self.nm.call(SETTINGS_PATH, SETTINGS, "AddConnection",
                                              "a{sa{sv}}", [settings])
                 undo.added.append(path)
                 await self._members(intent, intent["interface"], None, undo)
                 await self.nm.read_profile(path)
                 await self._activate(path, intent)
-            except BaseException:
-                await undo.run()
-                raise
         return await self._change(act, uuid, intent, risky)
 
     async def update(self, uuid: str, changes: dict[str, Any], came_on: str | None,
@@ -209,8 +205,7 @@ class Network:
                             or self.touches(intent, came_on) else None)
 
         async def act() -> None:
-            undo = Undo(self.nm)
-            try:
+            async with Undo(self.nm) as undo:
                 (raw,) = await self.nm.call(path, PROFILE, "GetSettings")
                 await self.nm.call(path, PROFILE, "Update", "a{sa{sv}}",
                                    [merged(raw, settings_for(intent, uuid, current["name"]))])
@@ -218,9 +213,6 @@ class Network:
                 await self._members(intent, intent["interface"], before, undo)
                 await self.nm.read_profile(path)
                 await self._activate(path, intent)
-            except BaseException:
-                await undo.run()
-                raise
         return await self._change(act, uuid, intent, risky)
 
     async def delete(self, uuid: str, came_on: str | None, seconds: int | None

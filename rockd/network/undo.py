@@ -26,6 +26,14 @@ class Undo:
         self.updated: list[tuple[str, Any, bool]] = []
         self.removed: list[Any] = []
 
+    async def __aenter__(self) -> Undo:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """A change that failed (or was cancelled) inside the block is undone."""
+        if kind is not None:
+            await self.run()
+
     async def run(self) -> None:
         steps: list[tuple[str, str, str, list[Any]]] = []
         steps += [(path, PROFILE, "Delete", []) for path in reversed(self.added)]
