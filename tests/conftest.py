@@ -19,6 +19,7 @@ from tests.support.host import attach_loop, release
 from tests.support.process import private_service_args
 from tests.support.rig import Rig
 from tests.support.samba import Accounts
+from tests.support.smartctl_standin import Smartctl
 
 __all__ = ["private_service_args"]  # bench/stream_flood.py imports it from here
 
@@ -89,3 +90,11 @@ def accounts():
         yield made
     finally:
         made.cleanup()
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch):
+    """The smartctl stand-in (tests/support/smartctl_standin.py) first in PATH."""
+    made = Smartctl(tmp_path)
+    monkeypatch.setenv("PATH", f"{made.path}:{os.environ['PATH']}")
+    return made

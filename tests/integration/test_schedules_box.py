@@ -9,18 +9,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from tests.support.smartctl_standin import Smartctl
-
 WDC = "WDC_WD20EFRX-68EUZN0_18.json"
-
-
-@pytest.fixture
-def standin(tmp_path, monkeypatch):
-    made = Smartctl(tmp_path)
-    monkeypatch.setenv("PATH", f"{made.path}:{os.environ['PATH']}")
-    return made
 
 
 async def test_trim_dedup_and_smart_test_schedules_run_when_due(rockd, loops, standin):

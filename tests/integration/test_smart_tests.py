@@ -5,27 +5,17 @@ real drives' captured reports (ATA, NVMe, SCSI) and runs self-tests as a drive d
 
 from __future__ import annotations
 
-import os
 import subprocess
 
-import pytest
 from pydantic import TypeAdapter
 
 from rockd.core.resources import Disk, Job, SmartHistory
 from tests.support.rig import wait_for
-from tests.support.smartctl_standin import Smartctl
 
 WDC = "WDC_WD20EFRX-68EUZN0_18.json"
 NVME = "SAMSUNG_MZVL21T0HCLR-00B00_24.json"
 SCSI = "SEAGATE_ST373453LC_27.json"
 SEAGATE = "ST3500418AS_12.json"
-
-
-@pytest.fixture
-def standin(tmp_path, monkeypatch):
-    made = Smartctl(tmp_path)
-    monkeypatch.setenv("PATH", f"{made.path}:{os.environ['PATH']}")
-    return made
 
 
 async def smart_box(rockd, loops, standin, drives, **settings):
