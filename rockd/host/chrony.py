@@ -11,8 +11,9 @@ from typing import Any
 
 from rockd.config import Settings
 from rockd.core.errors import BadRequest
+from rockd.core.files import write_atomically
 from rockd.core.process import CommandError, run
-from rockd.host.names import valid_hostname, write_atomically
+from rockd.host.names import valid_hostname
 
 HEADER = "# rockd: the NTP servers set through rockd (/api/v1/system); replaced on each change\n"
 MAX_SERVERS = 16

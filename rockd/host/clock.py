@@ -27,12 +27,12 @@ from inotify_simple import flags
 from rockd.config import Settings
 from rockd.core.bus import Bus
 from rockd.core.errors import BadRequest, Unprocessable
+from rockd.core.files import write_atomically
 from rockd.core.process import CommandError
 from rockd.core.tasks import cancel_and_wait
 from rockd.core.tree import Subtree
 from rockd.host import chrony
 from rockd.host.control import HostBus, control
-from rockd.host.names import write_atomically
 from rockd.watchers.dbus import Unavailable
 from rockd.watchers.inotify import Inotify, Watch
 

@@ -7,10 +7,8 @@ read again the same way."""
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
-from pathlib import Path
 from typing import Protocol
 
 from inotify_simple import flags
@@ -18,6 +16,7 @@ from inotify_simple import flags
 from rockd import system
 from rockd.config import Settings
 from rockd.core.errors import BadRequest, Unprocessable
+from rockd.core.files import write_atomically
 from rockd.core.tree import Subtree
 from rockd.host.control import HostBus, control, sets_kernel_hostname
 from rockd.watchers.dbus import Unavailable
@@ -44,18 +43,6 @@ def check_hostname(name: str) -> str:
                          "of at most 63 separated by dots, 64 in all", code="invalid_field",
                          detail={"field": "hostname"})
     return name
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Replace `path` with `text` (a temporary file beside it, renamed over it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.rockd")
-    with open(temp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(temp, mode)
-    os.replace(temp, path)
 
 
 class HostnameFollower(Protocol):

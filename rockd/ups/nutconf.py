@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from rockd.core.files import write_atomically
 from rockd.ups import hook
 from rockd.ups.nut import quote
 
@@ -24,6 +25,12 @@ DRIVER_POLL = 1  # the driver asks the UPS this often (ups.conf pollinterval)
 FILES = ("nut.conf", "ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", HOOK)
 
 
+
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    """NUT's files hold passwords: readable by root alone unless `mode` says otherwise."""
+    write_atomically(path, text, mode)
+
+
 def split_listen(listen: str) -> tuple[str, int]:
     host, port = listen.rsplit(":", 1)
     return host.strip("[]"), int(port)
@@ -34,15 +41,6 @@ def server_of(intent: dict[str, Any], listen: str) -> tuple[str, int]:
     if intent["source"] == "usb":
         return split_listen(listen)
     return intent["server"]["host"], intent["server"]["port"]
-
-
-def _write(path: Path, text: str, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 def write(folder: Path, intent: dict[str, Any], listen: str) -> None:
