@@ -33,6 +33,20 @@ def test_nut_udev_rules_name_the_upses_and_their_drivers():
     assert len(known) > 100
 
 
-def test_sysfs_has_no_usb_bus_here():
-    assert not devices.SYSFS_USB.exists()
-    assert devices.usb_devices() == []
+def test_usb_devices_are_read_from_sysfs_and_upses_named(tmp_path):
+    """A sysfs USB tree as the kernel lays it out: an APC UPS, a keyboard, an interface."""
+    def device(name: str, **attrs: str) -> None:
+        (tmp_path / name).mkdir()
+        for key, value in attrs.items():
+            (tmp_path / name / key).write_text(value + "\n")
+    device("1-1", idVendor="051D", idProduct="0002", manufacturer="American Power Conversion",
+           product="Back-UPS ES 700", serial="4B1234", busnum="1")
+    device("1-2", idVendor="046d", idProduct="c31c", product="Keyboard", busnum="1")
+    device("1-1:1.0", bInterfaceClass="03")  # an interface, not a device
+    found = {d["id"]: d for d in devices.usb_devices(tmp_path)}
+    assert set(found) == {"usb-1-1", "usb-1-2"}
+    ups = found["usb-1-1"]
+    assert (ups["vendorid"], ups["productid"], ups["driver"], ups["ups"], ups["serial"],
+            ups["bus"]) == ("051d", "0002", "usbhid-ups", True, "4B1234", "1")
+    assert (found["usb-1-2"]["ups"], found["usb-1-2"]["driver"]) == (False, None)
+    assert devices.usb_devices(tmp_path / "missing") == []
